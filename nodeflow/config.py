@@ -1,0 +1,233 @@
+"""Settings and folders: where models, inputs and outputs live, which device and precision to use.
+
+Sources, later ones winning: built-in defaults (a per-user data folder from platformdirs), a JSON settings file,
+environment variables, then command-line flags (or the editor's QSettings, which it passes in the same way).
+Model roots use ComfyUI's layout (``<root>/checkpoints``, ``<root>/loras``, ``<root>/vae``), so an existing ComfyUI
+``models`` folder can be added as it is. The project's built-in model is always listed, whatever the roots hold.
+"""
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass, field, replace
+from pathlib import Path, PurePosixPath
+from typing import Any, Mapping
+
+from nodeflow.paths import ASSETS_DIR
+
+MODEL_KINDS = ("checkpoints", "loras", "vae", "embeddings")
+FILE_KINDS = MODEL_KINDS + ("input", "output")
+MODEL_SUFFIXES = {
+    "checkpoints": (".safetensors", ".ckpt", ".pt", ".pth", ".bin"),
+    "loras": (".safetensors",),
+    "vae": (".safetensors", ".ckpt", ".pt", ".pth", ".bin"),
+    "embeddings": (".safetensors", ".pt", ".bin"),
+    "input": (".png", ".jpg", ".jpeg", ".webp", ".bmp", ".tif", ".tiff"),
+    "output": (".png",),
+}
+BUILTIN_MODELS_DIR = ASSETS_DIR / "models"
+DEVICES = ("auto", "cpu", "cuda", "mps")
+PRECISIONS = ("auto", "fp32", "bf16", "fp16")
+
+
+class SettingsError(ValueError):
+    pass
+
+
+def default_data_dir() -> Path:
+    from platformdirs import user_data_dir
+
+    return Path(user_data_dir("NodeFlow", appauthor=False))
+
+
+def default_settings_file() -> Path:
+    from platformdirs import user_config_dir
+
+    return Path(user_config_dir("NodeFlow", appauthor=False)) / "settings.json"
+
+
+@dataclass(frozen=True)
+class Folders:
+    """Resolves file names stored in workflows to files inside the configured folders, and nowhere else."""
+
+    model_roots: tuple[Path, ...]
+    input_dir: Path
+    output_dir: Path
+    include_builtin: bool = True
+
+    def roots(self, kind: str) -> list[Path]:
+        if kind == "input":
+            return [self.input_dir]
+        if kind == "output":
+            return [self.output_dir]
+        if kind not in MODEL_KINDS:
+            raise SettingsError(f"unknown folder kind {kind!r}")
+        roots = [root / kind for root in self.model_roots]
+        if self.include_builtin:
+            roots.append(BUILTIN_MODELS_DIR / kind)
+        return roots
+
+    def list_files(self, kind: str) -> list[str]:
+        """Names (relative, '/'-separated) of the files of this kind; diffusers folders count as checkpoints."""
+        names: list[str] = []
+        suffixes = MODEL_SUFFIXES[kind]
+        for root in self.roots(kind):
+            if not root.is_dir():
+                continue
+            for dirpath, dirnames, filenames in os.walk(root, followlinks=True):
+                here = Path(dirpath)
+                rel_dir = here.relative_to(root)
+                if kind == "checkpoints" and "model_index.json" in filenames and here != root:
+                    names.append(rel_dir.as_posix())
+                    dirnames[:] = []  # a diffusers folder is one checkpoint
+                    continue
+                dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
+                for fn in filenames:
+                    if fn.lower().endswith(suffixes) and not fn.startswith("."):
+                        names.append((rel_dir / fn).as_posix())
+        seen: set[str] = set()
+        return [n for n in names if not (n in seen or seen.add(n))]
+
+    def resolve(self, kind: str, name: str) -> Path | None:
+        """The existing file (or diffusers folder) called ``name`` in this kind's folders; None if there is none.
+
+        Names come from workflow files, which may be hostile: absolute paths and '..' are refused outright, and
+        the resolved path (symlinks followed) must stay inside the folder it was found in.
+        """
+        if not is_safe_name(name):
+            return None
+        for root in self.roots(kind):
+            candidate = root / PurePosixPath(name)
+            try:
+                real_root = root.resolve()
+                real = candidate.resolve()
+            except OSError:
+                continue
+            if real.exists() and (real == real_root or real_root in real.parents):
+                return real
+        return None
+
+    def searched(self, kind: str) -> list[str]:
+        return [str(p) for p in self.roots(kind)]
+
+
+def is_safe_name(name: Any) -> bool:
+    """A relative, '/'-separated name with no '..', no drive, no NUL: cannot point outside its folder."""
+    if not isinstance(name, str) or not name or "\x00" in name or "\\" in name or len(name) > 1024:
+        return False
+    p = PurePosixPath(name)
+    return not p.is_absolute() and ".." not in p.parts and ":" not in p.parts[0]
+
+
+@dataclass(frozen=True)
+class Settings:
+    data_dir: Path
+    model_roots: tuple[Path, ...]
+    input_dir: Path
+    output_dir: Path
+    device: str = "auto"
+    precision: str = "auto"
+    cache_budget_mb: int = 4096
+    pack_dirs: tuple[Path, ...] = ()
+    include_builtin_models: bool = True
+    extra: Mapping[str, Any] = field(default_factory=dict)
+
+    @property
+    def folders(self) -> Folders:
+        return Folders(self.model_roots, self.input_dir, self.output_dir, self.include_builtin_models)
+
+    @property
+    def cache_budget_bytes(self) -> int:
+        return int(self.cache_budget_mb) * 1024 * 1024
+
+    def with_overrides(self, *, models: list[str] | None = None, output: str | None = None,
+                       input: str | None = None, device: str | None = None, precision: str | None = None,
+                       cache_budget_mb: int | None = None) -> "Settings":
+        """Command-line flags: ``models`` adds roots in front (searched first)."""
+        s = self
+        if models:
+            s = replace(s, model_roots=tuple(Path(m).expanduser() for m in models) + s.model_roots)
+        if output:
+            s = replace(s, output_dir=Path(output).expanduser())
+        if input:
+            s = replace(s, input_dir=Path(input).expanduser())
+        if device:
+            s = replace(s, device=_check_choice("device", device, DEVICES))
+        if precision:
+            s = replace(s, precision=_check_choice("precision", precision, PRECISIONS))
+        if cache_budget_mb is not None:
+            s = replace(s, cache_budget_mb=int(cache_budget_mb))
+        return s
+
+    @classmethod
+    def load(cls, settings_file: str | os.PathLike | None = None,
+             env: Mapping[str, str] | None = None) -> "Settings":
+        env = os.environ if env is None else env
+        data_dir = Path(env.get("NODEFLOW_HOME") or default_data_dir()).expanduser()
+        values: dict[str, Any] = {}
+        path = Path(settings_file or env.get("NODEFLOW_SETTINGS") or default_settings_file()).expanduser()
+        if path.is_file():
+            try:
+                values = json.loads(path.read_text(encoding="utf-8"))
+            except (OSError, ValueError) as e:
+                raise SettingsError(f"settings file {path}: {e}") from e
+            if not isinstance(values, dict):
+                raise SettingsError(f"settings file {path}: expected a JSON object")
+        data_dir = Path(values.get("data_dir", data_dir)).expanduser()
+        roots = [Path(p).expanduser() for p in _as_list(values.get("models"), "models")]
+        env_models = [Path(p).expanduser() for p in env.get("NODEFLOW_MODELS", "").split(os.pathsep) if p]
+        model_roots = tuple(env_models + roots + [data_dir / "models"])
+        s = cls(
+            data_dir=data_dir,
+            model_roots=model_roots,
+            input_dir=Path(env.get("NODEFLOW_INPUT") or values.get("input") or data_dir / "input").expanduser(),
+            output_dir=Path(env.get("NODEFLOW_OUTPUT") or values.get("output") or data_dir / "output").expanduser(),
+            device=_check_choice("device", env.get("NODEFLOW_DEVICE") or values.get("device", "auto"), DEVICES),
+            precision=_check_choice("precision", values.get("precision", "auto"), PRECISIONS),
+            cache_budget_mb=int(values.get("cache_budget_mb", 4096)),
+            pack_dirs=tuple(Path(p).expanduser() for p in _as_list(values.get("node_packs"), "node_packs"))
+            + (data_dir / "nodes",),
+            extra={k: v for k, v in values.items() if k not in _KNOWN_KEYS},
+        )
+        return s
+
+    def to_json(self) -> dict:
+        return {"data_dir": str(self.data_dir), "models": [str(p) for p in self.model_roots],
+                "input": str(self.input_dir), "output": str(self.output_dir), "device": self.device,
+                "precision": self.precision, "cache_budget_mb": self.cache_budget_mb,
+                "node_packs": [str(p) for p in self.pack_dirs]}
+
+
+_KNOWN_KEYS = {"data_dir", "models", "input", "output", "device", "precision", "cache_budget_mb", "node_packs"}
+
+
+def _as_list(value, key) -> list:
+    if value is None:
+        return []
+    if isinstance(value, str):
+        return [value]
+    if isinstance(value, list) and all(isinstance(v, str) for v in value):
+        return value
+    raise SettingsError(f"settings: {key!r} must be a path or a list of paths")
+
+
+def _check_choice(key: str, value: str, allowed: tuple[str, ...]) -> str:
+    if value not in allowed:
+        raise SettingsError(f"{key} must be one of {', '.join(allowed)}, not {value!r}")
+    return value
+
+
+_current: Settings | None = None
+
+
+def current_settings() -> Settings:
+    """The process-wide settings (loaded on first use; the CLI and the editor install theirs at start)."""
+    global _current
+    if _current is None:
+        _current = Settings.load()
+    return _current
+
+
+def set_current_settings(settings: Settings) -> None:
+    global _current
+    _current = settings
