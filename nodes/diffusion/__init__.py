@@ -1,0 +1,12 @@
+"""Diffusion node pack: Stable Diffusion checkpoints offline, text encoding, latents and seeds, samplers, VAE, images.
+
+Declarations only import the standard library and the core; torch, diffusers and transformers are imported inside
+node functions, so the editor starts fast.
+"""
+from nodes.diffusion import types as _types  # registers the socket types
+from nodes.diffusion import nodes_image, nodes_latent, nodes_loaders, nodes_sampling
+
+PACK_NAME = "diffusion"
+SOCKET_TYPES = _types.SOCKET_TYPES
+NODE_TYPES = [*nodes_loaders.NODE_TYPES, *nodes_latent.NODE_TYPES, *nodes_sampling.NODE_TYPES,
+              *nodes_image.NODE_TYPES]

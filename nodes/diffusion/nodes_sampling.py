@@ -1,0 +1,2 @@
+"""(being written)"""
+NODE_TYPES = []
