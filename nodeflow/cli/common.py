@@ -1,0 +1,110 @@
+"""What several commands share: settings flags, loading workflows, applying --set overrides."""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+from nodeflow.cli.errors import CliError
+from nodeflow.core import operations as ops
+from nodeflow.core import socket_types as st
+from nodeflow.core.graph import Graph
+
+
+def add_settings_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--models", action="append", metavar="DIR",
+                   help="add a model root (ComfyUI layout: DIR/checkpoints, DIR/loras, DIR/vae); repeatable")
+    p.add_argument("--input", metavar="DIR", help="folder Load Image reads from")
+    p.add_argument("--settings", metavar="FILE", help="settings JSON file (default: the per-user one)")
+    p.add_argument("--device", choices=("auto", "cpu", "cuda", "mps"), help="where nodes run (default auto)")
+    p.add_argument("--precision", choices=("auto", "fp32", "bf16", "fp16"), help="model weights precision")
+
+
+def settings_from_args(args):
+    from nodeflow.config import Settings, SettingsError, set_current_settings
+
+    try:
+        settings = Settings.load(getattr(args, "settings", None)).with_overrides(
+            models=getattr(args, "models", None), output=getattr(args, "out", None),
+            input=getattr(args, "input", None), device=getattr(args, "device", None),
+            precision=getattr(args, "precision", None))
+    except SettingsError as e:
+        raise CliError(str(e)) from None
+    set_current_settings(settings)
+    return settings
+
+
+def registry_for(settings, quiet: bool = False):
+    from nodeflow.core.registry import load_registry
+
+    registry = load_registry(settings.pack_dirs)
+    if not quiet:
+        for err in registry.errors:
+            print(f"warning: {err}", file=sys.stderr)
+    return registry
+
+
+def load_any(path: str, registry) -> Graph:
+    """A NodeFlow workflow (.json) or an image carrying one; ComfyUI files through the importer when present."""
+    from nodeflow.formats.workflow import WorkflowError
+    from nodeflow.formats import open_any
+
+    if not Path(path).exists():
+        raise CliError(f"{path}: no such file")
+    try:
+        return open_any.load_graph(path, registry)
+    except (WorkflowError, ValueError) as e:
+        raise CliError(str(e)) from None
+
+
+@dataclass
+class Override:
+    ref: str
+    field: str
+    text: str
+
+
+def parse_override(text: str) -> Override:
+    if "=" not in text:
+        raise CliError(f"--set {text!r}: expected NODE.FIELD=VALUE")
+    left, value = text.split("=", 1)
+    if "." not in left:
+        raise CliError(f"--set {text!r}: expected NODE.FIELD=VALUE (NODE: id, title or type)")
+    ref, field = left.rsplit(".", 1)
+    if not ref or not field:
+        raise CliError(f"--set {text!r}: expected NODE.FIELD=VALUE")
+    return Override(ref, field, value)
+
+
+def coerce(value_text: str, type_name: str):
+    """Turn command-line text into a value of the input's type (JSON literals accepted)."""
+    if type_name in (st.STRING, st.COMBO):
+        return value_text
+    try:
+        value = json.loads(value_text)
+    except ValueError:
+        raise CliError(f"{value_text!r} is not a valid {type_name} value") from None
+    if type_name == st.INT and isinstance(value, float) and value.is_integer():
+        value = int(value)
+    return value
+
+
+def apply_overrides(graph: Graph, registry, overrides: list[str]) -> None:
+    for text in overrides or ():
+        o = parse_override(text)
+        matches = graph.find(o.ref)
+        if not matches:
+            raise CliError(f"--set {text!r}: no node with id, title or type {o.ref!r}")
+        if len(matches) > 1:
+            ids = ", ".join(f"{n.id} '{n.label}'" for n in matches)
+            raise CliError(f"--set {text!r}: {o.ref!r} matches several nodes ({ids}); use a node id")
+        node = matches[0]
+        nt = registry.get(node.type)
+        inp = nt.input(o.field) if nt else None
+        if inp is None or not inp.is_widget:
+            names = ", ".join(i.name for i in (nt.widget_inputs if nt else ()))
+            raise CliError(f"--set {text!r}: node {node.id} '{node.label}' has no value {o.field!r}"
+                           + (f" (values: {names})" if names else ""))
+        graph.apply(ops.SetValue(node.id, o.field, coerce(o.text, inp.type)))

@@ -1,0 +1,57 @@
+"""``nodeflow run FILE...``: run workflows headless, in one process sharing the cache."""
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+from nodeflow.cli.common import add_settings_arguments, apply_overrides, load_any, registry_for, settings_from_args
+from nodeflow.cli.errors import EXIT_FAILED, EXIT_INVALID, EXIT_OK, CliError
+from nodeflow.cli.printer import RunPrinter
+
+name = "run"
+help = "run workflow files (or PNGs carrying a workflow) and write their outputs"
+
+
+def add_arguments(p):
+    p.add_argument("files", nargs="+", metavar="FILE")
+    p.add_argument("--set", action="append", default=[], metavar="NODE.FIELD=VALUE",
+                   help="change a value before running; NODE is a node id, a unique title or a unique type name")
+    p.add_argument("--out", metavar="DIR", help="output folder for saved images")
+    p.add_argument("--report", metavar="PATH", help="write a JSON report of every run")
+    p.add_argument("--quiet", "-q", action="store_true", help="print only errors")
+    add_settings_arguments(p)
+
+
+def run(args) -> int:
+    from nodeflow.core.executor import Executor
+    from nodeflow.core.validation import validate
+    from nodeflow.formats.workflow import to_dict
+
+    settings = settings_from_args(args)
+    registry = registry_for(settings, quiet=args.quiet)
+    graphs = []
+    for path in args.files:  # everything is checked before anything runs or is written
+        graph = load_any(path, registry)
+        apply_overrides(graph, registry, args.set)
+        problems = validate(graph, registry, settings)
+        if problems:
+            for p in problems:
+                print(f"{path}: {p}", file=sys.stderr)
+            raise CliError(f"{path}: {len(problems)} problem(s); nothing was run", EXIT_INVALID)
+        graphs.append((path, graph))
+    executor = Executor(registry, settings)
+    runs, code = [], EXIT_OK
+    for path, graph in graphs:
+        printer = RunPrinter(graph, path, quiet=args.quiet)
+        report = executor.run(graph, listener=printer, key=str(Path(path).resolve()),
+                              workflow=lambda g=graph: to_dict(g))
+        printer.summary(report)
+        runs.append({"file": path, **report.to_json()})
+        if report.status != "ok":
+            code = EXIT_FAILED
+    if args.report:
+        from nodeflow.formats.atomic import atomic_write_text
+
+        atomic_write_text(args.report, json.dumps({"runs": runs}, indent=1) + "\n")
+    return code

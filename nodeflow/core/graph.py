@@ -1,0 +1,217 @@
+"""The graph model: nodes with stable ids, values stored by name, links from (node, output) to (node, input),
+groups (frames). Qt-free; the editor observes it and edits it only through operations (``operations.py``).
+
+Reading is direct (``graph.nodes``, ``graph.links``); every change goes through ``graph.apply(op)``, which returns
+the inverse operation and tells the subscribers. Never mutate the dataclasses in place from outside.
+"""
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass, field
+from typing import Any, Callable, Iterable
+
+NODE_MODES = ("normal", "muted", "bypassed")
+
+
+@dataclass
+class Node:
+    id: int
+    type: str
+    title: str = ""
+    pos: tuple[float, float] = (0.0, 0.0)
+    size: tuple[float, float] | None = None
+    #: Widget values by input name (never by position).
+    values: dict[str, Any] = field(default_factory=dict)
+    #: Value inputs the user turned into sockets (they take their value from a link).
+    socket_inputs: frozenset[str] = frozenset()
+    mode: str = "normal"
+    collapsed: bool = False
+    color: str | None = None
+    #: The version of the node type the values were saved with.
+    type_version: int = 1
+    #: Seed-like inputs: what happens to the value after each run ("fixed", "increment", "decrement", "randomize").
+    controls: dict[str, str] = field(default_factory=dict)
+    #: Fields we don't know (from newer versions or other tools), kept as they are on save.
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def copy(self) -> "Node":
+        return Node(self.id, self.type, self.title, tuple(self.pos), None if self.size is None else tuple(self.size),
+                    copy.deepcopy(self.values), frozenset(self.socket_inputs), self.mode, self.collapsed,
+                    self.color, self.type_version, dict(self.controls), copy.deepcopy(self.extra))
+
+    @property
+    def label(self) -> str:
+        return self.title or self.type
+
+
+@dataclass(frozen=True)
+class Link:
+    id: int
+    src: int
+    src_output: str
+    dst: int
+    dst_input: str
+
+
+@dataclass
+class Group:
+    """A frame: a titled rectangle; the editor moves the nodes inside it along with it."""
+
+    id: int
+    title: str = "Group"
+    rect: tuple[float, float, float, float] = (0.0, 0.0, 400.0, 300.0)
+    color: str | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def copy(self) -> "Group":
+        return Group(self.id, self.title, tuple(self.rect), self.color, copy.deepcopy(self.extra))
+
+    def contains(self, pos: tuple[float, float]) -> bool:
+        x, y, w, h = self.rect
+        return x <= pos[0] <= x + w and y <= pos[1] <= y + h
+
+
+Listener = Callable[["object", "object"], None]  # (op, inverse)
+
+
+class Graph:
+    def __init__(self):
+        self.nodes: dict[int, Node] = {}
+        self.links: dict[int, Link] = {}
+        self.groups: dict[int, Group] = {}
+        self.next_node_id = 1
+        self.next_link_id = 1
+        self.next_group_id = 1
+        #: Workflow-level data: name, description, view (canvas position), unknown top-level fields.
+        self.meta: dict[str, Any] = {}
+        self.extra: dict[str, Any] = {}
+        self._listeners: list[Listener] = []
+        self._incoming: dict[tuple[int, str], list[int]] = {}
+
+    # -- observation --------------------------------------------------------------------------------------------
+    def subscribe(self, listener: Listener) -> Callable[[], None]:
+        """``listener(op, inverse)`` is called after each primitive operation; returns an unsubscribe function."""
+        self._listeners.append(listener)
+        return lambda: self._listeners.remove(listener) if listener in self._listeners else None
+
+    def apply(self, op) -> Any:
+        """Apply an operation; returns its inverse (apply that to undo)."""
+        return op.apply(self)
+
+    def _notify(self, op, inverse) -> None:
+        for listener in list(self._listeners):
+            listener(op, inverse)
+
+    # -- queries ------------------------------------------------------------------------------------------------
+    def links_into(self, node_id: int, input_name: str) -> list[Link]:
+        return [self.links[i] for i in self._incoming.get((node_id, input_name), ())]
+
+    def link_into(self, node_id: int, input_name: str) -> Link | None:
+        ids = self._incoming.get((node_id, input_name))
+        return self.links[ids[-1]] if ids else None
+
+    def incoming(self, node_id: int) -> list[Link]:
+        return [l for l in self.links.values() if l.dst == node_id]
+
+    def outgoing(self, node_id: int) -> list[Link]:
+        return [l for l in self.links.values() if l.src == node_id]
+
+    def links_of(self, node_id: int) -> list[Link]:
+        return [l for l in self.links.values() if node_id in (l.src, l.dst)]
+
+    def find(self, ref: str) -> list[Node]:
+        """Nodes matching a reference: a node id, a title, or a type name (CLI ``--set``)."""
+        ref = ref.strip()
+        if ref.isdigit() and int(ref) in self.nodes:
+            return [self.nodes[int(ref)]]
+        by_title = [n for n in self.nodes.values() if n.title == ref]
+        return by_title or [n for n in self.nodes.values() if n.type == ref]
+
+    # -- id allocation ------------------------------------------------------------------------------------------
+    def new_node_id(self) -> int:
+        return max([self.next_node_id, *(i + 1 for i in self.nodes)])
+
+    def new_link_id(self) -> int:
+        return max([self.next_link_id, *(i + 1 for i in self.links)])
+
+    def new_group_id(self) -> int:
+        return max([self.next_group_id, *(i + 1 for i in self.groups)])
+
+    # -- primitive mutations (called only by operations) ------------------------------------------------------------
+    def _add_node(self, node: Node) -> None:
+        if node.id in self.nodes:
+            raise ValueError(f"node id {node.id} already exists")
+        self.nodes[node.id] = node
+        self.next_node_id = max(self.next_node_id, node.id + 1)
+
+    def _remove_node(self, node_id: int) -> Node:
+        return self.nodes.pop(node_id)
+
+    def _add_link(self, link: Link) -> None:
+        if link.id in self.links:
+            raise ValueError(f"link id {link.id} already exists")
+        self.links[link.id] = link
+        self._incoming.setdefault((link.dst, link.dst_input), []).append(link.id)
+        self.next_link_id = max(self.next_link_id, link.id + 1)
+
+    def _remove_link(self, link_id: int) -> Link:
+        link = self.links.pop(link_id)
+        ids = self._incoming.get((link.dst, link.dst_input), [])
+        if link_id in ids:
+            ids.remove(link_id)
+        if not ids:
+            self._incoming.pop((link.dst, link.dst_input), None)
+        return link
+
+    def _add_group(self, group: Group) -> None:
+        if group.id in self.groups:
+            raise ValueError(f"group id {group.id} already exists")
+        self.groups[group.id] = group
+        self.next_group_id = max(self.next_group_id, group.id + 1)
+
+    # -- whole-graph helpers ------------------------------------------------------------------------------------
+    def copy(self) -> "Graph":
+        """A deep, listener-free copy (the executor runs on a snapshot so the editor can keep editing)."""
+        g = Graph()
+        for n in self.nodes.values():
+            g._add_node(n.copy())
+        for l in self.links.values():
+            g._add_link(l)
+        for gr in self.groups.values():
+            g._add_group(gr.copy())
+        g.next_node_id, g.next_link_id, g.next_group_id = self.next_node_id, self.next_link_id, self.next_group_id
+        g.meta = copy.deepcopy(self.meta)
+        g.extra = copy.deepcopy(self.extra)
+        return g
+
+    def structure(self) -> tuple:
+        """A comparable description of the graph's content (equality of graphs in tests and round trips)."""
+        nodes = tuple(sorted((n.id, n.type, n.title, tuple(n.pos), n.size and tuple(n.size), _freeze(n.values),
+                              tuple(sorted(n.socket_inputs)), n.mode, n.collapsed, n.color, n.type_version,
+                              _freeze(n.controls), _freeze(n.extra)) for n in self.nodes.values()))
+        links = tuple(sorted((l.id, l.src, l.src_output, l.dst, l.dst_input) for l in self.links.values()))
+        groups = tuple(sorted((g.id, g.title, tuple(g.rect), g.color, _freeze(g.extra))
+                              for g in self.groups.values()))
+        return nodes, links, groups, _freeze(self.meta), _freeze(self.extra)
+
+    def __eq__(self, other) -> bool:
+        return isinstance(other, Graph) and self.structure() == other.structure()
+
+    __hash__ = None  # mutable
+
+    def __repr__(self) -> str:
+        return f"<Graph {len(self.nodes)} nodes, {len(self.links)} links, {len(self.groups)} groups>"
+
+
+def _freeze(value: Any) -> Any:
+    if isinstance(value, dict):
+        return tuple(sorted((k, _freeze(v)) for k, v in value.items()))
+    if isinstance(value, (list, tuple)):
+        return tuple(_freeze(v) for v in value)
+    if isinstance(value, float) and value.is_integer():
+        return int(value)  # 1.0 and 1 compare equal after a JSON round trip
+    return value
+
+
+def nodes_in(graph: Graph, ids: Iterable[int]) -> list[Node]:
+    return [graph.nodes[i] for i in ids if i in graph.nodes]

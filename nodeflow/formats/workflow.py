@@ -1,0 +1,317 @@
+"""NodeFlow's workflow file: versioned JSON, values stored by name, unknown fields kept, unknown node types kept as
+placeholders, older versions migrated on load, saved atomically. The JSON Schema is ``workflow.schema.json`` here.
+
+    {"format": "nodeflow.workflow", "version": 1, "meta": {...},
+     "nodes": [{"id": 3, "type": "KSampler", "version": 1, "title": "KSampler", "pos": [x, y],
+                "values": {"seed": 5, "steps": 20, ...}, "sockets": ["seed"], "mode": "normal", ...}],
+     "links": [{"id": 1, "from": [1, "MODEL"], "to": [3, "model"]}],
+     "groups": [{"id": 1, "title": "Prompt", "rect": [x, y, w, h]}]}
+"""
+from __future__ import annotations
+
+import json
+import math
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from nodeflow.core.graph import NODE_MODES, Graph, Group, Link, Node
+from nodeflow.core.nodedef import SEED_CONTROLS
+from nodeflow.formats.atomic import atomic_write_text
+
+FORMAT_NAME = "nodeflow.workflow"
+FORMAT_VERSION = 1
+SCHEMA_PATH = Path(__file__).with_name("workflow.schema.json")
+MAX_FILE_BYTES = 256 * 1024 * 1024
+
+_NODE_KEYS = {"id", "type", "version", "title", "pos", "size", "values", "sockets", "mode", "collapsed", "color",
+              "controls"}
+_GROUP_KEYS = {"id", "title", "rect", "color"}
+_TOP_KEYS = {"format", "version", "meta", "nodes", "links", "groups"}
+
+
+class WorkflowError(ValueError):
+    """A workflow file that cannot be read; the message says where and what was expected."""
+
+
+@dataclass
+class LoadReport:
+    migrated_from: int | None = None
+    #: Nodes whose values were upgraded from an older node-type version: (node id, old, new).
+    node_migrations: list[tuple[int, int, int]] = field(default_factory=list)
+    unknown_types: list[str] = field(default_factory=list)
+
+
+# -- saving ---------------------------------------------------------------------------------------------------------
+def to_dict(graph: Graph) -> dict:
+    nodes = []
+    for n in sorted(graph.nodes.values(), key=lambda n: n.id):
+        d: dict[str, Any] = dict(n.extra)
+        d.update({"id": n.id, "type": n.type, "version": n.type_version, "title": n.title,
+                  "pos": [n.pos[0], n.pos[1]], "values": n.values})
+        if n.size is not None:
+            d["size"] = [n.size[0], n.size[1]]
+        if n.socket_inputs:
+            d["sockets"] = sorted(n.socket_inputs)
+        if n.mode != "normal":
+            d["mode"] = n.mode
+        if n.collapsed:
+            d["collapsed"] = True
+        if n.color:
+            d["color"] = n.color
+        if n.controls:
+            d["controls"] = dict(n.controls)
+        nodes.append(d)
+    links = [{"id": l.id, "from": [l.src, l.src_output], "to": [l.dst, l.dst_input]}
+             for l in sorted(graph.links.values(), key=lambda l: l.id)]
+    groups = []
+    for g in sorted(graph.groups.values(), key=lambda g: g.id):
+        d = dict(g.extra)
+        d.update({"id": g.id, "title": g.title, "rect": list(g.rect)})
+        if g.color:
+            d["color"] = g.color
+        groups.append(d)
+    out = dict(graph.extra)
+    out.update({"format": FORMAT_NAME, "version": FORMAT_VERSION, "meta": graph.meta, "nodes": nodes,
+                "links": links, "groups": groups})
+    return out
+
+
+def dumps(graph: Graph) -> str:
+    return json.dumps(to_dict(graph), indent=1, ensure_ascii=False, allow_nan=False)
+
+
+def save(graph: Graph, path: str | os.PathLike) -> Path:
+    """Atomic: written to a temporary file, then renamed over ``path``."""
+    return atomic_write_text(path, dumps(graph) + "\n")
+
+
+# -- loading --------------------------------------------------------------------------------------------------------
+def load(path: str | os.PathLike, registry=None) -> tuple[Graph, LoadReport]:
+    path = Path(path)
+    try:
+        size = path.stat().st_size
+    except OSError as e:
+        raise WorkflowError(f"{path}: cannot read ({e.strerror or e})") from None
+    if size > MAX_FILE_BYTES:
+        raise WorkflowError(f"{path}: {size} bytes is too large for a workflow file")
+    try:
+        text = path.read_bytes().decode("utf-8-sig")
+    except UnicodeDecodeError as e:
+        raise WorkflowError(f"{path}: not UTF-8 text ({e.reason} at byte {e.start})") from None
+    try:
+        return loads(text, registry)
+    except WorkflowError as e:
+        raise WorkflowError(f"{path}: {e}") from None
+
+
+def loads(text: str, registry=None) -> tuple[Graph, LoadReport]:
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as e:
+        raise WorkflowError(f"invalid JSON at line {e.lineno}, column {e.colno}: {e.msg}") from None
+    except (ValueError, RecursionError) as e:  # e.g. integers with too many digits, absurd nesting
+        raise WorkflowError(f"invalid JSON: {e}") from None
+    return from_dict(data, registry)
+
+
+def from_dict(data: Any, registry=None) -> tuple[Graph, LoadReport]:
+    report = LoadReport()
+    if not isinstance(data, dict):
+        raise WorkflowError(f"expected a JSON object at the top, found {_kind(data)}")
+    fmt = data.get("format")
+    if fmt != FORMAT_NAME:
+        hint = " (this looks like a ComfyUI workflow: use import)" if "nodes" in data and "last_node_id" in data \
+            or _looks_like_api_prompt(data) else ""
+        raise WorkflowError(f"'format' is {fmt!r}, expected {FORMAT_NAME!r}{hint}")
+    version = data.get("version")
+    if not isinstance(version, int) or isinstance(version, bool):
+        raise WorkflowError(f"'version' must be an integer, found {_kind(version)}")
+    if version > FORMAT_VERSION:
+        raise WorkflowError(f"format version {version} is newer than this NodeFlow reads ({FORMAT_VERSION}); "
+                            "update NodeFlow")
+    if version < FORMAT_VERSION:
+        data = migrate(data, version)
+        report.migrated_from = version
+    graph = Graph()
+    graph.meta = _obj(data.get("meta", {}), "meta")
+    graph.extra = {k: v for k, v in data.items() if k not in _TOP_KEYS}
+    for i, nd in enumerate(_list(data.get("nodes", []), "nodes")):
+        node = _node(nd, f"nodes[{i}]")
+        if node.id in graph.nodes:
+            raise WorkflowError(f"nodes[{i}]: node id {node.id} is used twice")
+        graph._add_node(node)
+    for i, ld in enumerate(_list(data.get("links", []), "links")):
+        link = _link(ld, f"links[{i}]")
+        if link.id in graph.links:
+            raise WorkflowError(f"links[{i}]: link id {link.id} is used twice")
+        graph._add_link(link)  # links to missing nodes are kept: validation reports them by name
+    for i, gd in enumerate(_list(data.get("groups", []), "groups")):
+        group = _group(gd, f"groups[{i}]")
+        if group.id in graph.groups:
+            raise WorkflowError(f"groups[{i}]: group id {group.id} is used twice")
+        graph._add_group(group)
+    if registry is not None:
+        _migrate_node_types(graph, registry, report)
+    return graph, report
+
+
+def _migrate_node_types(graph: Graph, registry, report: LoadReport) -> None:
+    unknown = set()
+    for node in graph.nodes.values():
+        nt = registry.get(node.type)
+        if nt is None:
+            unknown.add(node.type)
+            continue
+        if node.type_version < nt.version and nt.migrate is not None:
+            try:
+                node.values = dict(nt.migrate(dict(node.values), node.type_version))
+            except Exception as e:
+                raise WorkflowError(f"node {node.id} '{node.label}': cannot upgrade {node.type} values from "
+                                    f"version {node.type_version} to {nt.version}: {e}") from None
+            report.node_migrations.append((node.id, node.type_version, nt.version))
+            node.type_version = nt.version
+    report.unknown_types = sorted(unknown)
+
+
+# -- migrations of the file format ----------------------------------------------------------------------------------
+def _migrate_0_to_1(data: dict) -> dict:
+    """Version 0 (pre-release) stored links as [id, src, output, dst, input] and values under "widgets"."""
+    data = dict(data)
+    data["links"] = [{"id": l[0], "from": [l[1], l[2]], "to": [l[3], l[4]]} if isinstance(l, list) and len(l) == 5
+                     else l for l in _list(data.get("links", []), "links")]
+    nodes = []
+    for nd in _list(data.get("nodes", []), "nodes"):
+        if isinstance(nd, dict) and "widgets" in nd and "values" not in nd:
+            nd = dict(nd)
+            nd["values"] = nd.pop("widgets")
+        nodes.append(nd)
+    data["nodes"] = nodes
+    data["version"] = 1
+    return data
+
+
+MIGRATIONS = {0: _migrate_0_to_1}
+
+
+def migrate(data: dict, version: int) -> dict:
+    while version < FORMAT_VERSION:
+        step = MIGRATIONS.get(version)
+        if step is None:
+            raise WorkflowError(f"format version {version} is not supported")
+        data = step(data)
+        version += 1
+    return data
+
+
+# -- field parsing with clear errors ----------------------------------------------------------------------------------
+def _kind(v: Any) -> str:
+    return {dict: "an object", list: "a list", str: "text", bool: "true/false", type(None): "null",
+            int: "an integer", float: "a number"}.get(type(v), type(v).__name__)
+
+
+def _obj(v: Any, where: str) -> dict:
+    if not isinstance(v, dict):
+        raise WorkflowError(f"{where}: expected an object, found {_kind(v)}")
+    return v
+
+
+def _list(v: Any, where: str) -> list:
+    if not isinstance(v, list):
+        raise WorkflowError(f"{where}: expected a list, found {_kind(v)}")
+    return v
+
+
+def _int(v: Any, where: str) -> int:
+    if isinstance(v, bool) or not isinstance(v, int):
+        raise WorkflowError(f"{where}: expected an integer, found {_kind(v)}")
+    if not -(2 ** 53) <= v <= 2 ** 53:
+        raise WorkflowError(f"{where}: {v} is out of range for an id")
+    return v
+
+
+def _str(v: Any, where: str, limit: int = 100_000) -> str:
+    if not isinstance(v, str):
+        raise WorkflowError(f"{where}: expected text, found {_kind(v)}")
+    if len(v) > limit:
+        raise WorkflowError(f"{where}: text of {len(v)} characters is too long (limit {limit})")
+    return v
+
+
+def _pair(v: Any, where: str) -> tuple[float, float]:
+    if isinstance(v, dict) and set(v) >= {"0", "1"}:  # some tools write [x, y] as {"0": x, "1": y}
+        v = [v["0"], v["1"]]
+    if not isinstance(v, list) or len(v) != 2:
+        raise WorkflowError(f"{where}: expected [x, y], found {_kind(v)}")
+    out = []
+    for c in v:
+        if isinstance(c, bool) or not isinstance(c, (int, float)) or not math.isfinite(c) or abs(c) > 1e9:
+            raise WorkflowError(f"{where}: expected two finite numbers, found {c!r}")
+        out.append(float(c))
+    return out[0], out[1]
+
+
+def _node(nd: Any, where: str) -> Node:
+    nd = _obj(nd, where)
+    node_id = _int(nd.get("id"), f"{where}.id")
+    where = f"{where} (node {node_id})"
+    type_name = _str(nd.get("type"), f"{where}.type", 200)
+    if not type_name:
+        raise WorkflowError(f"{where}.type: empty node type")
+    values = _obj(nd.get("values", {}), f"{where}.values")
+    sockets = _list(nd.get("sockets", []), f"{where}.sockets")
+    for i, s in enumerate(sockets):
+        _str(s, f"{where}.sockets[{i}]", 200)
+    mode = nd.get("mode", "normal")
+    if mode not in NODE_MODES:
+        raise WorkflowError(f"{where}.mode: {mode!r} is not one of {', '.join(NODE_MODES)}")
+    version = nd.get("version", 1)
+    if isinstance(version, bool) or not isinstance(version, int) or version < 1:
+        raise WorkflowError(f"{where}.version: expected an integer >= 1, found {version!r}")
+    collapsed = nd.get("collapsed", False)
+    if not isinstance(collapsed, bool):
+        raise WorkflowError(f"{where}.collapsed: expected true/false, found {_kind(collapsed)}")
+    color = nd.get("color")
+    if color is not None:
+        _str(color, f"{where}.color", 64)
+    size = nd.get("size")
+    controls = _obj(nd.get("controls", {}), f"{where}.controls")
+    for key, c in controls.items():
+        if c not in SEED_CONTROLS:
+            raise WorkflowError(f"{where}.controls.{key}: {c!r} is not one of {', '.join(SEED_CONTROLS)}")
+    return Node(id=node_id, type=type_name, title=_str(nd.get("title", ""), f"{where}.title", 1000),
+                pos=_pair(nd.get("pos", [0, 0]), f"{where}.pos"),
+                size=None if size is None else _pair(size, f"{where}.size"), values=dict(values),
+                socket_inputs=frozenset(sockets), mode=mode, collapsed=collapsed, color=color,
+                type_version=version, controls=dict(controls), extra={k: v for k, v in nd.items() if k not in _NODE_KEYS})
+
+
+def _link(ld: Any, where: str) -> Link:
+    ld = _obj(ld, where)
+    link_id = _int(ld.get("id"), f"{where}.id")
+    ends = []
+    for end in ("from", "to"):
+        v = _list(ld.get(end), f"{where}.{end}")
+        if len(v) != 2:
+            raise WorkflowError(f"{where}.{end}: expected [node id, socket name]")
+        ends.append((_int(v[0], f"{where}.{end}[0]"), _str(v[1], f"{where}.{end}[1]", 200)))
+    return Link(link_id, ends[0][0], ends[0][1], ends[1][0], ends[1][1])
+
+
+def _group(gd: Any, where: str) -> Group:
+    gd = _obj(gd, where)
+    rect = _list(gd.get("rect"), f"{where}.rect")
+    if len(rect) != 4:
+        raise WorkflowError(f"{where}.rect: expected [x, y, width, height]")
+    xy, wh = _pair(rect[:2], f"{where}.rect"), _pair(rect[2:], f"{where}.rect")
+    color = gd.get("color")
+    if color is not None:
+        _str(color, f"{where}.color", 64)
+    return Group(id=_int(gd.get("id"), f"{where}.id"), title=_str(gd.get("title", ""), f"{where}.title", 1000),
+                 rect=(*xy, *wh), color=color, extra={k: v for k, v in gd.items() if k not in _GROUP_KEYS})
+
+
+def _looks_like_api_prompt(data: dict) -> bool:
+    return bool(data) and all(isinstance(v, dict) and "class_type" in v for v in data.values())
+
