@@ -68,7 +68,7 @@ def to_dict(graph: Graph) -> dict:
     groups = []
     for g in sorted(graph.groups.values(), key=lambda g: g.id):
         d = dict(g.extra)
-        d.update({"id": g.id, "title": g.title, "rect": list(g.rect)})
+        d.update({"id": g.id, "title": g.title, "rect": [float(v) for v in g.rect]})
         if g.color:
             d["color"] = g.color
         groups.append(d)
