@@ -41,7 +41,7 @@ def read_text_chunks(path: str | os.PathLike) -> dict[str, str]:
     if not data.startswith(b"\x89PNG\r\n\x1a\n"):
         raise WorkflowError(f"{path}: not a PNG file")
     texts: dict[str, str] = {}
-    pos = 8
+    pos, ended = 8, False
     while pos + 8 <= len(data):
         length = int.from_bytes(data[pos:pos + 4], "big")
         ctype = data[pos + 4:pos + 8]
@@ -55,8 +55,11 @@ def read_text_chunks(path: str | os.PathLike) -> dict[str, str]:
             if item is not None:
                 texts.setdefault(*item)
         if ctype == b"IEND":
+            ended = True
             break
         pos += 12 + length
+    if not ended and not texts:
+        raise WorkflowError(f"{path}: truncated PNG (it ends before its last chunk)")
     return texts
 
 
