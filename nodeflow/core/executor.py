@@ -181,7 +181,9 @@ class _Run:
             needed |= cone
         needed = {n for n in needed if graph.nodes[n].mode != "muted"
                   and not (reg.get(graph.nodes[n].type) and reg.get(graph.nodes[n].type).ui_only)}
-        return list(nx.lexicographical_topological_sort(dag.subgraph(needed)))
+        self.dag = dag
+        # Topological order of the whole graph, filtered: deterministic and cheaper than sorting a subgraph view.
+        return [n for n in nx.topological_sort(dag) if n in needed]
 
     # -- signatures -----------------------------------------------------------------------------------------------
     def signature(self, node: Node, nt: NodeType) -> tuple[str, dict]:
@@ -250,7 +252,7 @@ class _Run:
             nt = self.ex.registry.get(node.type)
             sig, comp = self.signature(node, nt)
             self.signatures[nid], self.components[nid] = sig, comp
-            upstream_failed = [l.src for l in self.graph.incoming(nid) if l.src in failed]
+            upstream_failed = failed and [l.src for l in self.graph.incoming(nid) if l.src in failed]
             if upstream_failed:
                 failed.add(nid)
                 report.records[nid] = NodeRecord(nid, "skipped", f"not run: node {upstream_failed[0]} failed")
@@ -353,10 +355,7 @@ class _Run:
         return tuple(outs)
 
     def upstream_info(self, node_id: int) -> dict[int, dict]:
-        dag = nx.DiGraph((l.src, l.dst) for l in self.graph.links.values())
-        if node_id not in dag:
-            return {}
-        return {a: self.report.records[a].info for a in nx.ancestors(dag, node_id)
+        return {a: self.report.records[a].info for a in nx.ancestors(self.dag, node_id)
                 if a in self.report.records and self.report.records[a].info}
 
 

@@ -86,7 +86,9 @@ class Graph:
         self.meta: dict[str, Any] = {}
         self.extra: dict[str, Any] = {}
         self._listeners: list[Listener] = []
+        # Indexes kept by the primitive mutations so that lookups stay O(degree) on large graphs.
         self._incoming: dict[tuple[int, str], list[int]] = {}
+        self._by_node: dict[int, dict[int, None]] = {}
 
     # -- observation --------------------------------------------------------------------------------------------
     def subscribe(self, listener: Listener) -> Callable[[], None]:
@@ -111,13 +113,13 @@ class Graph:
         return self.links[ids[-1]] if ids else None
 
     def incoming(self, node_id: int) -> list[Link]:
-        return [l for l in self.links.values() if l.dst == node_id]
+        return [l for l in self.links_of(node_id) if l.dst == node_id]
 
     def outgoing(self, node_id: int) -> list[Link]:
-        return [l for l in self.links.values() if l.src == node_id]
+        return [l for l in self.links_of(node_id) if l.src == node_id]
 
     def links_of(self, node_id: int) -> list[Link]:
-        return [l for l in self.links.values() if node_id in (l.src, l.dst)]
+        return [self.links[i] for i in self._by_node.get(node_id, ())]
 
     def find(self, ref: str) -> list[Node]:
         """Nodes matching a reference: a node id, a title, or a type name (CLI ``--set``)."""
@@ -152,6 +154,8 @@ class Graph:
             raise ValueError(f"link id {link.id} already exists")
         self.links[link.id] = link
         self._incoming.setdefault((link.dst, link.dst_input), []).append(link.id)
+        self._by_node.setdefault(link.src, {})[link.id] = None
+        self._by_node.setdefault(link.dst, {})[link.id] = None
         self.next_link_id = max(self.next_link_id, link.id + 1)
 
     def _remove_link(self, link_id: int) -> Link:
@@ -161,6 +165,12 @@ class Graph:
             ids.remove(link_id)
         if not ids:
             self._incoming.pop((link.dst, link.dst_input), None)
+        for end in (link.src, link.dst):
+            by = self._by_node.get(end)
+            if by is not None:
+                by.pop(link.id, None)
+                if not by:
+                    del self._by_node[end]
         return link
 
     def _add_group(self, group: Group) -> None:

@@ -17,6 +17,7 @@ from __future__ import annotations
 import keyword
 import math
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any, Callable, Literal, Sequence
 
 from nodeflow.core import socket_types as st
@@ -140,16 +141,18 @@ class NodeType:
 
     # -- lookups -------------------------------------------------------------------------------------------------
     def input(self, name: str) -> Input | None:
-        for inp in self.inputs:
-            if inp.name == name:
-                return inp
-        return None
+        return self._inputs_by_name.get(name)
+
+    @cached_property
+    def _output_indexes(self) -> dict[str, int]:
+        return {o.name: i for i, o in enumerate(self.outputs)}
+
+    @cached_property
+    def _inputs_by_name(self) -> dict[str, Input]:
+        return {i.name: i for i in self.inputs}
 
     def output_index(self, name: str) -> int | None:
-        for i, out in enumerate(self.outputs):
-            if out.name == name:
-                return i
-        return None
+        return self._output_indexes.get(name)
 
     def output(self, name: str) -> Output | None:
         i = self.output_index(name)

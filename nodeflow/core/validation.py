@@ -217,6 +217,8 @@ def _check_cycles(graph: Graph) -> list[Problem]:
     g = nx.DiGraph()
     g.add_edges_from((l.src, l.dst) for l in graph.links.values() if l.src in graph.nodes and l.dst in graph.nodes)
     problems = []
+    if nx.is_directed_acyclic_graph(g):
+        return problems
     for component in nx.strongly_connected_components(g):
         if len(component) > 1 or any(g.has_edge(n, n) for n in component):
             ids = sorted(component)

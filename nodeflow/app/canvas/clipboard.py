@@ -1,0 +1,73 @@
+"""Copy and paste as NodeFlow workflow JSON (Qt-free): the copied text is a complete workflow holding the selected
+nodes, the links between them and the selected frames, so it pastes into another tab, another window, or a text
+editor and back."""
+from __future__ import annotations
+
+import json
+from dataclasses import replace
+
+from nodeflow.core import operations as ops
+from nodeflow.core.graph import Graph
+from nodeflow.formats import workflow
+
+PASTE_OFFSET = (30.0, 30.0)
+
+
+class PasteError(ValueError):
+    """The text does not hold NodeFlow nodes; the message says why."""
+
+
+def copy_text(graph: Graph, node_ids, group_ids=()) -> str:
+    """Workflow JSON of the given nodes, the links between them, and the given frames."""
+    ids = {i for i in node_ids if i in graph.nodes}
+    sub = Graph()
+    for i in sorted(ids):
+        sub._add_node(graph.nodes[i].copy())
+    for link in graph.links.values():
+        if link.src in ids and link.dst in ids:
+            sub._add_link(link)
+    for gid in group_ids:
+        if gid in graph.groups:
+            sub._add_group(graph.groups[gid].copy())
+    return json.dumps(workflow.to_dict(sub), ensure_ascii=False, allow_nan=False)
+
+
+def parse(text: str) -> Graph:
+    """The graph in ``text``; raises PasteError for anything that is not a NodeFlow workflow."""
+    text = (text or "").strip()
+    if not text.startswith("{"):
+        raise PasteError("the clipboard does not hold NodeFlow nodes")
+    try:
+        graph, _report = workflow.loads(text)
+    except workflow.WorkflowError as e:
+        raise PasteError(f"cannot paste: {e}") from None
+    if not graph.nodes and not graph.groups:
+        raise PasteError("nothing to paste")
+    return graph
+
+
+def bounds(graph: Graph) -> tuple[float, float]:
+    """Top-left corner of the nodes and frames (node positions are their top-left corners)."""
+    xs = [n.pos[0] for n in graph.nodes.values()] + [g.rect[0] for g in graph.groups.values()]
+    ys = [n.pos[1] for n in graph.nodes.values()] + [g.rect[1] for g in graph.groups.values()]
+    return (min(xs), min(ys)) if xs else (0.0, 0.0)
+
+
+def paste_operation(target: Graph, text: str, at: tuple[float, float] | None = None
+                    ) -> tuple[ops.Batch, list[int], list[int]]:
+    """One batch adding the pasted nodes, links and frames with fresh ids. ``at``: where the top-left of what is
+    pasted goes; None shifts it by PASTE_OFFSET from where it was copied. Returns (batch, node ids, group ids)."""
+    source = parse(text)
+    left, top = bounds(source)
+    offset = PASTE_OFFSET if at is None else (at[0] - left, at[1] - top)
+    batch, id_map = ops.add_nodes_with_links(target, list(source.nodes.values()), list(source.links.values()),
+                                             offset)
+    group_ops, group_ids = [], []
+    next_gid = target.new_group_id()
+    for g in sorted(source.groups.values(), key=lambda g: g.id):
+        x, y, w, h = g.rect
+        group_ops.append(ops.AddGroup(replace(g.copy(), id=next_gid, rect=(x + offset[0], y + offset[1], w, h))))
+        group_ids.append(next_gid)
+        next_gid += 1
+    return ops.Batch((*group_ops, *batch.ops), label="paste"), list(id_map.values()), group_ids
+

@@ -1,0 +1,131 @@
+"""The log: run summaries, node errors (traceback in the details), validation problems, pack-load errors, files
+that opened with missing nodes or models. Double-clicking an entry that names a node selects it on its canvas."""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtGui import QFontDatabase
+from PySide6.QtWidgets import (QHBoxLayout, QLabel, QPlainTextEdit, QPushButton, QSplitter, QTreeWidget,
+                               QTreeWidgetItem, QVBoxLayout, QWidget)
+
+LEVELS = ("info", "warning", "error")
+_MARKS = {"info": "·", "warning": "▲", "error": "✖"}
+
+
+@dataclass
+class LogEntry:
+    level: str
+    message: str
+    details: str = ""
+    #: The document and node the entry is about (double-click selects it).
+    document: Any = None
+    node_id: int | None = None
+    time: float = field(default_factory=time.time)
+
+
+class LogPanel(QWidget):
+    nodeRequested = Signal(object, int)  # document, node id
+    errorCountChanged = Signal(int)
+
+    def __init__(self, parent: QWidget | None = None):
+        super().__init__(parent)
+        self.entries: list[LogEntry] = []
+        self.error_count = 0
+        self.tree = QTreeWidget()
+        self.tree.setHeaderLabels(["", "Time", "Message"])
+        self.tree.setRootIsDecorated(False)
+        self.tree.setUniformRowHeights(True)
+        self.tree.setColumnWidth(0, 22)
+        self.tree.setColumnWidth(1, 64)
+        self.tree.setWordWrap(False)
+        self.tree.currentItemChanged.connect(self._show_details)
+        self.tree.itemDoubleClicked.connect(self._activate)
+        self.details = QPlainTextEdit()
+        self.details.setReadOnly(True)
+        self.details.setFont(QFontDatabase.systemFont(QFontDatabase.SystemFont.FixedFont))
+        self.details.setPlaceholderText("Select an entry to see its details (tracebacks, searched folders).")
+        split = QSplitter(Qt.Orientation.Vertical)
+        split.addWidget(self.tree)
+        split.addWidget(self.details)
+        split.setSizes([200, 90])
+        self.summary = QLabel("")
+        self.summary.setObjectName("dimText")
+        clear = QPushButton("Clear")
+        clear.clicked.connect(self.clear)
+        bar = QHBoxLayout()
+        bar.setContentsMargins(4, 2, 4, 2)
+        bar.addWidget(self.summary, 1)
+        bar.addWidget(clear)
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.addLayout(bar)
+        layout.addWidget(split, 1)
+
+    def add(self, level: str, message: str, details: str = "", *, document=None, node_id: int | None = None
+            ) -> LogEntry:
+        level = level if level in LEVELS else "info"
+        entry = LogEntry(level, message, details, document, node_id)
+        self.entries.append(entry)
+        first_line = message.splitlines()[0] if message else ""
+        item = QTreeWidgetItem([_MARKS[level], time.strftime("%H:%M:%S", time.localtime(entry.time)), first_line])
+        item.setData(0, Qt.ItemDataRole.UserRole, len(self.entries) - 1)
+        item.setToolTip(2, message if not details else f"{message}\n\n{details[:2000]}")
+        if level != "info":
+            colour = self.palette().brightText().color() if level == "error" else Qt.GlobalColor.darkYellow
+            item.setForeground(0, colour)
+            item.setForeground(2, colour)
+        self.tree.addTopLevelItem(item)
+        self.tree.scrollToItem(item)
+        if level == "error":
+            self.error_count += 1
+            self.errorCountChanged.emit(self.error_count)
+        self._update_summary()
+        return entry
+
+    def info(self, message: str, details: str = "", **kw) -> LogEntry:
+        return self.add("info", message, details, **kw)
+
+    def warning(self, message: str, details: str = "", **kw) -> LogEntry:
+        return self.add("warning", message, details, **kw)
+
+    def error(self, message: str, details: str = "", **kw) -> LogEntry:
+        return self.add("error", message, details, **kw)
+
+    def clear(self) -> None:
+        self.entries.clear()
+        self.tree.clear()
+        self.details.clear()
+        self.error_count = 0
+        self.errorCountChanged.emit(0)
+        self._update_summary()
+
+    def messages(self, level: str | None = None) -> list[str]:
+        return [e.message for e in self.entries if level is None or e.level == level]
+
+    def _entry_of(self, item: QTreeWidgetItem | None) -> LogEntry | None:
+        if item is None:
+            return None
+        index = item.data(0, Qt.ItemDataRole.UserRole)
+        return self.entries[index] if index is not None and index < len(self.entries) else None
+
+    def _show_details(self, item, _previous=None) -> None:
+        entry = self._entry_of(item)
+        if entry is not None:
+            self.details.setPlainText(entry.message + ("\n\n" + entry.details if entry.details else ""))
+
+    def _activate(self, item, _column=0) -> None:
+        entry = self._entry_of(item)
+        if entry is not None and entry.node_id is not None and entry.document is not None:
+            self.nodeRequested.emit(entry.document, entry.node_id)
+
+    def _update_summary(self) -> None:
+        warnings = sum(1 for e in self.entries if e.level == "warning")
+        parts = [f"{len(self.entries)} entries"]
+        if self.error_count:
+            parts.append(f"{self.error_count} errors")
+        if warnings:
+            parts.append(f"{warnings} warnings")
+        self.summary.setText(", ".join(parts))

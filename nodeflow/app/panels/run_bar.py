@@ -1,0 +1,58 @@
+"""The run bar: Run, Run to selected, Cancel, Free memory, and a progress bar naming the running node and its step."""
+from __future__ import annotations
+
+from PySide6.QtCore import QSize
+from PySide6.QtGui import QAction
+from PySide6.QtWidgets import QLabel, QProgressBar, QToolBar, QToolButton, QWidget
+
+
+class RunBar(QToolBar):
+    def __init__(self, run: QAction, run_selected: QAction, cancel: QAction, free: QAction,
+                 parent: QWidget | None = None):
+        super().__init__("Run", parent)
+        self.setObjectName("runBar")
+        self.setMovable(False)
+        self.setIconSize(QSize(16, 16))
+        self.addAction(run)
+        button = self.widgetForAction(run)
+        if isinstance(button, QToolButton):
+            button.setObjectName("runButton")
+        self.addAction(run_selected)
+        self.addAction(cancel)
+        self.addSeparator()
+        self.progress = QProgressBar()
+        self.progress.setMinimumWidth(320)
+        self.progress.setMaximumWidth(560)
+        self.progress.setTextVisible(True)
+        self.addWidget(self.progress)
+        self.queue_label = QLabel("")
+        self.queue_label.setObjectName("dimText")
+        self.queue_label.setMinimumWidth(80)
+        self.addWidget(self.queue_label)
+        self.addSeparator()
+        self.addAction(free)
+        self.set_idle()
+
+    def set_idle(self, text: str = "Ready") -> None:
+        self.progress.setRange(0, 1)
+        self.progress.setValue(0)
+        self.progress.setFormat(text)
+
+    def set_node(self, title: str, value: float | None = None, total: float | None = None,
+                 text: str | None = None) -> None:
+        """``title`` running; with ``total``, at step ``value`` of ``total``."""
+        if total and total > 0:
+            self.progress.setRange(0, 1000)
+            self.progress.setValue(int(1000 * min(1.0, max(0.0, value / total))))
+            step = text or f"{int(value)}/{int(total)}"
+            self.progress.setFormat(f"{title} — {step}")
+        else:
+            self.progress.setRange(0, 0)  # busy indicator until the node reports progress
+            self.progress.setFormat(f"{title}")
+
+    def set_queue(self, queued: int) -> None:
+        self.queue_label.setText(f"{queued} queued" if queued else "")
+
+    @property
+    def text(self) -> str:
+        return self.progress.format()

@@ -1,0 +1,199 @@
+"""The run queue: graphs snapshotted on the GUI thread, executed one after another on a worker QThread.
+
+Threads:
+- ``Runner`` lives on the GUI thread. ``submit`` validates nothing and copies nothing itself: the caller passes a
+  ``graph.copy()`` made on the GUI thread, so the editor can keep editing while the snapshot runs.
+- ``_Worker`` lives on a QThread. Jobs reach it through a queued signal, so its event loop is the queue: one job at a
+  time, in order. The executor's listener runs on that thread; it converts images to QImage there (allowed for
+  QImage, not for widgets) and emits ``_Worker.event``, which Qt delivers to ``Runner`` on the GUI thread (queued
+  connection). Everything that touches a widget happens in slots of GUI-thread objects.
+- ``cancel`` marks the queued jobs cancelled and calls ``Executor.cancel()`` (thread-safe), which stops the running
+  node at its next progress report (one sampler step).
+
+One Runner (and one Executor) per application, so the output cache is shared by every run of every tab.
+"""
+from __future__ import annotations
+
+import dataclasses
+import itertools
+import threading
+import traceback
+from dataclasses import dataclass, field
+from typing import Any
+
+from PySide6.QtCore import QObject, QThread, Signal, Slot
+
+from nodeflow.core import events as ev
+from nodeflow.core.executor import Executor, RunReport
+from nodeflow.core.graph import Graph
+
+_job_ids = itertools.count(1)
+
+
+@dataclass(eq=False)
+class RunJob:
+    """One queued run: a snapshot of a document's graph and which nodes to run (None: every output node)."""
+
+    graph: Graph
+    targets: list[int] | None = None
+    #: Who asked (a Document); the runner never looks at it, the GUI-side feedback routes events with it.
+    owner: Any = None
+    #: Per-document key, so the executor explains "why did this node run" against that document's last run.
+    key: str = "default"
+    id: int = field(default_factory=lambda: next(_job_ids))
+    status: str = "queued"  # queued | running | ok | error | cancelled | invalid | crashed
+    report: RunReport | None = None
+    #: Set by the GUI thread, read by the worker before it starts the job.
+    cancelled: bool = False
+    #: Traceback of an unexpected executor failure (status "crashed").
+    crash: str = ""
+
+    @property
+    def done(self) -> bool:
+        return self.status not in ("queued", "running")
+
+
+def convert_event(event: ev.Event) -> ev.Event:
+    """Images in events become QImages (on the worker thread); everything else passes unchanged."""
+    from nodeflow.app.images import to_qimage
+
+    if isinstance(event, ev.NodePreview):
+        return dataclasses.replace(event, image=to_qimage(event.image))
+    if isinstance(event, ev.NodeFinished) and event.ui.get("images"):
+        ui = dict(event.ui)
+        ui["images"] = [q for q in (to_qimage(i) for i in event.ui["images"]) if q is not None]
+        return dataclasses.replace(event, ui=ui)
+    return event
+
+
+class _Worker(QObject):
+    event = Signal(object, object)  # RunJob, Event (images already QImages)
+    jobStarted = Signal(object)
+    jobDone = Signal(object, object, str)  # RunJob, RunReport | None, traceback text of a crash ("" if none)
+
+    def __init__(self, executor: Executor):
+        super().__init__()
+        self.executor = executor
+
+    @Slot(object)
+    def process(self, job: RunJob) -> None:
+        if job.cancelled:
+            self.jobDone.emit(job, None, "")
+            return
+        self.jobStarted.emit(job)
+
+        def listener(event: ev.Event, job=job) -> None:
+            if isinstance(event, ev.RunStarted) and job.cancelled:
+                self.executor.cancel()  # cancel() before run() started was cleared by run(): repeat it
+            try:
+                event = convert_event(event)
+            except Exception:  # a picture we cannot show must not fail the run
+                if isinstance(event, ev.NodePreview):
+                    return
+            self.event.emit(job, event)
+
+        try:
+            report = self.executor.run(job.graph, job.targets, listener=listener, key=job.key)
+        except Exception:  # the executor contains node failures; anything else is a bug we report, not a crash
+            self.jobDone.emit(job, None, traceback.format_exc())
+            return
+        self.jobDone.emit(job, report, "")
+
+
+class Runner(QObject):
+    """The application's run queue. Signals are emitted on the GUI thread."""
+
+    jobQueued = Signal(object)  # RunJob
+    jobStarted = Signal(object)  # RunJob
+    event = Signal(object, object)  # RunJob, core event (images as QImage)
+    jobFinished = Signal(object)  # RunJob (status and report set)
+    busyChanged = Signal(bool)
+    _submit = Signal(object)
+
+    def __init__(self, executor: Executor, parent: QObject | None = None):
+        super().__init__(parent)
+        self.executor = executor
+        self._pending: list[RunJob] = []  # queued or running, in order
+        self._thread = QThread()
+        self._thread.setObjectName("nodeflow-runner")
+        self._worker = _Worker(executor)
+        self._worker.moveToThread(self._thread)
+        self._submit.connect(self._worker.process)
+        self._worker.event.connect(self._on_event)
+        self._worker.jobStarted.connect(self._on_started)
+        self._worker.jobDone.connect(self._on_done)
+        self._thread.start()
+
+    # -- queue ----------------------------------------------------------------------------------------------------
+    def submit(self, graph: Graph, targets=None, *, owner=None, key: str = "default") -> RunJob:
+        """Queue a run of ``graph`` (a snapshot the caller made with ``graph.copy()``)."""
+        assert threading.current_thread() is threading.main_thread(), "submit from the GUI thread"
+        job = RunJob(graph, list(targets) if targets is not None else None, owner, key)
+        was_busy = self.busy
+        self._pending.append(job)
+        self.jobQueued.emit(job)
+        if not was_busy:
+            self.busyChanged.emit(True)
+        self._submit.emit(job)
+        return job
+
+    @property
+    def busy(self) -> bool:
+        return bool(self._pending)
+
+    @property
+    def queued(self) -> list[RunJob]:
+        return list(self._pending)
+
+    @property
+    def running(self) -> RunJob | None:
+        return next((j for j in self._pending if j.status == "running"), None)
+
+    def cancel(self, owner=None) -> None:
+        """Cancel the running job and drop the queued ones (only those of ``owner`` when given)."""
+        for job in self._pending:
+            if owner is None or job.owner is owner:
+                job.cancelled = True
+                if job.status == "running":
+                    self.executor.cancel()
+
+    def free_memory(self) -> dict:
+        """Drop cached outputs and loaded models (the cache is thread-safe; a running node keeps its references)."""
+        return self.executor.free()
+
+    def set_cache_budget(self, budget_bytes: int) -> None:
+        self.executor.cache.set_budget(int(budget_bytes))
+
+    def shutdown(self, wait_ms: int = 10000) -> None:
+        """Cancel everything and stop the worker thread (call before the application quits)."""
+        self.cancel()
+        self._thread.quit()
+        if not self._thread.wait(wait_ms):  # pragma: no cover - a node ignoring cancellation
+            self._thread.terminate()
+            self._thread.wait()
+
+    # -- worker callbacks (GUI thread) ----------------------------------------------------------------------------
+    @Slot(object)
+    def _on_started(self, job: RunJob) -> None:
+        job.status = "running"
+        self.jobStarted.emit(job)
+
+    @Slot(object, object)
+    def _on_event(self, job: RunJob, event) -> None:
+        self.event.emit(job, event)
+
+    @Slot(object, object, str)
+    def _on_done(self, job: RunJob, report, crash: str) -> None:
+        job.report = report
+        if crash:
+            job.status = "crashed"
+            job.crash = crash
+        elif report is None:
+            job.status = "cancelled"
+        else:
+            job.status = report.status
+        if job in self._pending:
+            self._pending.remove(job)
+        self.jobFinished.emit(job)
+        if not self._pending:
+            self.busyChanged.emit(False)
