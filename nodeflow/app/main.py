@@ -1,0 +1,97 @@
+"""Starting the editor: ``nodeflow`` / ``nodeflow gui [FILE] [--screenshot OUT.png [--run]]``.
+
+Start-up stays light: no torch (node functions import it when a run starts), node packs are declarations only.
+``--screenshot`` renders the window offscreen when there is no display, optionally after running the workflow to
+completion, writes the PNG and exits 0 (used for the README pictures).
+"""
+from __future__ import annotations
+
+import os
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+_T0 = time.perf_counter()
+
+
+@dataclass
+class Editor:
+    app: object
+    window: object
+    runner: object
+
+
+def _has_display() -> bool:
+    if sys.platform in ("win32", "darwin"):
+        return True
+    return bool(os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY"))
+
+
+def create_editor(file: str | None = None, settings_file: str | None = None, *, interactive: bool = True,
+                  autosave: bool = True, registry=None) -> Editor:
+    """The application, its one Runner (one Executor: the cache is shared by all tabs) and the window, with
+    ``file`` open, or the default workflow (``workflows/default.json``), or an empty graph."""
+    from PySide6.QtWidgets import QApplication
+
+    app = QApplication.instance() or QApplication([sys.argv[0] if sys.argv else "nodeflow"])
+    app.setApplicationName("NodeFlow")
+    app.setOrganizationName("NodeFlow")
+
+    from nodeflow.app import preferences
+    from nodeflow.app.main_window import MainWindow
+    from nodeflow.app.runner import Runner
+    from nodeflow.config import Settings, SettingsError, set_current_settings
+    from nodeflow.core.executor import Executor
+    from nodeflow.paths import WORKFLOWS_DIR
+
+    prefs = preferences.Preferences.load()
+    settings_error = None
+    try:
+        settings = preferences.load_settings(settings_file, prefs)
+    except SettingsError as e:  # a broken settings file or preference: start with the defaults and say so
+        settings_error = str(e)
+        settings = Settings.load(os.devnull)
+    set_current_settings(settings)
+    if registry is None:
+        from nodeflow.core.registry import default_registry
+
+        registry = default_registry()
+    runner = Runner(Executor(registry, settings))
+    app.aboutToQuit.connect(runner.shutdown)
+    window = MainWindow(registry, settings, runner, prefs, settings_file=settings_file, autosave=autosave)
+    window.file_actions.interactive = interactive
+    if settings_error:
+        window.log.error(f"Settings: {settings_error} (using defaults)")
+    opened = window.file_actions.open_path(file) if file else None
+    if opened is None:
+        default = WORKFLOWS_DIR / "default.json"
+        if not file and default.is_file():
+            opened = window.file_actions.new_from_template(default)
+        if opened is None:
+            window.file_actions.new()
+    return Editor(app, window, runner)
+
+
+def run_app(args) -> int:
+    screenshot = getattr(args, "screenshot", None)
+    if screenshot and not _has_display():
+        os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+    editor = create_editor(getattr(args, "file", None), getattr(args, "settings", None),
+                           interactive=not screenshot, autosave=not screenshot)
+    window = editor.window
+    if screenshot:
+        from nodeflow.app.screenshot import take_screenshot
+
+        state = getattr(args, "screenshot_state", None)
+        ok = take_screenshot(editor, Path(screenshot), run=bool(getattr(args, "run", False)) or state == "error",
+                             state=state)
+        editor.runner.shutdown()
+        return 0 if ok else 1
+    window.show()
+    if os.environ.get("NODEFLOW_STARTUP_PROBE"):
+        print(f"first-window {time.perf_counter() - _T0:.3f}s", flush=True)
+    from PySide6.QtCore import QTimer
+
+    QTimer.singleShot(0, window.file_actions.offer_recovery)
+    return editor.app.exec()

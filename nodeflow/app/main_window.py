@@ -1,0 +1,419 @@
+"""The editor window: tabs of canvases in the middle, node library and inspector at the sides, gallery and log at the
+bottom, the run bar on top. It wires the parts together and delegates: files to ``FileActions``, runs to
+``RunControl`` (and the application's ``Runner``), editing values to the panels, drawing to the canvas."""
+from __future__ import annotations
+
+from pathlib import Path
+
+from PySide6.QtCore import QByteArray, QEvent, QObject, Qt, QTimer
+from PySide6.QtGui import QUndoGroup
+from PySide6.QtWidgets import QApplication, QDockWidget, QGraphicsView, QLabel, QMainWindow, QMessageBox
+
+from nodeflow.app import preferences
+from nodeflow.app.autosave import Autosaver
+from nodeflow.app.document import Document
+from nodeflow.app.document_tabs import DocumentTabs, DocumentView
+from nodeflow.app.file_actions import FileActions, workflow_paths
+from nodeflow.app.help_overlay import HelpOverlay
+from nodeflow.app.panels.gallery import GalleryPanel
+from nodeflow.app.panels.inspector import InspectorPanel
+from nodeflow.app.panels.library import NODE_TYPE_MIME, LibraryPanel
+from nodeflow.app.panels.log_panel import LogPanel
+from nodeflow.app.panels.run_bar import RunBar
+from nodeflow.app.run_control import RunControl, missing_file_report
+from nodeflow.app.undo import push
+from nodeflow.app.window_actions import build_actions, build_menus
+from nodeflow.core import operations as ops
+from nodeflow.core.builders import new_node
+from nodeflow.core.validation import validate
+
+#: Problems worth showing as soon as a file opens (the rest appear when a run is queued).
+OPEN_PROBLEM_KINDS = ("unknown_type", "missing_file", "dangling_link")
+
+
+class MainWindow(QMainWindow):
+    def __init__(self, registry, settings, runner, prefs: preferences.Preferences | None = None, *,
+                 settings_file: str | None = None, autosave: bool = True):
+        super().__init__()
+        self.registry, self.settings, self.runner = registry, settings, runner
+        self.prefs = prefs or preferences.Preferences.load()
+        self.settings_file = settings_file
+        self.palette_colors = None
+        self.viewer = None
+        self.setWindowTitle("NodeFlow")
+        self.setAcceptDrops(True)
+        self.setDockOptions(QMainWindow.DockOption.AnimatedDocks | QMainWindow.DockOption.AllowTabbedDocks)
+        self.undo_group = QUndoGroup(self)
+        self.tabs = DocumentTabs(registry, lambda: self.settings, self)
+        self.tabs.currentViewChanged.connect(self._current_view_changed)
+        self.tabs.closeRequested.connect(self.close_view)
+        self.setCentralWidget(self.tabs)
+        self.log = LogPanel()
+        self.gallery = GalleryPanel()
+        self.library = LibraryPanel(registry)
+        self.inspector = InspectorPanel(registry, lambda: self.settings)
+        self.library.nodeRequested.connect(lambda t: self.add_node(t))
+        self.gallery.imageClicked.connect(lambda e: self.open_image(e.image, e.node_title, e.describe()))
+        self.log.nodeRequested.connect(self._reveal_node)
+        self.log.errorCountChanged.connect(self._update_log_title)
+        self.docks = {
+            "library": self._dock("Nodes", self.library, Qt.DockWidgetArea.LeftDockWidgetArea),
+            "inspector": self._dock("Inspector", self.inspector, Qt.DockWidgetArea.RightDockWidgetArea),
+            "gallery": self._dock("Results", self.gallery, Qt.DockWidgetArea.BottomDockWidgetArea),
+            "log": self._dock("Log", self.log, Qt.DockWidgetArea.BottomDockWidgetArea),
+        }
+        self.help_overlay = HelpOverlay(self, lambda: self.actions_list())
+        self.file_actions = FileActions(self)
+        self.act = build_actions(self)
+        self.menus = build_menus(self, self.act)
+        for dock in self.docks.values():
+            self.menus.panels.addAction(dock.toggleViewAction())
+        self.run_bar = RunBar(self.act.run, self.act.run_selected, self.act.cancel, self.act.free, self)
+        self.addToolBar(Qt.ToolBarArea.TopToolBarArea, self.run_bar)
+        self.run_control = RunControl(runner, registry, self.log, self.gallery, self.run_bar,
+                                      lambda: self.settings, self.tabs.view_of, self)
+        runner.busyChanged.connect(self.act.cancel.setEnabled)
+        runner.jobFinished.connect(lambda _job: self._update_cache_label())
+        self.cache_label = QLabel()
+        self.statusBar().addPermanentWidget(self.cache_label)
+        self._update_cache_label()
+        self.autosaver = None
+        if autosave:
+            self.autosaver = Autosaver(Path(settings.data_dir) / "autosave", self.documents,
+                                       self.prefs.autosave_seconds, self)
+            self.autosaver.start()
+        self.resize(1600, 1000)
+        self._restore_layout()
+        self.set_theme(self.prefs.theme)
+        self._log_pack_errors()
+
+    # -- layout ---------------------------------------------------------------------------------------------------
+    def _dock(self, title: str, widget, area) -> QDockWidget:
+        dock = QDockWidget(title, self)
+        dock.setObjectName(f"dock-{title.lower()}")
+        dock.setWidget(widget)
+        dock.setFeatures(QDockWidget.DockWidgetFeature.DockWidgetMovable
+                         | QDockWidget.DockWidgetFeature.DockWidgetClosable
+                         | QDockWidget.DockWidgetFeature.DockWidgetFloatable)
+        self.addDockWidget(area, dock)
+        return dock
+
+    def _restore_layout(self) -> None:
+        self.resizeDocks([self.docks["library"], self.docks["inspector"]], [240, 300], Qt.Orientation.Horizontal)
+        self.resizeDocks([self.docks["gallery"], self.docks["log"]], [220, 220], Qt.Orientation.Vertical)
+        self.splitDockWidget(self.docks["gallery"], self.docks["log"], Qt.Orientation.Horizontal)
+        store = preferences.qsettings()
+        geometry, state = store.value("window/geometry"), store.value("window/state")
+        if isinstance(geometry, QByteArray):
+            self.restoreGeometry(geometry)
+        if isinstance(state, QByteArray):
+            self.restoreState(state)
+
+    def _save_layout(self) -> None:
+        store = preferences.qsettings()
+        store.setValue("window/geometry", self.saveGeometry())
+        store.setValue("window/state", self.saveState())
+        store.sync()
+
+    def actions_list(self):
+        return [a for a in vars(self.act).values() if hasattr(a, "shortcuts")]
+
+    def set_theme(self, name: str) -> None:
+        from nodeflow.app.themes import apply_theme
+
+        app = QApplication.instance()
+        self.palette_colors = apply_theme(app, name)
+        for view in self.tabs.views():
+            view.canvas.set_theme(self.palette_colors)
+        if name in self.act.themes:
+            self.act.themes[name].setChecked(True)
+        if self.prefs.theme != name:
+            self.prefs.theme = name
+            self.prefs.save()
+
+    # -- documents ------------------------------------------------------------------------------------------------
+    def documents(self) -> list[Document]:
+        return [v.document for v in self.tabs.views()]
+
+    def add_document(self, doc: Document, report=None) -> DocumentView:
+        """Show ``doc`` in a new tab; report unknown node types and missing files of a freshly opened file."""
+        pristine = [v for v in self.tabs.views() if _is_pristine(v)]
+        view = self.tabs.add(doc)
+        canvas = view.canvas
+        self.undo_group.addStack(doc.undo_stack)
+        if self.palette_colors is not None:
+            canvas.set_theme(self.palette_colors)
+        canvas.selectionChanged.connect(lambda ids, v=view: self._selection_changed(v, ids))
+        canvas.nodeActivated.connect(lambda _nid: self._show_dock("inspector"))
+        canvas.imageClicked.connect(lambda nid, i, v=view: self._open_node_image(v, nid, i))
+        canvas.runToRequested.connect(lambda nid, v=view: self.run_control.run(v, [nid]))
+        canvas.message.connect(lambda text: self.statusBar().showMessage(text, 5000))
+        doc.titleChanged.connect(lambda _t: self._update_title())
+        viewport = canvas.viewport() if isinstance(canvas, QGraphicsView) else canvas
+        viewport.installEventFilter(self._drop_filter())
+        viewport.setAcceptDrops(True)
+        self._report_open(view, report)
+        for old in pristine:  # the empty start-up tab gives way to the first real file
+            self.remove_view(old)
+        self.tabs.setCurrentWidget(canvas)
+        self._current_view_changed(view)
+        QTimer.singleShot(0, canvas.fit_all)
+        return view
+
+    def _report_open(self, view: DocumentView, report) -> None:
+        doc = view.document
+        if report is not None and report.unknown_types:
+            count = sum(1 for n in doc.graph.nodes.values() if n.type in report.unknown_types)
+            self.log.warning(f"{doc.name}: {count} node{'s' if count != 1 else ''} of unknown type kept as "
+                             f"placeholders: {', '.join(report.unknown_types)}",
+                             "Install the node packs that provide these types to run them; their values and links "
+                             "are kept and saved unchanged.", document=doc)
+        if report is not None and report.migrated_from is not None:
+            self.log.info(f"{doc.name}: upgraded from format version {report.migrated_from}", document=doc)
+        if not doc.graph.nodes:
+            return
+        problems = [p for p in validate(doc.graph, self.registry, self.settings) if p.kind in OPEN_PROBLEM_KINDS]
+        if problems:
+            view.canvas.set_problems(problems)
+        missing = missing_file_report(problems)
+        if missing:
+            names = sorted({p.message for p in problems if p.kind == "missing_file"})
+            self.log.error(f"{doc.name}: {len(names)} missing model or input file{'s' if len(names) != 1 else ''}",
+                           missing, document=doc)
+
+    def remove_view(self, view: DocumentView) -> None:
+        self.runner.cancel(owner=view.document)
+        self.undo_group.removeStack(view.document.undo_stack)
+        if self.autosaver is not None:
+            self.autosaver.forget(view.document)
+        if self.inspector.document is view.document:
+            self.inspector.set_document(None)
+        self.tabs.remove(view)
+
+    def close_view(self, view) -> bool:
+        closed = self.file_actions.close_view(view)
+        if closed and not self.tabs.views():
+            self.file_actions.new()
+        return closed
+
+    def close_current_tab(self) -> bool:
+        return self.close_view(self.tabs.current_view())
+
+    def _current_view_changed(self, view) -> None:
+        if view is None:
+            self.undo_group.setActiveStack(None)
+            self.inspector.set_document(None)
+        else:
+            self.undo_group.setActiveStack(view.document.undo_stack)
+            if self.inspector.document is not view.document:
+                self.inspector.set_document(view.document)
+            self.inspector.set_selection(view.canvas.selected_node_ids())
+        self._update_title()
+
+    def _update_title(self) -> None:
+        view = self.tabs.current_view()
+        self.setWindowTitle(f"{view.document.title} — NodeFlow" if view else "NodeFlow")
+
+    def _selection_changed(self, view, ids) -> None:
+        if view is self.tabs.current_view():
+            self.inspector.set_selection(ids)
+
+    # -- editing helpers ------------------------------------------------------------------------------------------
+    def add_node(self, type_name: str, scene_pos=None, view=None) -> int | None:
+        """Add a node of ``type_name`` (at the view's centre unless ``scene_pos``), as one undo step."""
+        view = view or self.tabs.current_view()
+        nt = self.registry.get(type_name)
+        if view is None or nt is None:
+            return None
+        canvas = view.canvas
+        if scene_pos is None and isinstance(canvas, QGraphicsView):
+            scene_pos = canvas.mapToScene(canvas.viewport().rect().center())
+        x, y = (scene_pos.x(), scene_pos.y()) if scene_pos is not None else (0.0, 0.0)
+        graph = view.document.graph
+        node = new_node(self.registry, type_name, graph.new_node_id(), (x, y), settings=self.settings)
+        push(view.document.undo_stack, graph, ops.AddNode(node), f"add {nt.display_name}")
+        canvas.select_nodes([node.id])
+        canvas.setFocus()
+        return node.id
+
+    def _canvas_call(self, method: str, *args):
+        view = self.tabs.current_view()
+        return getattr(view.canvas, method)(*args) if view is not None else None
+
+    def copy_selection(self) -> None:
+        self._canvas_call("copy_to_clipboard")
+
+    def cut_selection(self) -> None:
+        self._canvas_call("copy_to_clipboard")
+        self._canvas_call("delete_selection")
+
+    def paste(self) -> None:
+        self._canvas_call("paste_from_clipboard")
+
+    def select_all(self) -> None:
+        self._canvas_call("select_all")
+
+    def _reveal_node(self, doc, node_id: int) -> None:
+        view = self.tabs.view_of(doc)
+        if view is None or node_id not in doc.graph.nodes:
+            return
+        self.tabs.setCurrentWidget(view.canvas)
+        view.canvas.select_nodes([node_id])
+        view.canvas.fit_selection()
+
+    # -- running --------------------------------------------------------------------------------------------------
+    def run_current(self):
+        view = self.tabs.current_view()
+        return self.run_control.run(view) if view is not None else None
+
+    def run_selected(self):
+        view = self.tabs.current_view()
+        if view is None:
+            return None
+        ids = view.canvas.selected_node_ids()
+        if not ids:
+            self.statusBar().showMessage("Select the nodes to run up to first.", 4000)
+            return None
+        return self.run_control.run(view, ids)
+
+    def cancel_runs(self) -> None:
+        self.runner.cancel()
+        self.statusBar().showMessage("Cancelling…", 3000)
+
+    def free_memory(self) -> None:
+        freed = self.runner.free_memory()
+        mb = freed.get("outputs_bytes", 0) / 2 ** 20
+        models = freed.get("models", 0)
+        models_text = models if isinstance(models, int) else len(models) if hasattr(models, "__len__") else models
+        self.log.info(f"Freed {mb:.0f} MB of cached outputs and {models_text} loaded model(s)")
+        self._update_cache_label()
+
+    def _update_cache_label(self) -> None:
+        cache = self.runner.executor.cache
+        self.cache_label.setText(f"Cache {cache.total / 2 ** 20:.0f} / {cache.budget_bytes / 2 ** 20:.0f} MB · "
+                                 f"device {self.settings.device}")
+
+    # -- images ---------------------------------------------------------------------------------------------------
+    def open_image(self, image, title: str = "Image", details: str = "") -> None:
+        from nodeflow.app.image_viewer import ImageViewer
+
+        if self.viewer is None:
+            self.viewer = ImageViewer(self)
+        self.viewer.show_image(image, title, details)
+
+    def _open_node_image(self, view, node_id: int, index: int) -> None:
+        images = self.run_control.node_images.get((view.document.uid, node_id))
+        if images and 0 <= index < len(images[0]):
+            self.open_image(images[0][index], images[1], images[2])
+
+    # -- settings and help ----------------------------------------------------------------------------------------
+    def open_settings(self) -> None:
+        from nodeflow.app.settings_dialog import SettingsDialog
+
+        dialog = SettingsDialog(self.prefs, self.settings, self)
+        if dialog.exec():
+            self.apply_preferences(dialog.result_preferences())
+
+    def apply_preferences(self, prefs: preferences.Preferences) -> None:
+        """Store ``prefs`` and apply them: settings for new runs, cache budget, theme, autosave interval."""
+        from nodeflow.config import SettingsError, set_current_settings
+
+        try:
+            settings = preferences.load_settings(self.settings_file, prefs)
+        except SettingsError as e:
+            QMessageBox.warning(self, "Settings", str(e))
+            return
+        prefs.save()
+        self.prefs = prefs
+        self.settings = settings
+        set_current_settings(settings)
+        self.runner.executor.settings = settings  # read by the next run (the worker is idle or mid-run: both fine)
+        self.runner.set_cache_budget(settings.cache_budget_bytes)
+        if self.autosaver is not None:
+            self.autosaver.set_interval(prefs.autosave_seconds)
+        self.set_theme(prefs.theme)
+        self._update_cache_label()
+        self.log.info("Settings applied")
+
+    def show_about(self) -> None:
+        QMessageBox.about(self, "About NodeFlow", "NodeFlow — a node-based editor for image-generation pipelines.\n"
+                                                  f"{len(self.registry.types)} node types loaded.")
+
+    def _show_dock(self, name: str) -> None:
+        dock = self.docks[name]
+        dock.show()
+        dock.raise_()
+
+    def _update_log_title(self, errors: int) -> None:
+        self.docks["log"].setWindowTitle(f"Log ({errors} error{'s' if errors != 1 else ''})" if errors else "Log")
+
+    def _log_pack_errors(self) -> None:
+        for err in getattr(self.registry, "errors", []):
+            self.log.error(str(err), getattr(err, "detail", "") or "")
+
+    # -- drag and drop --------------------------------------------------------------------------------------------
+    def _drop_filter(self) -> "_DropFilter":
+        if not hasattr(self, "_drop_filter_obj"):
+            self._drop_filter_obj = _DropFilter(self)
+        return self._drop_filter_obj
+
+    def dragEnterEvent(self, event):  # noqa: N802 - Qt's name
+        if workflow_paths(event.mimeData().urls()):
+            event.acceptProposedAction()
+
+    def dropEvent(self, event):  # noqa: N802 - Qt's name
+        paths = workflow_paths(event.mimeData().urls())
+        if paths:
+            event.acceptProposedAction()
+            self.open_dropped(paths)
+
+    def open_dropped(self, paths) -> None:
+        for path in paths:
+            self.file_actions.open_path(path)
+
+    # -- closing --------------------------------------------------------------------------------------------------
+    def closeEvent(self, event):  # noqa: N802 - Qt's name
+        for view in self.tabs.views():
+            if not self.file_actions.confirm_close(view):
+                event.ignore()
+                return
+        self._save_layout()
+        self.runner.cancel()
+        if self.autosaver is not None:
+            self.autosaver.stop()
+        if self.viewer is not None:
+            self.viewer.close()
+        event.accept()
+
+
+class _DropFilter(QObject):
+    """On a canvas: node types dragged from the library are added where dropped; workflow files open in a tab."""
+
+    def __init__(self, window: MainWindow):
+        super().__init__(window)
+        self.w = window
+
+    def eventFilter(self, obj, event) -> bool:  # noqa: N802 - Qt's name
+        kind = event.type()
+        if kind not in (QEvent.Type.DragEnter, QEvent.Type.DragMove, QEvent.Type.Drop):
+            return False
+        mime = event.mimeData()
+        is_node = mime.hasFormat(NODE_TYPE_MIME)
+        paths = [] if is_node else workflow_paths(mime.urls())
+        if not is_node and not paths:
+            return False
+        event.acceptProposedAction()
+        if kind == QEvent.Type.Drop:
+            if is_node:
+                view = self.w.tabs.current_view()
+                canvas = view.canvas if view else None
+                pos = canvas.mapToScene(event.position().toPoint()) if isinstance(canvas, QGraphicsView) else None
+                self.w.add_node(bytes(mime.data(NODE_TYPE_MIME)).decode(), pos)
+            else:
+                self.w.open_dropped(paths)
+        return True
+
+
+def _is_pristine(view: DocumentView) -> bool:
+    doc = view.document
+    return doc.path is None and not doc.graph.nodes and not doc.dirty and doc.undo_stack.count() == 0

@@ -1,0 +1,1 @@
+"""The window's side panels: node library, inspector, results gallery, log, run bar."""

@@ -1,0 +1,240 @@
+"""Starting runs and showing what they do: the GUI-thread side of the runner.
+
+``RunControl.run(view)`` snapshots the document's graph, validates the snapshot (problems go on the nodes and into
+the log before anything runs), marks the nodes that will run as pending and queues the job. Runner events then
+become node states, live previews, node images, gallery entries, log lines and run-bar progress. After a run the
+seed controls ("increment", "randomize" ...) are applied through the document's undo stack.
+
+All of this runs on the GUI thread: the runner delivers its signals through queued connections.
+"""
+from __future__ import annotations
+
+import networkx as nx
+from PySide6.QtCore import QObject, Signal
+
+from nodeflow.app.canvas.run_state import NodeRunState, format_seconds
+from nodeflow.app.panels.gallery import GalleryEntry, merge_info
+from nodeflow.app.undo import push
+from nodeflow.core import events as ev
+from nodeflow.core.controls import after_run_operations
+from nodeflow.core.validation import Problem, validate
+
+
+def planned_nodes(graph, registry, targets=None) -> set[int]:
+    """The nodes a run will visit (targets or output nodes and their ancestors), for the pending marks."""
+    dag = nx.DiGraph()
+    dag.add_nodes_from(graph.nodes)
+    dag.add_edges_from((l.src, l.dst) for l in graph.links.values() if l.src in graph.nodes and l.dst in graph.nodes)
+    if targets is None:
+        targets = [n.id for n in graph.nodes.values() if n.mode == "normal"
+                   and (t := registry.get(n.type)) is not None and t.output_node and not t.ui_only]
+    needed: set[int] = set()
+    for t in targets:
+        if t in dag:
+            needed |= nx.ancestors(dag, t) | {t}
+    return {n for n in needed if graph.nodes[n].mode != "muted"
+            and (t := registry.get(graph.nodes[n].type)) is not None and not t.ui_only}
+
+
+def missing_file_report(problems: list[Problem]) -> str:
+    """Missing models by name with the folders searched (one line each)."""
+    lines = []
+    for p in problems:
+        if p.kind == "missing_file":
+            where = (p.expected or "").removeprefix("a file in ")
+            lines.append(f"- {p.message.removeprefix('file ').removesuffix(' not found')} "
+                         f"(node {p.node_id} '{p.node_title}', {p.field}); searched: {where}")
+    return "\n".join(lines)
+
+
+class RunControl(QObject):
+    """Connects the application's Runner to the views (document + canvas) of the window."""
+
+    jobsChanged = Signal(int)  # number of queued or running jobs
+    #: An image an output node produced this run: (view, node id, GalleryEntry).
+    imageProduced = Signal(object, int, object)
+
+    def __init__(self, runner, registry, log, gallery, run_bar, settings_provider, view_of, parent=None):
+        """``view_of(document)`` returns the open view (with .document and .canvas) or None once it was closed."""
+        super().__init__(parent)
+        self.runner, self.registry, self.log, self.gallery, self.run_bar = runner, registry, log, gallery, run_bar
+        self._settings = settings_provider
+        self._view_of = view_of
+        self._titles: dict[int, dict[int, str]] = {}  # job id -> node id -> title (from the snapshot)
+        self._infos: dict[int, dict[int, dict]] = {}  # job id -> node id -> recorded info
+        #: (document uid, node id) -> (images, node title, parameters text): the node's latest images, for the viewer.
+        self.node_images: dict[tuple[str, int], tuple[list, str, str]] = {}
+        runner.jobStarted.connect(self._job_started)
+        runner.event.connect(self._event)
+        runner.jobFinished.connect(self._job_finished)
+        runner.jobQueued.connect(lambda _job: self._queue_changed())
+
+    # -- starting -------------------------------------------------------------------------------------------------
+    def run(self, view, targets=None):
+        """Queue a run of the view's document (``targets``: node ids to run up to; None: all output nodes)."""
+        doc, canvas = view.document, view.canvas
+        snapshot = doc.graph.copy()
+        problems = validate(snapshot, self.registry, self._settings())
+        canvas.set_problems(problems)
+        cone = planned_nodes(snapshot, self.registry, targets)
+        if targets is not None and not cone:
+            self.log.warning(f"{doc.name}: nothing to run (select nodes that can run)", document=doc)
+            return None
+        if targets is None and not cone:
+            self.log.warning(f"{doc.name}: nothing to run: add an output node (Save Image, Preview Image ...)",
+                             document=doc)
+            return None
+        relevant = [p for p in problems if p.node_id is None or p.node_id in cone or p.kind == "cycle"]
+        if relevant:
+            self._log_problems(doc, relevant)
+        for nid in cone:
+            canvas.set_node_state(nid, NodeRunState("pending"))
+        job = self.runner.submit(snapshot, targets, owner=doc, key=doc.uid)
+        self._titles[job.id] = {n.id: n.label for n in snapshot.nodes.values()}
+        self._infos[job.id] = {}
+        job.pending_marks = cone
+        return job
+
+    def _log_problems(self, doc, problems: list[Problem]) -> None:
+        missing = missing_file_report(problems)
+        others = [p for p in problems if p.kind != "missing_file"]
+        if missing:
+            self.log.error(f"{doc.name}: missing model or input files", missing, document=doc,
+                           node_id=next(p.node_id for p in problems if p.kind == "missing_file"))
+        for p in others:
+            self.log.error(f"{doc.name}: {p}", document=doc, node_id=p.node_id)
+
+    # -- runner signals (GUI thread) --------------------------------------------------------------------------------
+    def _queue_changed(self) -> None:
+        n = len(self.runner.queued)
+        running = self.runner.running is not None
+        self.run_bar.set_queue(max(0, n - (1 if running else 0)))
+        self.jobsChanged.emit(n)
+
+    def _job_started(self, job) -> None:
+        self._queue_changed()
+        doc = job.owner
+        self.run_bar.set_node(f"{doc.name if doc else 'workflow'}: starting")
+
+    def _canvas(self, job):
+        view = self._view_of(job.owner)
+        return view.canvas if view is not None else None
+
+    def _title(self, job, nid: int) -> str:
+        return self._titles.get(job.id, {}).get(nid, f"node {nid}")
+
+    def _event(self, job, event) -> None:
+        canvas = self._canvas(job)
+        nid = getattr(event, "node_id", None)
+        if isinstance(event, ev.RunStarted):
+            if canvas is not None:
+                for stale in set(getattr(job, "pending_marks", ())) - set(event.planned):
+                    canvas.set_node_state(stale, None)
+        elif isinstance(event, ev.NodeStarted):
+            self.run_bar.set_node(self._title(job, nid))
+            if canvas is not None:
+                canvas.set_node_state(nid, NodeRunState("running", reason=event.reason))
+        elif isinstance(event, ev.NodeProgress):
+            step = event.text or f"step {int(event.value)}/{int(event.total)}"
+            self.run_bar.set_node(self._title(job, nid), event.value, event.total, step)
+            if canvas is not None:
+                canvas.set_node_state(nid, NodeRunState("running", (int(event.value), int(event.total)), step))
+        elif isinstance(event, ev.NodePreview):
+            if canvas is not None and event.image is not None:
+                canvas.set_node_preview(nid, event.image)
+        elif isinstance(event, ev.NodeFinished):
+            self._finished(job, canvas, event)
+        elif isinstance(event, ev.NodeFailed):
+            self._failed(job, canvas, event)
+        elif isinstance(event, ev.NodeSkipped):
+            if canvas is not None:
+                canvas.set_node_state(nid, None)
+            self.log.warning(f"{self._title(job, nid)} ({nid}): {event.reason}", document=job.owner, node_id=nid)
+        elif isinstance(event, ev.NodeLog):
+            self.log.info(f"{self._title(job, nid)}: {event.message}", document=job.owner, node_id=nid)
+
+    def _finished(self, job, canvas, event: ev.NodeFinished) -> None:
+        nid = event.node_id
+        if event.info:
+            self._infos.setdefault(job.id, {})[nid] = event.info
+        if canvas is not None:
+            kind = "cached" if event.cached else "done"
+            canvas.set_node_state(nid, NodeRunState(kind, seconds=event.seconds, reason=event.reason))
+            if not event.cached:
+                canvas.set_node_preview(nid, None)
+        images = event.ui.get("images") or []
+        info = merge_info(event.info, self._upstream_infos(job, nid)) if images else {}
+        if images and canvas is not None:
+            canvas.set_node_images(nid, images)
+            details = GalleryEntry(images[0], self._title(job, nid), info).describe()
+            self.node_images[(job.owner.uid, nid)] = (images, self._title(job, nid), details)
+        if images and not event.cached:  # a reused result is not a new picture
+            for image in images:
+                entry = GalleryEntry(image, self._title(job, nid), info,
+                                     job.owner.name if job.owner is not None else "", nid)
+                self.gallery.add(entry)
+                self.imageProduced.emit(self._view_of(job.owner), nid, entry)
+        text = event.ui.get("text")
+        if text and not event.cached:
+            self.log.info(f"{self._title(job, nid)}: {text}", document=job.owner, node_id=nid)
+
+    def _upstream_infos(self, job, nid: int) -> dict[int, dict]:
+        graph = job.graph
+        dag = nx.DiGraph((l.src, l.dst) for l in graph.links.values())
+        ancestors = nx.ancestors(dag, nid) if nid in dag else set()
+        infos = self._infos.get(job.id, {})
+        return {a: infos[a] for a in ancestors if a in infos}
+
+    def _failed(self, job, canvas, event: ev.NodeFailed) -> None:
+        nid = event.node_id
+        title = self._title(job, nid)
+        if canvas is not None:
+            canvas.set_node_state(nid, NodeRunState("error", message=event.message,
+                                                    reason=f"{event.field}: {event.message}" if event.field
+                                                    else event.message))
+        inputs = "\n".join(f"  {k}: {v}" for k, v in (event.inputs or {}).items())
+        details = (f"Inputs:\n{inputs}\n\n" if inputs else "") + (event.traceback or "")
+        where = f" (field {event.field})" if event.field else ""
+        self.log.error(f"{title} ({nid}) failed{where}: {event.message}", details, document=job.owner, node_id=nid)
+
+    def _job_finished(self, job) -> None:
+        doc = job.owner
+        canvas = self._canvas(job)
+        report = job.report
+        self._clear_leftover_marks(job, canvas)
+        name = doc.name if doc is not None else "workflow"
+        if job.status == "crashed":
+            self.log.error(f"{name}: the run stopped unexpectedly", job.crash, document=doc)
+        elif report is None or job.status == "cancelled":
+            self.log.warning(f"{name}: run cancelled", document=doc)
+        else:
+            if report.status == "invalid" and canvas is not None:
+                canvas.set_problems(report.problems)
+            ran, cached = len(report.executed), len(report.cached)
+            summary = f"{name}: run {report.status} in {format_seconds(report.seconds_total)}: " \
+                      f"{ran} ran, {cached} cached"
+            (self.log.info if report.status == "ok" else self.log.error)(summary, document=doc)
+            if report.status in ("ok", "error") and (ran or cached) and doc is not None and not doc.closed:
+                self._apply_seed_controls(doc)
+        self._titles.pop(job.id, None)
+        self._infos.pop(job.id, None)
+        self._queue_changed()
+        if not self.runner.busy:
+            self.run_bar.set_idle({"ok": "Done", "error": "Finished with errors", "cancelled": "Cancelled",
+                                   "invalid": "Not run: invalid workflow", "crashed": "Run failed"}
+                                  .get(job.status, "Ready"))
+
+    def _clear_leftover_marks(self, job, canvas) -> None:
+        """Nodes still marked pending (or running) when the run ended did not run: clear their marks."""
+        if canvas is None:
+            return
+        records = job.report.records if job.report is not None else {}
+        for nid in getattr(job, "pending_marks", ()):
+            record = records.get(nid)
+            if record is None or record.status in ("cancelled", "skipped"):
+                canvas.set_node_state(nid, None)
+
+    def _apply_seed_controls(self, doc) -> None:
+        batch = after_run_operations(doc.graph, self.registry)
+        if batch.ops:
+            push(doc.undo_stack, doc.graph, batch)

@@ -1,0 +1,268 @@
+"""The run queue on its worker thread, and what runs look like in the window: node states, previews, images in the
+node and the gallery, cancel within one step, errors, seed controls after a run."""
+from __future__ import annotations
+
+import threading
+import time
+
+from PySide6.QtGui import QImage
+
+from nodeflow.app.runner import Runner
+from nodeflow.core import events as ev
+from nodeflow.core import operations as ops
+from nodeflow.core.builders import GraphBuilder
+from nodeflow.core.executor import Executor
+from tests.app.window_kit import CALLS, CanvasSpy, editor, wait_run, window_registry  # noqa: F401
+
+
+def _chain(graph, registry, *, slow_steps=None, fail=False):
+    b = GraphBuilder(registry, graph)
+    c = b.add("Const", value=7)
+    src = c
+    if slow_steps:
+        s = b.add("Slow", steps=slow_steps)
+        b.link(c, "INT", s, "x")
+        src = s
+    if fail:
+        f = b.add("Fail")
+        b.link(src, "INT", f, "x")
+        src = f
+    sink = b.add("Sink")
+    b.link(src, "INT", sink, "x")
+    return b
+
+
+# -- the runner on its own -----------------------------------------------------------------------------------------
+def test_runner_delivers_events_on_the_gui_thread_with_qimages(qtbot, settings):
+    reg = window_registry()
+    runner = Runner(Executor(reg, settings))
+    try:
+        b = GraphBuilder(reg)
+        c = b.add("Const", value=2)
+        p = b.add("PreviewSteps", steps=2)
+        b.link(c, "INT", p, "x")
+        s = b.add("Sink")
+        b.link(p, "INT", s, "x")
+        b.add("MakeImage", value=9)
+        seen, threads = [], set()
+
+        def on_event(job, event):
+            threads.add(threading.current_thread() is threading.main_thread())
+            seen.append(event)
+
+        runner.event.connect(on_event)
+        with qtbot.waitSignal(runner.jobFinished, timeout=10000) as blocker:
+            job = runner.submit(b.graph.copy())
+        assert blocker.args[0] is job and job.status == "ok"
+        assert threads == {True}
+        assert isinstance(seen[0], ev.RunStarted) and isinstance(seen[-1], ev.RunFinished)
+        previews = [e for e in seen if isinstance(e, ev.NodePreview)]
+        assert len(previews) == 2 and all(isinstance(e.image, QImage) and e.image.width() == 8 for e in previews)
+        finished = [e for e in seen if isinstance(e, ev.NodeFinished) and e.ui.get("images")]
+        image = finished[0].ui["images"][0]
+        assert isinstance(image, QImage) and (image.width(), image.height()) == (16, 16)
+        assert image.pixelColor(0, 0).red() == 9
+        assert not runner.busy
+    finally:
+        runner.shutdown()
+
+
+def test_runner_queues_runs_in_order_and_cancel_drops_the_queue(qtbot, settings):
+    reg = window_registry()
+    runner = Runner(Executor(reg, settings))
+    try:
+        b = GraphBuilder(reg)
+        _chain(b.graph, reg, slow_steps=400)
+        first = runner.submit(b.graph.copy())
+        second = runner.submit(b.graph.copy())
+        assert runner.busy and len(runner.queued) == 2
+        qtbot.waitUntil(lambda: first.status == "running", timeout=5000)
+        runner.cancel()
+        qtbot.waitUntil(lambda: first.done and second.done, timeout=5000)
+        assert first.status == "cancelled" and second.status == "cancelled"
+        assert second.report is None  # dropped before it started
+        third = runner.submit(b.graph.copy())
+        qtbot.waitUntil(lambda: third.done, timeout=10000)
+        assert third.status == "ok"  # a cancel does not stick to later runs
+    finally:
+        runner.shutdown()
+
+
+# -- runs in the window --------------------------------------------------------------------------------------------
+def test_run_shows_states_images_and_gallery_then_cached(qtbot, editor):
+    b = GraphBuilder(editor.registry, editor.graph)
+    c = b.add("Const", value=4)
+    sink = b.add("Sink")
+    b.link(c, "INT", sink, "x")
+    img = b.add("MakeImage", value=200)
+    spy = CanvasSpy(editor.view.canvas)
+    job = editor.window.run_current()
+    assert spy.kinds(c)[0] == "pending" and spy.kinds(img)[0] == "pending"  # marked before anything runs
+    wait_run(qtbot, editor, job)
+    assert job.status == "ok"
+    assert "running" in spy.kinds(c) and spy.kinds(c)[-1] == "done"
+    assert spy.states(c)[-1].reason == "first run"
+    assert spy.kinds(img)[-1] == "done" and spy.states(img)[-1].seconds is not None
+    node_images = [args for args in spy.calls["set_node_images"] if args[0] == img]
+    assert node_images and isinstance(node_images[-1][1][0], QImage)
+    gallery = editor.window.gallery
+    assert len(gallery.entries) == 1 and gallery.list.count() == 1
+    entry = gallery.entries[0]
+    assert entry.info == {"value": 200} and entry.node_title == "MakeImage"
+    assert "value: 200" in entry.describe()
+    assert any("run ok" in m for m in editor.window.log.messages("info"))
+
+    job2 = editor.window.run_current()
+    wait_run(qtbot, editor, job2)
+    assert spy.kinds(c)[-1] == "cached" and spy.kinds(img)[-1] == "cached"
+    assert "reused" in spy.states(img)[-1].reason
+    assert len(gallery.entries) == 1  # a reused result is not a new picture...
+    assert len([a for a in spy.calls["set_node_images"] if a[0] == img]) == 2  # ...but the node shows it again
+
+    editor.window.open_image(entry.image, entry.node_title, entry.describe())
+    qtbot.waitUntil(lambda: editor.window.viewer.isVisible())
+    assert editor.window.viewer.image.size() == entry.image.size()
+
+
+def test_gallery_click_opens_the_viewer(qtbot, editor):
+    b = GraphBuilder(editor.registry, editor.graph)
+    b.add("MakeImage", value=50, size=64)
+    wait_run(qtbot, editor, editor.window.run_current())
+    gallery = editor.window.gallery
+    item = gallery.list.item(0)
+    rect = gallery.list.visualItemRect(item)
+    from PySide6.QtCore import Qt
+
+    qtbot.mouseClick(gallery.list.viewport(), Qt.MouseButton.LeftButton, pos=rect.center())
+    qtbot.waitUntil(lambda: editor.window.viewer is not None and editor.window.viewer.isVisible())
+    assert editor.window.viewer.image.width() == 64
+    assert "value: 50" in editor.window.viewer.info.toPlainText()
+
+
+def test_previews_and_progress_reach_node_and_run_bar(qtbot, editor):
+    b = GraphBuilder(editor.registry, editor.graph)
+    c = b.add("Const")
+    p = b.add("PreviewSteps", steps=3)
+    s = b.add("Sink")
+    b.link(c, "INT", p, "x")
+    b.link(p, "INT", s, "x")
+    spy = CanvasSpy(editor.view.canvas)
+    texts = []
+    editor.window.run_bar.progress.valueChanged.connect(lambda _v: texts.append(editor.window.run_bar.text))
+    wait_run(qtbot, editor, editor.window.run_current())
+    previews = [img for nid, img in spy.calls["set_node_preview"] if nid == p and img is not None]
+    assert len(previews) == 3 and isinstance(previews[0], QImage)
+    running = [s for s in spy.states(p) if s is not None and s.kind == "running" and s.progress]
+    assert [s.progress for s in running] == [(1, 3), (2, 3), (3, 3)]
+    assert running[-1].text == "step 3/3"
+    assert any("PreviewSteps — step 2/3" in t for t in texts)
+    assert editor.window.run_bar.text == "Done"
+
+
+def test_cancel_stops_a_slow_node_within_one_step(qtbot, editor):
+    CALLS.clear()
+    b = _chain(editor.graph, editor.registry, slow_steps=1000)
+    slow = next(n.id for n in editor.graph.nodes.values() if n.type == "Slow")
+    spy = CanvasSpy(editor.view.canvas)
+    job = editor.window.run_current()
+    qtbot.waitUntil(lambda: CALLS["Slow.step"] >= 3, timeout=5000)
+    assert editor.window.act.cancel.isEnabled()
+    editor.window.act.cancel.trigger()
+    steps_at_cancel = CALLS["Slow.step"]
+    t0 = time.perf_counter()
+    wait_run(qtbot, editor, job)
+    assert job.status == "cancelled"
+    assert CALLS["Slow.step"] - steps_at_cancel <= 1
+    assert time.perf_counter() - t0 < 1.0
+    assert CALLS["Slow.step"] < 1000
+    assert spy.kinds(slow)[-1] is None  # the interrupted node's mark is cleared
+    assert any("cancelled" in m for m in editor.window.log.messages("warning"))
+    assert not editor.window.act.cancel.isEnabled()
+    assert b is not None
+
+
+def test_node_error_is_shown_on_the_node_and_in_the_log(qtbot, editor):
+    _chain(editor.graph, editor.registry, fail=True)
+    fail = next(n.id for n in editor.graph.nodes.values() if n.type == "Fail")
+    sink = next(n.id for n in editor.graph.nodes.values() if n.type == "Sink")
+    spy = CanvasSpy(editor.view.canvas)
+    job = wait_run(qtbot, editor, editor.window.run_current())
+    assert job.status == "error"
+    state = spy.states(fail)[-1]
+    assert state.kind == "error" and state.message == "the flag says fail" and "flag" in state.reason
+    errors = [e for e in editor.window.log.entries if e.level == "error"]
+    failure = next(e for e in errors if e.node_id == fail)
+    assert f"Fail ({fail}) failed (field flag): the flag says fail" in failure.message
+    assert "Traceback" in failure.details and "NodeError" in failure.details
+    assert "x: 7" in failure.details  # the inputs it received
+    assert spy.kinds(sink)[-1] is None  # skipped: not run
+    assert editor.window.docks["log"].windowTitle().startswith("Log (")
+    # the editor keeps working: fix the value and run again
+    editor.graph.apply(ops.SetValue(fail, "flag", False))
+    job2 = wait_run(qtbot, editor, editor.window.run_current())
+    assert job2.status == "ok" and spy.kinds(fail)[-1] == "done"
+
+
+def test_validation_problems_show_before_anything_runs(qtbot, editor):
+    CALLS.clear()
+    b = GraphBuilder(editor.registry, editor.graph)
+    sink = b.add("Sink")  # its input is not connected
+    b.add("MakeImage")
+    spy = CanvasSpy(editor.view.canvas)
+    job = editor.window.run_current()
+    problems = spy.calls["set_problems"][0][0]
+    assert [(p.kind, p.node_id) for p in problems] == [("missing_input", sink)]
+    assert any("not connected" in m for m in editor.window.log.messages("error"))
+    wait_run(qtbot, editor, job)
+    assert CALLS["Sink"] == 0 and CALLS["MakeImage"] == 1  # the valid branch still ran
+
+
+def test_seed_control_applies_after_run_through_undo(qtbot, editor):
+    b = GraphBuilder(editor.registry, editor.graph)
+    seed = b.add("TestSeed", seed=41)
+    sink = b.add("Sink")
+    b.link(seed, "seed", sink, "x")
+    editor.graph.apply(ops.SetNodeField(seed, "controls", {"seed": "increment"}))
+    assert not editor.doc.dirty
+    wait_run(qtbot, editor, editor.window.run_current())
+    assert editor.graph.nodes[seed].values["seed"] == 42
+    assert editor.doc.dirty and editor.doc.undo_stack.count() == 1
+    editor.doc.undo_stack.undo()
+    assert editor.graph.nodes[seed].values["seed"] == 41
+
+
+def test_run_to_selected_runs_only_that_branch(qtbot, editor):
+    CALLS.clear()
+    b = GraphBuilder(editor.registry, editor.graph)
+    c = b.add("Const")
+    s = b.add("Sink")
+    b.link(c, "INT", s, "x")
+    b.add("MakeImage")
+    editor.view.canvas.select_nodes([c])
+    job = wait_run(qtbot, editor, editor.window.run_selected())
+    assert job.targets == [c] and job.status == "ok"
+    assert CALLS["Const"] == 1 and CALLS["Sink"] == 0 and CALLS["MakeImage"] == 0
+
+
+def test_free_memory_empties_the_shared_cache(qtbot, editor):
+    b = GraphBuilder(editor.registry, editor.graph)
+    b.add("MakeImage")
+    wait_run(qtbot, editor, editor.window.run_current())
+    cache = editor.runner.executor.cache
+    assert len(cache._entries) > 0
+    editor.window.act.free.trigger()
+    assert len(cache._entries) == 0
+    assert any(m.startswith("Freed") for m in editor.window.log.messages("info"))
+
+
+def test_runs_of_two_tabs_share_the_cache(qtbot, editor):
+    b = GraphBuilder(editor.registry, editor.graph)
+    b.add("MakeImage", value=11)
+    wait_run(qtbot, editor, editor.window.run_current())
+    first = editor.view
+    second = editor.window.file_actions.new()
+    GraphBuilder(editor.registry, second.document.graph).add("MakeImage", value=11)
+    spy = CanvasSpy(second.canvas)
+    wait_run(qtbot, editor, editor.window.run_current())
+    assert spy.kinds(1)[-1] == "cached"
+    assert first.canvas is not second.canvas
