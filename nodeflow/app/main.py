@@ -75,8 +75,13 @@ def create_editor(file: str | None = None, settings_file: str | None = None, *, 
 
 def run_app(args) -> int:
     screenshot = getattr(args, "screenshot", None)
-    if screenshot and not _has_display():
-        os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+    if not _has_display() and not os.environ.get("QT_QPA_PLATFORM"):
+        if not screenshot:  # Qt would abort with a message about xcb plugins: say what to do instead
+            print("nodeflow: no display to open the editor on (DISPLAY is not set).\n"
+                  "  Run a workflow headless with `nodeflow run FILE`, or render the editor with "
+                  "`nodeflow gui FILE --screenshot OUT.png [--run]`.", file=sys.stderr)
+            return 1
+        os.environ["QT_QPA_PLATFORM"] = "offscreen"
     editor = create_editor(getattr(args, "file", None), getattr(args, "settings", None),
                            interactive=not screenshot, autosave=not screenshot)
     window = editor.window

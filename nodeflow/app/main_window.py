@@ -28,7 +28,7 @@ from nodeflow.core.builders import new_node
 from nodeflow.core.validation import validate
 
 #: Problems worth showing as soon as a file opens (the rest appear when a run is queued).
-OPEN_PROBLEM_KINDS = ("unknown_type", "missing_file", "dangling_link")
+OPEN_PROBLEM_KINDS = ("missing_file", "dangling_link")  # placeholders draw themselves
 
 
 class MainWindow(QMainWindow):
