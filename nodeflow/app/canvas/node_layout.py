@@ -24,6 +24,7 @@ MULTILINE_H = 72.0
 MIN_W = 200.0
 MAX_AUTO_W = 420.0
 CHAR_W = 6.6  # average advance of the 11 px UI font; widths are estimates, text is elided when painted
+TITLE_CHAR_W = 7.8  # the 12 px bold title font
 REROUTE_D = 16.0
 NOTE_SIZE = (260.0, 150.0)
 GRIP = 12.0
@@ -127,12 +128,12 @@ class NodeLayout:
             return Hit("none")
         if self.kind == "reroute":
             return Hit("body")
+        if self.kind != "note" and 5 <= px <= 22 and py <= TITLE_H:
+            return Hit("collapse")  # before sockets: a collapsed node's input dot sits just left of it
         slot = self.socket_at(px, py)
         if slot is not None:
             return Hit("input" if slot.side == "in" else "output", slot.name)
         if py <= TITLE_H:
-            if self.kind != "note" and px <= 22:
-                return Hit("collapse")
             return Hit("title")
         if self.collapsed:
             return Hit("title")
@@ -216,7 +217,7 @@ def compute_layout(node: Node, nt: NodeType | None, linked_inputs: Iterable[str]
         outs = [Slot(n, PLACEHOLDER_TYPE, n, "out", 0, 0) for n in dict.fromkeys(linked_outputs)]
         widget_specs: list[tuple[str, str, Input | None, str]] = [
             (k, "readonly", None, f"{k}: {format_value(v)}") for k, v in list(node.values.items())[:MAX_PLACEHOLDER_VALUES]]
-        title = f"missing node type {node.type}"
+        title = placeholder_title(node)
         kind = "placeholder"
     else:
         ins, widget_specs = [], []
@@ -236,7 +237,7 @@ def compute_layout(node: Node, nt: NodeType | None, linked_inputs: Iterable[str]
 
     # width: the widest of title, socket rows and widget rows (estimated), or the user's size
     socket_rows = max(len(ins), len(outs))
-    needed = text_width(title) + 70
+    needed = text_width(title, TITLE_CHAR_W) + 70
     for i in range(socket_rows):
         left = text_width(ins[i].label) if i < len(ins) else 0
         right = text_width(outs[i].label) if i < len(outs) else 0
@@ -252,7 +253,7 @@ def compute_layout(node: Node, nt: NodeType | None, linked_inputs: Iterable[str]
         width = max(MIN_W * 0.75, float(node.size[0]))
 
     if node.collapsed:
-        cw = max(80.0, min(width, text_width(title) + 60))
+        cw = max(80.0, min(width, text_width(title, TITLE_CHAR_W) + 60))
         mid = TITLE_H / 2
         return NodeLayout(kind, cw, TITLE_H, collapsed=True,
                           inputs={s.name: _at(s, 0.0, mid) for s in ins},
@@ -287,6 +288,12 @@ def compute_layout(node: Node, nt: NodeType | None, linked_inputs: Iterable[str]
     layout = NodeLayout(kind, width, height, False, inputs, outputs, widgets, image_rect, image_count,
                         image_aspect, min_size=(MIN_W * 0.75, min_h))
     return layout
+
+
+def placeholder_title(node: Node) -> str:
+    if node.title and node.title != node.type:
+        return f"⚠ {node.title} · missing type {node.type}"
+    return f"⚠ missing node type {node.type}"
 
 
 def _at(slot: Slot, x: float, y: float) -> Slot:

@@ -1,0 +1,276 @@
+"""Drawing a node: shadow, body, title bar, sockets, value widgets, images, run state and problems.
+
+Called from ``NodeItem.paint`` into the item's device-coordinate cache, so it runs once per change or zoom level,
+not once per frame. ``lod`` (screen pixels per scene unit) picks the level of detail: blocks only when zoomed far
+out, no text when small, everything from about 60 %.
+"""
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from PySide6.QtCore import QPointF, QRectF, Qt
+from PySide6.QtGui import QPainter, QPen
+
+from nodeflow.app.canvas import node_layout as nl
+from nodeflow.app.canvas.paint_tools import font, qcolor
+from nodeflow.app.canvas.widgets_paint import elide, paint_widget, text_advance
+from nodeflow.core import socket_types as st
+
+if TYPE_CHECKING:
+    from nodeflow.app.canvas.node_item import NodeItem
+
+LOD_BLOCKS = 0.28
+LOD_TEXT = 0.55
+RADIUS = 8.0
+MSG_LINE_H = 14.0
+MAX_MSG_LINES = 4
+
+
+def socket_color(type_name: str) -> str:
+    return st.color(type_name)
+
+
+def paint_node(p: QPainter, item: "NodeItem", lod: float) -> None:
+    L = item.layout
+    pal = item.palette
+    if L.kind == "reroute":
+        _paint_reroute(p, item)
+        return
+    node = item.node
+    w, h = L.width, L.height
+    body = QRectF(0, 0, w, h)
+    title_color = item.title_color()
+    state = item.state
+    if lod < LOD_BLOCKS:
+        p.setPen(Qt.PenStyle.NoPen)
+        p.setBrush(qcolor(_body_color(item)))
+        p.drawRect(body)
+        p.setBrush(qcolor(title_color))
+        p.drawRect(QRectF(0, 0, w, min(h, nl.TITLE_H)))
+        border = _state_border(item)
+        if item.isSelected() or border:
+            p.setBrush(Qt.BrushStyle.NoBrush)
+            p.setPen(QPen(qcolor(pal.selection if item.isSelected() else border[0]), 3.0 / max(lod, 0.05)))
+            p.drawRect(body)
+        return
+    detail = lod >= LOD_TEXT
+
+    # shadow, body, title bar
+    p.setPen(Qt.PenStyle.NoPen)
+    p.setBrush(qcolor(pal.node_shadow))
+    p.drawRoundedRect(body.adjusted(-1, 1, 1, 4), RADIUS + 1, RADIUS + 1)
+    p.setBrush(qcolor(_body_color(item)))
+    border_pen = QPen(qcolor(pal.node_border), 1.0)
+    if L.kind == "placeholder":
+        border_pen = QPen(qcolor(pal.error), 1.5, Qt.PenStyle.DashLine)
+    p.setPen(border_pen)
+    p.drawRoundedRect(body, RADIUS, RADIUS)
+    p.setPen(Qt.PenStyle.NoPen)
+    p.setBrush(qcolor(title_color))
+    title_rect = QRectF(0, 0, w, min(h, nl.TITLE_H))
+    p.drawRoundedRect(title_rect, RADIUS, RADIUS)
+    if not L.collapsed:
+        p.drawRect(QRectF(0, nl.TITLE_H - RADIUS, w, RADIUS))
+    if node.mode == "bypassed":
+        p.setBrush(qcolor(pal.bypass, 70))
+        p.drawRoundedRect(body, RADIUS, RADIUS)
+
+    # title: collapse arrow, text, node id
+    text_left = 8.0
+    if L.kind != "note":
+        _paint_collapse_arrow(p, L.collapsed, pal, item.title_text_color())
+        text_left = 22.0
+    right_reserve = 8.0
+    if detail:
+        id_text = f"#{node.id}"
+        p.setFont(font(10))
+        p.setPen(qcolor(item.title_text_color(), 130))
+        id_w = text_advance(id_text, 10)
+        if not L.collapsed:
+            p.drawText(QRectF(w - id_w - 8, 0, id_w, nl.TITLE_H), Qt.AlignmentFlag.AlignVCenter, id_text)
+            right_reserve = id_w + 14
+        p.setFont(font(12, bold=True))
+        p.setPen(qcolor(item.title_text_color()))
+        title = item.title_text()
+        p.drawText(QRectF(text_left, 0, w - text_left - right_reserve, nl.TITLE_H),
+                   Qt.AlignmentFlag.AlignVCenter | Qt.AlignmentFlag.AlignLeft,
+                   elide(title, w - text_left - right_reserve, 12, True))
+
+    _paint_sockets(p, item, detail)
+    if not L.collapsed:
+        values = node.values
+        nt = item.node_type
+        problem_fields = item.problem_fields()
+        for row in L.widgets:
+            if row.kind == "note":
+                value = values.get("text", "")
+            elif row.input is not None:
+                value = values.get(row.name, row.input.default)
+            else:
+                value = None
+            paint_widget(p, row, value, pal, detail=detail, problem=row.name in problem_fields,
+                         control_mode=node.controls.get(row.name, "fixed"))
+        _paint_images(p, item)
+        if nt is not None and L.kind == "node" and not L.widgets and not L.inputs and not L.outputs and detail:
+            p.setFont(font(10, italic=True))
+            p.setPen(qcolor(pal.text_dim))
+            p.drawText(QRectF(0, nl.TITLE_H, w, h - nl.TITLE_H), Qt.AlignmentFlag.AlignCenter, "no inputs")
+        if L.widgets or L.kind == "note":
+            _paint_grip(p, w, h, pal)
+
+    _paint_state(p, item, detail)
+    if item.isSelected():
+        p.setBrush(Qt.BrushStyle.NoBrush)
+        p.setPen(QPen(qcolor(pal.selection), 2.0))
+        p.drawRoundedRect(body.adjusted(-2.5, -2.5, 2.5, 2.5), RADIUS + 2, RADIUS + 2)
+
+
+def _body_color(item: "NodeItem") -> str:
+    pal = item.palette
+    if item.layout.kind == "note":
+        return pal.note_body
+    if item.layout.kind == "placeholder":
+        return pal.node_body
+    return pal.node_body
+
+
+def _paint_collapse_arrow(p: QPainter, collapsed: bool, pal, color: str) -> None:
+    p.setPen(Qt.PenStyle.NoPen)
+    p.setBrush(qcolor(color, 170))
+    cx, cy = 11.0, nl.TITLE_H / 2
+    if collapsed:
+        p.drawPolygon([QPointF(cx - 2.5, cy - 4), QPointF(cx + 3, cy), QPointF(cx - 2.5, cy + 4)])
+    else:
+        p.drawPolygon([QPointF(cx - 4, cy - 2.5), QPointF(cx + 4, cy - 2.5), QPointF(cx, cy + 3)])
+
+
+def _paint_sockets(p: QPainter, item: "NodeItem", detail: bool) -> None:
+    L, pal = item.layout, item.palette
+    connected_in, connected_out = item.connected_inputs, item.connected_outputs
+    problems = item.problem_fields()
+    for slots, connected in ((L.inputs.values(), connected_in), (L.outputs.values(), connected_out)):
+        for s in slots:
+            color = qcolor(socket_color(s.type))
+            if s.name in connected:
+                p.setPen(QPen(qcolor(pal.node_border), 1.0))
+                p.setBrush(color)
+            else:
+                p.setPen(QPen(color, 1.6))
+                p.setBrush(qcolor(pal.widget_bg))
+            if s.type == st.ANY or s.type == nl.PLACEHOLDER_TYPE:
+                p.drawRect(QRectF(s.x - 4, s.y - 4, 8, 8))
+            else:
+                p.drawEllipse(QPointF(s.x, s.y), nl.SOCKET_R, nl.SOCKET_R)
+            if not detail or L.collapsed:
+                continue
+            label_color = pal.error if s.side == "in" and s.name in problems else (
+                pal.text_dim if s.optional else pal.text)
+            p.setPen(qcolor(label_color))
+            p.setFont(font(11, italic=s.optional))
+            half = L.width / 2 - 14
+            if s.side == "in":
+                p.drawText(QRectF(s.x + 11, s.y - 9, half, 18), Qt.AlignmentFlag.AlignVCenter
+                           | Qt.AlignmentFlag.AlignLeft, elide(s.label, half))
+            else:
+                p.drawText(QRectF(s.x - 11 - half, s.y - 9, half, 18), Qt.AlignmentFlag.AlignVCenter
+                           | Qt.AlignmentFlag.AlignRight, elide(s.label, half))
+
+
+def _paint_images(p: QPainter, item: "NodeItem") -> None:
+    L = item.layout
+    pixmaps = item.shown_pixmaps()
+    if not pixmaps or L.image_rect is None:
+        return
+    p.setRenderHint(QPainter.RenderHint.SmoothPixmapTransform, True)
+    for (x, y, w, h), pm in zip(L.thumb_rects(), pixmaps):
+        cell = QRectF(x, y, w, h)
+        p.setPen(Qt.PenStyle.NoPen)
+        p.setBrush(qcolor(item.palette.widget_bg))
+        p.drawRoundedRect(cell, 4, 4)
+        if pm.isNull():
+            continue
+        scale = min(w / pm.width(), h / pm.height())
+        tw, th = pm.width() * scale, pm.height() * scale
+        p.drawPixmap(QRectF(x + (w - tw) / 2, y + (h - th) / 2, tw, th), pm, QRectF(pm.rect()))
+
+
+def _paint_grip(p: QPainter, w: float, h: float, pal) -> None:
+    p.setPen(QPen(qcolor(pal.text_dim, 110), 1.0))
+    for d in (4.0, 8.0):
+        p.drawLine(QPointF(w - d - 2, h - 3), QPointF(w - 3, h - d - 2))
+
+
+def _state_border(item: "NodeItem") -> tuple[str, Qt.PenStyle] | None:
+    pal, state = item.palette, item.state
+    if state is not None:
+        if state.kind == "error":
+            return pal.error, Qt.PenStyle.SolidLine
+        if state.kind == "running":
+            return pal.running, Qt.PenStyle.SolidLine
+        if state.kind == "pending":
+            return pal.pending, Qt.PenStyle.DashLine
+    if item.problems:
+        return pal.error, Qt.PenStyle.DashLine
+    return None
+
+
+def _paint_state(p: QPainter, item: "NodeItem", detail: bool) -> None:
+    L, pal, state = item.layout, item.palette, item.state
+    w, h = L.width, L.height
+    border = _state_border(item)
+    if border:
+        p.setBrush(Qt.BrushStyle.NoBrush)
+        p.setPen(QPen(qcolor(border[0]), 2.0, border[1]))
+        p.drawRoundedRect(QRectF(0, 0, w, h).adjusted(-1, -1, 1, 1), RADIUS + 1, RADIUS + 1)
+    if state is not None and state.kind == "running":
+        frac = state.fraction
+        bar = QRectF(0, min(h, nl.TITLE_H) - 3, w, 3)
+        p.setPen(Qt.PenStyle.NoPen)
+        p.setBrush(qcolor("#000000", 90))
+        p.drawRect(bar)
+        if frac is not None:
+            p.setBrush(qcolor(pal.running))
+            p.drawRect(QRectF(bar.left(), bar.top(), bar.width() * frac, bar.height()))
+    if state is not None and detail:
+        colors = {"cached": pal.cached, "done": pal.success, "running": pal.running, "pending": pal.pending,
+                  "error": pal.error}
+        text = state.badge()
+        if state.kind == "done":
+            text = "✓ " + text
+        p.setFont(font(10, bold=True))
+        tw = text_advance(text, 10, True) + 14
+        badge = QRectF(w - tw, -20, tw, 16)
+        p.setPen(Qt.PenStyle.NoPen)
+        p.setBrush(qcolor(colors[state.kind]))
+        p.drawRoundedRect(badge, 8, 8)
+        p.setPen(qcolor("#ffffff"))
+        p.drawText(badge, Qt.AlignmentFlag.AlignCenter, text)
+    lines = item.message_lines()
+    if lines and detail:
+        box = QRectF(0, h + 6, w, len(lines) * MSG_LINE_H + 8)
+        p.setPen(QPen(qcolor(pal.error, 200), 1.0))
+        p.setBrush(qcolor(pal.error, 40))
+        p.drawRoundedRect(box, 5, 5)
+        p.setFont(font(10))
+        p.setPen(qcolor(pal.error).lighter(125) if pal.is_dark else qcolor(pal.error))
+        for i, line in enumerate(lines):
+            p.drawText(QRectF(6, box.top() + 4 + i * MSG_LINE_H, w - 12, MSG_LINE_H),
+                       Qt.AlignmentFlag.AlignVCenter | Qt.AlignmentFlag.AlignLeft, elide(line, w - 12, 10))
+
+
+def _paint_reroute(p: QPainter, item: "NodeItem") -> None:
+    pal = item.palette
+    d = nl.REROUTE_D
+    c = QPointF(d / 2, d / 2)
+    color = qcolor(socket_color(item.reroute_type()))
+    if item.isSelected():
+        p.setPen(QPen(qcolor(pal.selection), 2.0))
+        p.setBrush(Qt.BrushStyle.NoBrush)
+        p.drawEllipse(c, d / 2 + 2, d / 2 + 2)
+    p.setPen(QPen(qcolor(pal.node_border), 1.5))
+    p.setBrush(color)
+    p.drawEllipse(c, d / 2 - 2, d / 2 - 2)
+    if item.state is not None and item.state.kind == "error" or item.problems:
+        p.setPen(QPen(qcolor(pal.error), 2.0))
+        p.setBrush(Qt.BrushStyle.NoBrush)
+        p.drawEllipse(c, d / 2, d / 2)

@@ -1,0 +1,287 @@
+"""The scene renders the graph: one item per node, link and frame, kept in step with the model through
+``graph.subscribe`` (every primitive change arrives here, whoever made it: the canvas, the window's inspector, the
+runner's seed controls, undo). The scene never changes the model."""
+from __future__ import annotations
+
+from PySide6.QtCore import QRectF, Signal
+from PySide6.QtGui import QImage
+from PySide6.QtWidgets import QGraphicsScene
+
+from nodeflow.app.canvas.frame_item import FrameItem
+from nodeflow.app.canvas.node_item import NodeItem
+from nodeflow.app.canvas.run_state import NodeRunState
+from nodeflow.app.canvas.wire_item import WireItem
+from nodeflow.app.theme_colors import DARK, Palette
+from nodeflow.core.graph import Graph, Link
+from nodeflow.core.registry import Registry
+
+#: The scene is much larger than any graph so that items never grow it (recomputing it is slow) and panning
+#: never hits an edge.
+SCENE_EXTENT = 1_000_000.0
+
+
+class GraphScene(QGraphicsScene):
+    #: Nodes, links or frames were added, removed or moved (the minimap listens, throttled).
+    contentChanged = Signal()
+
+    def __init__(self, graph: Graph, registry: Registry, palette: Palette = DARK, settings=None, parent=None):
+        super().__init__(parent)
+        self.registry = registry
+        self.palette = palette
+        self.settings = settings
+        self.graph = graph
+        self.nodes: dict[int, NodeItem] = {}
+        self.wires: dict[int, WireItem] = {}
+        self.frames: dict[int, FrameItem] = {}
+        self._links_of: dict[int, set[int]] = {}
+        self._link_ends: dict[int, tuple[int, int]] = {}
+        self._unsubscribe = None
+        half = SCENE_EXTENT / 2
+        self.setSceneRect(QRectF(-half, -half, SCENE_EXTENT, SCENE_EXTENT))
+        self.set_graph(graph)
+
+    # -- whole graph --------------------------------------------------------------------------------------------
+    def set_graph(self, graph: Graph) -> None:
+        if self._unsubscribe is not None:
+            self._unsubscribe()
+        self.graph = graph
+        self.rebuild()
+        self._unsubscribe = graph.subscribe(self._on_change)
+
+    def detach(self) -> None:
+        """Stop listening to the graph (the canvas is closing)."""
+        if self._unsubscribe is not None:
+            self._unsubscribe()
+            self._unsubscribe = None
+
+    def rebuild(self) -> None:
+        self.clearSelection()
+        self.clear()  # the scene holds only graph items (overlays are painted by the view), all rebuilt below
+        self.nodes, self.wires, self.frames = {}, {}, {}
+        self._links_of, self._link_ends = {}, {}
+        for link in self.graph.links.values():
+            self._index_link(link)
+        for gid in self.graph.groups:
+            self._add_frame(gid)
+        for nid in self.graph.nodes:
+            self._add_node_item(nid)
+        for link in self.graph.links.values():
+            self._add_wire(link)
+        self.contentChanged.emit()
+
+    def links_of(self, node_id: int) -> set[int]:
+        return self._links_of.get(node_id, set())
+
+    # -- model -> items -----------------------------------------------------------------------------------------
+    def _on_change(self, op, inverse) -> None:
+        handler = getattr(self, f"_on_{type(op).__name__.lstrip('_')}", None)
+        if handler is None:
+            return  # SetMeta and future workflow-level operations draw nothing
+        handler(op)
+
+    def _on_AddNode(self, op) -> None:  # noqa: N802
+        self._add_node_item(op.node.id)
+        for lid in list(self.links_of(op.node.id)):  # links kept while the node was away (should not happen)
+            if lid in self.graph.links and lid not in self.wires:
+                self._add_wire(self.graph.links[lid])
+        self.contentChanged.emit()
+
+    def _on_RemoveNode(self, op) -> None:  # noqa: N802
+        item = self.nodes.pop(op.node_id, None)
+        if item is not None:
+            for wire in list(item.wires):
+                self._remove_wire(wire.link.id)
+            self.removeItem(item)
+        self._links_of.pop(op.node_id, None)
+        self.contentChanged.emit()
+
+    def _on_AddLink(self, op) -> None:  # noqa: N802
+        self._link_added(op.link)
+
+    def _on_RestoreLink(self, op) -> None:  # noqa: N802
+        self._link_added(op.link)
+
+    def _link_added(self, link: Link) -> None:
+        self._index_link(link)
+        self._add_wire(link)
+        self._relayout_ends(link)
+        self._recolor_downstream(link.dst)
+
+    def _on_RemoveLink(self, op) -> None:  # noqa: N802
+        wire = self.wires.get(op.link_id)
+        link = wire.link if wire is not None else None
+        self._remove_wire(op.link_id)
+        for nid in self._link_ends.pop(op.link_id, ()):
+            self._links_of.get(nid, set()).discard(op.link_id)
+        if link is not None:
+            self._relayout_ends(link)
+            self._recolor_downstream(link.dst)
+
+    def _on_SetValue(self, op) -> None:  # noqa: N802
+        item = self.nodes.get(op.node_id)
+        if item is not None:
+            item.update()
+
+    def _on_MoveNodes(self, op) -> None:  # noqa: N802
+        moved = []
+        for nid, pos in op.positions:
+            item = self.nodes.get(nid)
+            if item is not None and (item.pos().x(), item.pos().y()) != tuple(pos):
+                item.setPos(*pos)
+                moved.append(item)
+        self.update_wires_of(moved)
+        self.contentChanged.emit()
+
+    def _on_SetNodeField(self, op) -> None:  # noqa: N802
+        item = self.nodes.get(op.node_id)
+        if item is None:
+            return
+        item.sync()
+        if op.field == "mode":
+            for wire in item.wires:
+                wire.refresh_type()
+
+    def _on_AddGroup(self, op) -> None:  # noqa: N802
+        self._add_frame(op.group.id)
+        self.contentChanged.emit()
+
+    def _on_RemoveGroup(self, op) -> None:  # noqa: N802
+        item = self.frames.pop(op.group_id, None)
+        if item is not None:
+            self.removeItem(item)
+        self.contentChanged.emit()
+
+    def _on_UpdateGroup(self, op) -> None:  # noqa: N802
+        item = self.frames.get(op.group_id)
+        if item is not None:
+            item.sync()
+        self.contentChanged.emit()
+
+    # -- item bookkeeping ---------------------------------------------------------------------------------------
+    def _index_link(self, link: Link) -> None:
+        self._links_of.setdefault(link.src, set()).add(link.id)
+        self._links_of.setdefault(link.dst, set()).add(link.id)
+        self._link_ends[link.id] = (link.src, link.dst)
+
+    def _add_node_item(self, node_id: int) -> NodeItem:
+        item = NodeItem(self, node_id)
+        self.nodes[node_id] = item
+        self.addItem(item)
+        return item
+
+    def _add_wire(self, link: Link) -> None:
+        src, dst = self.nodes.get(link.src), self.nodes.get(link.dst)
+        if src is None or dst is None or link.id in self.wires:
+            return  # a link to a missing node: validation reports it; nothing to draw
+        wire = WireItem(self, link)
+        self.wires[link.id] = wire
+        src.wires.add(wire)
+        dst.wires.add(wire)
+        self.addItem(wire)
+
+    def _remove_wire(self, link_id: int) -> None:
+        wire = self.wires.pop(link_id, None)
+        if wire is None:
+            return
+        for nid in (wire.link.src, wire.link.dst):
+            item = self.nodes.get(nid)
+            if item is not None:
+                item.wires.discard(wire)
+        self.removeItem(wire)
+
+    def _add_frame(self, group_id: int) -> None:
+        item = FrameItem(self, group_id)
+        self.frames[group_id] = item
+        self.addItem(item)
+
+    def _relayout_ends(self, link: Link) -> None:
+        for nid in (link.src, link.dst):
+            item = self.nodes.get(nid)
+            if item is not None:
+                item.relayout()
+
+    def _recolor_downstream(self, node_id: int, seen=None) -> None:
+        """A reroute takes the type of what feeds it: recolour the wires leaving reroute chains."""
+        item = self.nodes.get(node_id)
+        if item is None or item.layout.kind != "reroute":
+            return
+        seen = seen or set()
+        if node_id in seen:
+            return
+        seen.add(node_id)
+        item.update()
+        for wire in list(item.wires):
+            wire.refresh_type()
+            if wire.link.src == node_id:
+                self._recolor_downstream(wire.link.dst, seen)
+
+    def update_wires_of(self, items) -> None:
+        wires = set()
+        for item in items:
+            wires |= item.wires
+        for wire in wires:
+            wire.update_path()
+
+    # -- visual state from the window ---------------------------------------------------------------------------
+    def set_state(self, node_id: int, state: NodeRunState | None) -> None:
+        item = self.nodes.get(node_id)
+        if item is not None:
+            item.set_state(state)
+
+    def set_preview(self, node_id: int, image: QImage | None) -> None:
+        item = self.nodes.get(node_id)
+        if item is not None:
+            item.set_preview(image)
+
+    def set_images(self, node_id: int, images: list[QImage]) -> None:
+        item = self.nodes.get(node_id)
+        if item is not None:
+            item.set_images(images)
+
+    def set_problems(self, problems) -> None:
+        by_node: dict[int, list] = {}
+        for p in problems:
+            if p.node_id is not None:
+                by_node.setdefault(p.node_id, []).append(p)
+        for nid, item in self.nodes.items():
+            new = by_node.get(nid, [])
+            if new or item.problems:
+                item.set_problems(new)
+
+    def clear_states(self) -> None:
+        for item in self.nodes.values():
+            if item.state is not None or item.preview is not None:
+                item.set_state(None)
+
+    def set_palette(self, palette: Palette) -> None:
+        self.palette = palette
+        for item in [*self.nodes.values(), *self.wires.values(), *self.frames.values()]:
+            item.update()
+        self.update()
+
+    # -- queries ------------------------------------------------------------------------------------------------
+    def selected_node_ids(self) -> list[int]:
+        return sorted(i.node_id for i in self.selectedItems() if isinstance(i, NodeItem))
+
+    def selected_group_ids(self) -> list[int]:
+        return sorted(i.group_id for i in self.selectedItems() if isinstance(i, FrameItem))
+
+    def nodes_bounding_rect(self, node_ids=None, with_frames: bool = True) -> QRectF:
+        rect = QRectF()
+        ids = self.nodes.keys() if node_ids is None else node_ids
+        for nid in ids:
+            item = self.nodes.get(nid)
+            if item is not None:
+                rect = rect.united(item.scene_body_rect())
+        if with_frames and node_ids is None:
+            for frame in self.frames.values():
+                rect = rect.united(frame.scene_rect())
+        return rect
+
+    def nodes_in_frame(self, group_id: int) -> list[int]:
+        """Nodes whose body centre lies inside the frame (they move with it)."""
+        frame = self.frames.get(group_id)
+        if frame is None:
+            return []
+        r = frame.scene_rect()
+        return [nid for nid, item in self.nodes.items() if r.contains(item.scene_body_rect().center())]
