@@ -1,0 +1,136 @@
+"""What the KSampler nodes run: a latent, a model, prompts and settings in; a sampled latent out (ComfyUI's rules).
+
+- sigmas: the scheduler's table for ``steps`` (one more, minus the second-to-last sigma, for dpm_2 / uni_pc);
+  denoise < 1 schedules ``int(steps / denoise)`` steps and keeps the last ``steps + 1`` sigmas; denoise 0 (or a
+  start step past the end) returns the input latent unchanged;
+- KSampler (Advanced): ``last_step`` cuts the table (its last sigma forced to 0 unless leftover noise is wanted),
+  ``start_step`` skips its beginning, ``add_noise=False`` starts from the latent as is;
+- start point: ``latent + noise * sigma_0``, or ``noise * sqrt(1 + sigma_max^2)`` when sigma_0 is the model's top;
+- ``noise_mask`` in the latent (inpainting): outside the mask the latent is kept, re-noised to each step's sigma.
+"""
+from __future__ import annotations
+
+import torch
+
+from nodes.diffusion.sampling.cfg import CFGDenoiser
+from nodes.diffusion.sampling.errors import SamplingInputError
+from nodes.diffusion.sampling.latent_format import latent_channels
+from nodes.diffusion.sampling.noise import prepare_noise
+from nodes.diffusion.sampling.sampler_registry import get_sampler
+from nodes.diffusion.sampling.schedulers import calculate_sigmas
+
+
+def ksampler_sigmas(model_sampling, sampler_name: str, scheduler: str, steps: int,
+                    denoise: float = 1.0) -> torch.Tensor:
+    """The sigma table a KSampler runs (float32, CPU; empty when there is nothing to do)."""
+    steps = int(steps)
+    if denoise is not None and denoise <= 0.0:
+        return torch.zeros(0)
+    if denoise is not None and denoise <= 0.9999:
+        total = int(steps / denoise)
+        return _scheduled(model_sampling, sampler_name, scheduler, total)[-(steps + 1):]
+    return _scheduled(model_sampling, sampler_name, scheduler, steps)
+
+
+def _scheduled(model_sampling, sampler_name: str, scheduler: str, steps: int) -> torch.Tensor:
+    if get_sampler(sampler_name).discard_penultimate_sigma:
+        sigmas = calculate_sigmas(model_sampling, scheduler, steps + 1)
+        return torch.cat([sigmas[:-2], sigmas[-1:]])
+    return calculate_sigmas(model_sampling, scheduler, steps)
+
+
+def trim_sigmas(sigmas: torch.Tensor, start_step: int | None = None, last_step: int | None = None,
+                force_full_denoise: bool = False) -> torch.Tensor:
+    """KSampler (Advanced)'s step window; an empty result means "return the latent unchanged"."""
+    sigmas = sigmas.clone()
+    if last_step is not None and last_step < len(sigmas) - 1:
+        sigmas = sigmas[:last_step + 1]
+        if force_full_denoise:
+            sigmas[-1] = 0
+    if start_step is not None:
+        if start_step >= len(sigmas) - 1:
+            return sigmas[:0]
+        sigmas = sigmas[start_step:]
+    return sigmas
+
+
+def _match_channels(latent: torch.Tensor, latent_format) -> torch.Tensor:
+    """An empty latent made for another channel count is re-made for this model (ComfyUI does the same)."""
+    channels = latent_channels(latent_format)
+    if channels is None or latent.shape[1] == channels:
+        return latent
+    if torch.count_nonzero(latent) == 0:
+        return latent.new_zeros((latent.shape[0], channels) + tuple(latent.shape[2:]))
+    raise SamplingInputError(f"the latent has {latent.shape[1]} channels but this model works on {channels}",
+                             "latent_image")
+
+
+def _prepare_mask(mask: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
+    """noise_mask [B?, H, W] (1 = resample) -> [B, C, h, w] on the latent grid."""
+    mask = mask.float().reshape((-1, 1) + tuple(mask.shape[-2:]))
+    mask = torch.nn.functional.interpolate(mask, size=tuple(like.shape[-2:]), mode="bilinear")
+    mask = mask.repeat(1, like.shape[1], 1, 1)
+    reps = -(-like.shape[0] // mask.shape[0])
+    return mask.repeat(reps, 1, 1, 1)[:like.shape[0]].to(like.device)
+
+
+class _MaskedDenoiser:
+    """Inpainting: outside the mask the sampler sees (and gets back) the original latent at the current sigma."""
+
+    def __init__(self, inner, mask, latent, noise, model_sampling):
+        self.inner, self.mask, self.latent, self.noise, self.ms = inner, mask, latent, noise, model_sampling
+
+    @property
+    def uncond_denoised(self):
+        return self.inner.uncond_denoised
+
+    def __call__(self, x, sigma):
+        keep = 1.0 - self.mask
+        x = x * self.mask + self.ms.noise_scaling(sigma, self.noise, self.latent) * keep
+        return self.inner(x, sigma) * self.mask + self.latent * keep
+
+
+def sample_latent(model, latent: dict, *, seed: int, steps: int, cfg: float, sampler_name: str, scheduler: str,
+                  positive, negative, denoise: float = 1.0, add_noise: bool = True, start_step: int | None = None,
+                  last_step: int | None = None, force_full_denoise: bool = False, callback=None) -> dict:
+    """Sample ``latent`` (a LATENT dict); returns a new LATENT dict with the same keys and new ``samples``.
+
+    ``callback(step, total, denoised)`` runs once per step (0-based ``step``) with the model-space prediction;
+    an exception raised there (Cancelled) stops sampling.
+    """
+    spec = get_sampler(sampler_name)
+    model_sampling, latent_format = model.model_sampling, model.latent_format
+    latent_image = _match_channels(latent["samples"], latent_format)
+    sigmas = ksampler_sigmas(model_sampling, sampler_name, scheduler, steps, denoise)
+    sigmas = trim_sigmas(sigmas, start_step, last_step, force_full_denoise)
+    out = dict(latent)
+    if len(sigmas) < 2:
+        out["samples"] = latent_image
+        return out
+
+    if add_noise:
+        noise = prepare_noise(latent_image, seed, latent.get("batch_index"))
+    else:
+        noise = torch.zeros(tuple(latent_image.shape), dtype=torch.float32)
+    device = torch.device(getattr(model, "device", "cpu"))
+    start = latent_image.to(device=device, dtype=torch.float32)
+    if torch.count_nonzero(start) > 0:  # an empty latent stays 0 (matters for formats with a shift)
+        start = latent_format.process_in(start)
+    noise = noise.to(device)
+    sigmas = sigmas.to(device)
+    x = model_sampling.noise_scaling(sigmas[0], noise, start, model_sampling.is_max_sigma(sigmas[0]))
+
+    denoiser = CFGDenoiser(model, positive, negative, cfg, always_uncond=spec.needs_uncond)
+    mask = latent.get("noise_mask")
+    if mask is not None:
+        mask = _prepare_mask(mask, start)
+        denoiser = _MaskedDenoiser(denoiser, mask, start, noise, model_sampling)
+    total = len(sigmas) - 1
+    step_callback = None if callback is None else (lambda i, denoised, _x: callback(i, total, denoised))
+
+    with torch.no_grad(), model.patched():
+        samples = spec.fn(denoiser, x, sigmas, seed=seed, callback=step_callback)
+    if mask is not None:
+        samples = samples * mask + start * (1.0 - mask)
+    out["samples"] = latent_format.process_out(samples.float()).cpu()
+    return out

@@ -1,0 +1,31 @@
+"""Small formulas shared by the samplers (k-diffusion formulation: ``x = x0 + sigma * noise``)."""
+from __future__ import annotations
+
+import torch
+
+
+def to_d(x: torch.Tensor, sigma, denoised: torch.Tensor) -> torch.Tensor:
+    """dx/dsigma of the probability-flow ODE (Karras et al. 2022, eq. 3 with sigma(t) = t)."""
+    return (x - denoised) / sigma
+
+
+def ancestral_step(sigma_from, sigma_to, eta: float = 1.0):
+    """Split a step sigma_from -> sigma_to into a deterministic step down to ``sigma_down`` plus fresh noise of
+    std ``sigma_up`` (the DDPM posterior when eta = 1)."""
+    if not eta:
+        return sigma_to, 0.0
+    sigma_up = torch.minimum(sigma_to,
+                             eta * (sigma_to ** 2 * (sigma_from ** 2 - sigma_to ** 2) / sigma_from ** 2) ** 0.5)
+    sigma_down = (sigma_to ** 2 - sigma_up ** 2) ** 0.5
+    return sigma_down, sigma_up
+
+
+def notify(callback, i: int, denoised: torch.Tensor, x: torch.Tensor) -> None:
+    """Report step ``i``'s prediction (previews, progress; cancellation raises from here)."""
+    if callback is not None:
+        callback(i, denoised, x)
+
+
+def batch_sigma(sigma: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+    """One sigma per batch row, as denoisers take it."""
+    return sigma * x.new_ones([x.shape[0]])
