@@ -4,7 +4,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from PySide6.QtCore import Signal
-from PySide6.QtWidgets import QTabWidget, QWidget
+from PySide6.QtWidgets import QTabBar, QTabWidget, QToolButton, QWidget
 
 from nodeflow.app.document import Document
 
@@ -33,10 +33,8 @@ class DocumentTabs(QTabWidget):
         self._settings = settings_provider
         self._views: list[DocumentView] = []
         self.setDocumentMode(True)
-        self.setTabsClosable(True)
         self.setMovable(True)
         self.setUsesScrollButtons(True)
-        self.tabCloseRequested.connect(lambda i: self.closeRequested.emit(self.view_at(i)))
         self.currentChanged.connect(lambda _i: self.currentViewChanged.emit(self.current_view()))
 
     def add(self, doc: Document) -> DocumentView:
@@ -45,6 +43,14 @@ class DocumentTabs(QTabWidget):
         self._views.append(view)
         index = self.addTab(canvas, doc.title)
         self.setTabToolTip(index, str(doc.path) if doc.path else doc.name)
+        # our own close button: the style's default one clashes with both themes
+        close = QToolButton(self)
+        close.setObjectName("tabClose")
+        close.setText("×")
+        close.setToolTip("Close (Ctrl+W)")
+        close.setAutoRaise(True)
+        close.clicked.connect(lambda _=False, v=view: self.closeRequested.emit(v))
+        self.tabBar().setTabButton(index, QTabBar.ButtonPosition.RightSide, close)
         doc.titleChanged.connect(lambda _t, v=view: self._retitle(v))
         self.setCurrentIndex(index)
         return view

@@ -10,7 +10,7 @@ from PySide6.QtWidgets import QWidget
 def action_shortcuts(actions: list[QAction]) -> list[tuple[str, str]]:
     rows = []
     for action in actions:
-        keys = [k.toString(QKeySequence.SequenceFormat.NativeText) for k in action.shortcuts()]
+        keys = [t for k in action.shortcuts() if (t := k.toString(QKeySequence.SequenceFormat.NativeText))]
         if keys:
             rows.append((" / ".join(keys), action.text().replace("&", "").replace("…", "")))
     return rows

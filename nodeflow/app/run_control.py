@@ -169,8 +169,10 @@ class RunControl(QObject):
             details = GalleryEntry(images[0], self._title(job, nid), info).describe()
             self.node_images[(job.owner.uid, nid)] = (images, self._title(job, nid), details)
         if images and not event.cached:  # a reused result is not a new picture
-            for image in images:
-                entry = GalleryEntry(image, self._title(job, nid), info,
+            files = event.ui.get("files") or []
+            for i, image in enumerate(images):
+                image_info = {**info, "file": files[i]} if i < len(files) else info
+                entry = GalleryEntry(image, self._title(job, nid), image_info,
                                      job.owner.name if job.owner is not None else "", nid)
                 self.gallery.add(entry)
                 self.imageProduced.emit(self._view_of(job.owner), nid, entry)

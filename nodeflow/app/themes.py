@@ -43,6 +43,8 @@ QTabWidget::pane {{ border: none; }}
 QTabBar::tab {{ background: {p.window_bg}; color: {p.text_dim}; padding: 5px 12px; border: 1px solid {p.border};
                border-bottom: none; margin-right: 1px; }}
 QTabBar::tab:selected {{ background: {p.panel_bg}; color: {p.panel_text}; border-top: 2px solid {p.accent}; }}
+QToolButton#tabClose {{ padding: 0px 4px; border: none; color: {p.text_dim}; font-size: 14px; }}
+QToolButton#tabClose:hover {{ color: {p.panel_text}; background: {p.widget_hover}; }}
 QToolBar {{ background: {p.window_bg}; border-bottom: 1px solid {p.border}; spacing: 4px; padding: 3px; }}
 QToolButton {{ padding: 3px 8px; border-radius: 3px; }}
 QToolButton:hover {{ background: {p.widget_hover}; }}

@@ -39,7 +39,7 @@ def build_actions(w) -> SimpleNamespace:
     a.save_as = _action(w, "Save &As…", fa.save_as, ["Ctrl+Shift+S"])
     a.close_tab = _action(w, "&Close Tab", w.close_current_tab, ["Ctrl+W"])
     a.settings = _action(w, "Se&ttings…", w.open_settings, ["Ctrl+,"])
-    a.quit = _action(w, "&Quit", w.close, [K.Quit])
+    a.quit = _action(w, "&Quit", w.close, ["Ctrl+Q"])
     a.undo = w.undo_group.createUndoAction(w, "&Undo")
     a.undo.setShortcuts([QKeySequence("Ctrl+Z")])
     a.redo = w.undo_group.createRedoAction(w, "&Redo")
@@ -73,7 +73,7 @@ def build_actions(w) -> SimpleNamespace:
         theme_group.addAction(act)
         a.themes[name] = act
     for action in (a.run, a.run_selected, a.cancel, a.help, a.undo, a.redo, a.close_tab, a.save, a.save_as,
-                   a.new, a.open, a.settings):
+                   a.new, a.open, a.settings, a.quit):
         w.addAction(action)  # shortcuts work wherever focus is, also with the menu bar hidden
     return a
 

@@ -266,3 +266,21 @@ def test_runs_of_two_tabs_share_the_cache(qtbot, editor):
     wait_run(qtbot, editor, editor.window.run_current())
     assert spy.kinds(1)[-1] == "cached"
     assert first.canvas is not second.canvas
+
+
+def test_canvas_image_click_and_run_to_here(qtbot, editor):
+    CALLS.clear()
+    b = GraphBuilder(editor.registry, editor.graph)
+    img = b.add("MakeImage", value=77, size=24)
+    c = b.add("Const")
+    s = b.add("Sink")
+    b.link(c, "INT", s, "x")
+    wait_run(qtbot, editor, editor.window.run_current())
+    editor.view.canvas.imageClicked.emit(img, 0)  # a thumbnail in the node was clicked
+    viewer = editor.window.viewer
+    assert viewer is not None and viewer.isVisible() and viewer.image.width() == 24
+    assert "value: 77" in viewer.info.toPlainText()
+    editor.view.canvas.runToRequested.emit(c)  # "Run to here" from the node's menu
+    qtbot.waitUntil(lambda: not editor.runner.busy)
+    assert CALLS["Const"] == 1  # cached from the first run: nothing ran again
+    assert CALLS["Sink"] == 1
