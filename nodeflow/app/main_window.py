@@ -38,7 +38,8 @@ class MainWindow(QMainWindow):
         self.registry, self.settings, self.runner = registry, settings, runner
         self.prefs = prefs or preferences.Preferences.load()
         self.settings_file = settings_file
-        self.palette_colors = None
+        # themed before the widgets exist: styling them afterwards re-polishes every one (a quarter second)
+        self.palette_colors = ensure_theme(self.prefs.theme)
         self.viewer = None
         self.setWindowTitle("NodeFlow")
         self.setAcceptDrops(True)
@@ -119,10 +120,7 @@ class MainWindow(QMainWindow):
         return [a for a in vars(self.act).values() if hasattr(a, "shortcuts")]
 
     def set_theme(self, name: str) -> None:
-        from nodeflow.app.themes import apply_theme
-
-        app = QApplication.instance()
-        self.palette_colors = apply_theme(app, name)
+        self.palette_colors = ensure_theme(name)
         for view in self.tabs.views():
             view.canvas.set_theme(self.palette_colors)
         if name in self.act.themes:
@@ -412,6 +410,19 @@ class _DropFilter(QObject):
             else:
                 self.w.open_dropped(paths)
         return True
+
+
+def ensure_theme(name: str):
+    """Apply theme ``name`` to the application unless it already has it; returns its colour palette."""
+    from nodeflow.app.theme_colors import palette
+    from nodeflow.app.themes import apply_theme
+
+    app = QApplication.instance()
+    if app.property("nodeflowTheme") == name:
+        return palette(name)
+    colours = apply_theme(app, name)
+    app.setProperty("nodeflowTheme", name)
+    return colours
 
 
 def _is_pristine(view: DocumentView) -> bool:

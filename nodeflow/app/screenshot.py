@@ -33,11 +33,11 @@ def wait_for_runs(app, runner, timeout_s: float) -> bool:
 
 
 def take_screenshot(editor, out: Path, *, run: bool = False, state: str | None = None, size=(1600, 1000),
-                    timeout_s: float = 1800) -> bool:
+                    timeout_s: float = 1800, settle_s: float = 0.3) -> bool:
     app, window, runner = editor.app, editor.window, editor.runner
     window.resize(*size)
     window.show()
-    settle(app)
+    settle(app, settle_s)
     view = window.tabs.current_view()
     if view is not None:
         view.canvas.fit_all()
@@ -46,13 +46,13 @@ def take_screenshot(editor, out: Path, *, run: bool = False, state: str | None =
         if not wait_for_runs(app, runner, timeout_s):
             window.log.error(f"screenshot: the run did not finish within {timeout_s:.0f} s")
             runner.cancel()
-        settle(app)
+        settle(app, settle_s)
     if state == "error":
         show_error_state(window)
     elif state == "search" and view is not None:
         view.canvas.setFocus()
         view.canvas.open_search()
-    settle(app, 0.5)
+    settle(app, settle_s * 1.5)
     image = composite_grab(window)
     out.parent.mkdir(parents=True, exist_ok=True)
     return image.save(str(out))

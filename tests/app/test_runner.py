@@ -81,7 +81,9 @@ def test_runner_queues_runs_in_order_and_cancel_drops_the_queue(qtbot, settings)
         qtbot.waitUntil(lambda: first.done and second.done, timeout=5000)
         assert first.status == "cancelled" and second.status == "cancelled"
         assert second.report is None  # dropped before it started
-        third = runner.submit(b.graph.copy())
+        quick = GraphBuilder(reg)
+        _chain(quick.graph, reg)
+        third = runner.submit(quick.graph.copy())
         qtbot.waitUntil(lambda: third.done, timeout=10000)
         assert third.status == "ok"  # a cancel does not stick to later runs
     finally:

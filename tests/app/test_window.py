@@ -215,8 +215,12 @@ def _screenshot_args(path, out, **kw):
 def test_screenshot_mode_writes_a_png_after_the_run(qtbot, settings, tmp_path, monkeypatch):
     from nodeflow.app.main import run_app
 
+    from nodeflow.app import screenshot
+
     reg = window_registry()
     monkeypatch.setattr("nodeflow.core.registry.default_registry", lambda: reg)
+    real_settle = screenshot.settle
+    monkeypatch.setattr(screenshot, "settle", lambda app, seconds=0.3: real_settle(app, 0.03))
     b = GraphBuilder(reg)
     b.add("MakeImage", value=99, size=32)
     wf = tmp_path / "shot.json"
@@ -243,7 +247,7 @@ def test_screenshot_error_state(qtbot, settings, tmp_path):
     out = tmp_path / "error.png"
     ed = create_editor(str(wf), interactive=False, autosave=False, registry=reg)
     try:
-        assert take_screenshot(ed, out, run=True, state="error")
+        assert take_screenshot(ed, out, run=True, state="error", settle_s=0.05)
         assert QImage(str(out)).width() == 1600
         assert ed.window.inspector.node_id == f
         assert "failed" in ed.window.log.details.toPlainText()
