@@ -16,10 +16,8 @@ class DocumentView:
 
 
 def create_canvas(graph, registry, undo_stack, settings=None, parent=None):
-    try:
-        from nodeflow.app.canvas import Canvas
-    except ImportError:  # the canvas package is being written: a stand-in keeps the window usable
-        from nodeflow.app.canvas_placeholder import PlaceholderCanvas as Canvas
+    from nodeflow.app.canvas import Canvas
+
     return Canvas(graph, registry, undo_stack, settings=settings, parent=parent)
 
 
