@@ -22,6 +22,8 @@ import pytest
 import torch
 
 torch.set_num_threads(1)
+# diffusers' schedulers trip numpy 2 deprecation warnings thousands of times; they are not ours to fix
+pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
 
 diffusers = pytest.importorskip("diffusers")
 

@@ -13,6 +13,8 @@ import pytest
 import torch
 
 torch.set_num_threads(1)
+# diffusers' schedulers trip numpy 2 deprecation warnings thousands of times; they are not ours to fix
+pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
 
 from nodes.diffusion.sampling.model_sampling import ModelSampling  # noqa: E402
 from nodes.diffusion.sampling.names import SCHEDULER_NAMES  # noqa: E402
