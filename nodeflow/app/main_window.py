@@ -280,10 +280,8 @@ class MainWindow(QMainWindow):
 
     def free_memory(self) -> None:
         freed = self.runner.free_memory()
-        mb = freed.get("outputs_bytes", 0) / 2 ** 20
-        models = freed.get("models", 0)
-        models_text = models if isinstance(models, int) else len(models) if hasattr(models, "__len__") else models
-        self.log.info(f"Freed {mb:.0f} MB of cached outputs and {models_text} loaded model(s)")
+        mb, models = freed.get("outputs_bytes", 0) / 2 ** 20, freed.get("models", 0)
+        self.log.info(f"Freed {mb:.0f} MB of cached outputs and {models} loaded model{'s' if models != 1 else ''}")
         self._update_cache_label()
 
     def _update_cache_label(self) -> None:

@@ -9,6 +9,8 @@ All of this runs on the GUI thread: the runner delivers its signals through queu
 """
 from __future__ import annotations
 
+from dataclasses import dataclass, field
+
 import networkx as nx
 from PySide6.QtCore import QObject, Signal
 
@@ -47,6 +49,13 @@ def missing_file_report(problems: list[Problem]) -> str:
     return "\n".join(lines)
 
 
+@dataclass
+class _JobView:
+    titles: dict[int, str]  # node id -> title, from the snapshot (the live graph may have changed)
+    marks: set[int]  # nodes marked pending when the job was queued
+    infos: dict[int, dict] = field(default_factory=dict)  # node id -> info recorded this run
+
+
 class RunControl(QObject):
     """Connects the application's Runner to the views (document + canvas) of the window."""
 
@@ -60,8 +69,7 @@ class RunControl(QObject):
         self.runner, self.registry, self.log, self.gallery, self.run_bar = runner, registry, log, gallery, run_bar
         self._settings = settings_provider
         self._view_of = view_of
-        self._titles: dict[int, dict[int, str]] = {}  # job id -> node id -> title (from the snapshot)
-        self._infos: dict[int, dict[int, dict]] = {}  # job id -> node id -> recorded info
+        self._jobs: dict[int, _JobView] = {}  # job id -> what the GUI keeps about it while it runs
         #: (document uid, node id) -> (images, node title, parameters text): the node's latest images, for the viewer.
         self.node_images: dict[tuple[str, int], tuple[list, str, str]] = {}
         runner.jobStarted.connect(self._job_started)
@@ -90,9 +98,7 @@ class RunControl(QObject):
         for nid in cone:
             canvas.set_node_state(nid, NodeRunState("pending"))
         job = self.runner.submit(snapshot, targets, owner=doc, key=doc.uid)
-        self._titles[job.id] = {n.id: n.label for n in snapshot.nodes.values()}
-        self._infos[job.id] = {}
-        job.pending_marks = cone
+        self._jobs[job.id] = _JobView({n.id: n.label for n in snapshot.nodes.values()}, cone)
         return job
 
     def _log_problems(self, doc, problems: list[Problem]) -> None:
@@ -120,15 +126,18 @@ class RunControl(QObject):
         view = self._view_of(job.owner)
         return view.canvas if view is not None else None
 
+    def _job_view(self, job) -> "_JobView":
+        return self._jobs.setdefault(job.id, _JobView({n.id: n.label for n in job.graph.nodes.values()}, set()))
+
     def _title(self, job, nid: int) -> str:
-        return self._titles.get(job.id, {}).get(nid, f"node {nid}")
+        return self._job_view(job).titles.get(nid, f"node {nid}")
 
     def _event(self, job, event) -> None:
         canvas = self._canvas(job)
         nid = getattr(event, "node_id", None)
         if isinstance(event, ev.RunStarted):
             if canvas is not None:
-                for stale in set(getattr(job, "pending_marks", ())) - set(event.planned):
+                for stale in self._job_view(job).marks - set(event.planned):
                     canvas.set_node_state(stale, None)
         elif isinstance(event, ev.NodeStarted):
             self.run_bar.set_node(self._title(job, nid))
@@ -156,7 +165,7 @@ class RunControl(QObject):
     def _finished(self, job, canvas, event: ev.NodeFinished) -> None:
         nid = event.node_id
         if event.info:
-            self._infos.setdefault(job.id, {})[nid] = event.info
+            self._job_view(job).infos[nid] = event.info
         if canvas is not None:
             kind = "cached" if event.cached else "done"
             canvas.set_node_state(nid, NodeRunState(kind, seconds=event.seconds, reason=event.reason))
@@ -184,7 +193,7 @@ class RunControl(QObject):
         graph = job.graph
         dag = nx.DiGraph((l.src, l.dst) for l in graph.links.values())
         ancestors = nx.ancestors(dag, nid) if nid in dag else set()
-        infos = self._infos.get(job.id, {})
+        infos = self._job_view(job).infos
         return {a: infos[a] for a in ancestors if a in infos}
 
     def _failed(self, job, canvas, event: ev.NodeFailed) -> None:
@@ -218,8 +227,7 @@ class RunControl(QObject):
             (self.log.info if report.status == "ok" else self.log.error)(summary, document=doc)
             if report.status in ("ok", "error") and (ran or cached) and doc is not None and not doc.closed:
                 self._apply_seed_controls(doc)
-        self._titles.pop(job.id, None)
-        self._infos.pop(job.id, None)
+        self._jobs.pop(job.id, None)
         self._queue_changed()
         if not self.runner.busy:
             self.run_bar.set_idle({"ok": "Done", "error": "Finished with errors", "cancelled": "Cancelled",
@@ -231,7 +239,7 @@ class RunControl(QObject):
         if canvas is None:
             return
         records = job.report.records if job.report is not None else {}
-        for nid in getattr(job, "pending_marks", ()):
+        for nid in self._job_view(job).marks:
             record = records.get(nid)
             if record is None or record.status in ("cancelled", "skipped"):
                 canvas.set_node_state(nid, None)

@@ -20,10 +20,12 @@ class InspectorPanel(QWidget):
         self._settings = settings_provider or (lambda: None)
         self.document = None
         self.node_id: int | None = None
+        self._multi = 0  # how many nodes are selected
         self.editors: dict[str, ValueEditor] = {}
         self._unsubscribe = None
         self._sync_pending = False
         self._shape = None  # what the form was built for; a change rebuilds it
+        self._controls: dict[str, QComboBox] = {}  # seed-like inputs: control after generate
         self._scroll = QScrollArea()
         self._scroll.setWidgetResizable(True)
         self._scroll.setFrameShape(QScrollArea.Shape.NoFrame)
@@ -96,14 +98,14 @@ class InspectorPanel(QWidget):
 
     def _rebuild(self) -> None:
         self.editors = {}
-        self._controls: dict[str, QComboBox] = {}
+        self._controls = {}
         if self.document is None:
             self._show_message("No workflow open.")
             return
         node = self.document.graph.nodes.get(self.node_id) if self.node_id is not None else None
         if node is None:
-            many = getattr(self, "_multi", 0)
-            self._show_message(f"{many} nodes selected." if many > 1 else "Select a node to edit its values.")
+            self._show_message(f"{self._multi} nodes selected." if self._multi > 1
+                               else "Select a node to edit its values.")
             return
         self._shape = self._shape_of(node)
         nt = self.registry.get(node.type)
