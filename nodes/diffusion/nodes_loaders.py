@@ -1,2 +1,170 @@
-"""(being written)"""
-NODE_TYPES = []
+"""Loader and text-encoding nodes: Load Checkpoint, Load VAE, Load LoRA, CLIP Text Encode, CLIP Set Last Layer.
+
+Declarations only; the work happens in ``nodes.diffusion.models`` (imported inside the functions, so declaring the
+pack doesn't import torch). Checkpoints, VAEs and LoRA files are read once per process and shared through
+``ctx.models`` (keyed by resolved path, size, modification time, device and dtype).
+"""
+from __future__ import annotations
+
+from nodeflow.core.context import NodeError
+from nodeflow.core.nodedef import COMBO, FLOAT, INT, STRING, Input, Output, node
+from nodes.diffusion.types import CLIP, CONDITIONING, MODEL, VAE
+
+PREDICTION_CHOICES = ("auto", "epsilon", "v_prediction")
+STRENGTH = dict(default=1.0, min=-100.0, max=100.0, step=0.01)
+
+
+def _resolve(ctx, kind: str, name: str, field: str):
+    path = ctx.settings.folders.resolve(kind, name) if name else None
+    if path is None:
+        where = ", ".join(ctx.settings.folders.searched(kind))
+        raise NodeError(f"{name or '(no file chosen)'}: not found in the {kind} folders ({where})", field=field)
+    return path
+
+
+def _dtypes(ctx):
+    from nodes.diffusion.models.precision import model_dtype, vae_dtype
+
+    device = ctx.device
+    return device, model_dtype(device, ctx.settings.precision), vae_dtype(device, ctx.settings.precision)
+
+
+def _load_error(name: str, field: str, error: Exception) -> NodeError:
+    return NodeError(f"{name}: {error}", field=field)
+
+
+def _progress(ctx, name: str):
+    return lambda value, total, text: ctx.progress(value, total, f"{name}: {text}")
+
+
+@node("CheckpointLoaderSimple", display="Load Checkpoint", category="loaders",
+      inputs=[Input("ckpt_name", COMBO, files="checkpoints",
+                    tooltip="a .safetensors / .ckpt checkpoint or a diffusers folder (SD 1.x, 2.x, SDXL)"),
+              Input("prediction", COMBO, choices=PREDICTION_CHOICES, default="auto", optional=True,
+                    tooltip="what the UNet predicts; 'auto' reads it from the file (SD2 768-v models are "
+                            "v_prediction, detected by ComfyUI's heuristic) - set it when the guess is wrong")],
+      outputs=[Output("MODEL", MODEL), Output("CLIP", CLIP), Output("VAE", VAE)])
+def load_checkpoint(ctx, ckpt_name, prediction="auto"):
+    """Load a Stable Diffusion checkpoint: the diffusion model, its text encoder(s) and its VAE."""
+    from nodes.diffusion.models.checkpoint_file import CheckpointError, file_identity
+    from nodes.diffusion.models.loading import load_checkpoint as load
+
+    path = _resolve(ctx, "checkpoints", ckpt_name, "ckpt_name")
+    device, dtype, vae_dtype = _dtypes(ctx)
+    key = ("checkpoint", *file_identity(path), device, str(dtype), str(vae_dtype))
+    try:
+        loaded = ctx.models.get(key, lambda: load(path, device=device, dtype=dtype, vae_dtype=vae_dtype,
+                                                  progress=_progress(ctx, ckpt_name)))
+    except (CheckpointError, ValueError, KeyError, RuntimeError, OSError) as e:
+        raise _load_error(ckpt_name, "ckpt_name", e) from e
+    model = loaded.model
+    if prediction not in (None, "", "auto"):
+        model = model.with_prediction_type(prediction)
+    ctx.record(checkpoint=ckpt_name, model_family=loaded.family, prediction_type=model.prediction_type)
+    return model, loaded.clip, loaded.vae_model
+
+
+@node("VAELoader", display="Load VAE", category="loaders",
+      inputs=[Input("vae_name", COMBO, files="vae")], outputs=[Output("VAE", VAE)])
+def load_vae(ctx, vae_name):
+    """Load a VAE file (original or diffusers layout; a full checkpoint's VAE works too)."""
+    from nodes.diffusion.models.checkpoint_file import CheckpointError, file_identity
+    from nodes.diffusion.models.loading import load_vae_file
+
+    path = _resolve(ctx, "vae", vae_name, "vae_name")
+    device, _dtype, vae_dtype = _dtypes(ctx)
+    key = ("vae", *file_identity(path), device, str(vae_dtype))
+    try:
+        vae = ctx.models.get(key, lambda: load_vae_file(path, device=device, dtype=vae_dtype))
+    except (CheckpointError, ValueError, KeyError, RuntimeError, OSError) as e:
+        raise _load_error(vae_name, "vae_name", e) from e
+    return (vae,)
+
+
+def _lora_patches(ctx, lora_name, model, clip, strength_model, strength_clip):
+    from nodes.diffusion.models.checkpoint_file import CheckpointError, file_identity
+    from nodes.diffusion.models.lora import match_lora, read_lora
+
+    path = _resolve(ctx, "loras", lora_name, "lora_name")
+    try:
+        lora = ctx.models.get(("lora", *file_identity(path)), lambda: read_lora(path))
+    except (CheckpointError, ValueError, RuntimeError, OSError) as e:
+        raise _load_error(lora_name, "lora_name", e) from e
+    for name, obj, method in (("model", model, "with_patches"), ("clip", clip, "with_patches")):
+        if obj is not None and not hasattr(obj, method):
+            raise NodeError(f"this {name.upper()} cannot take LoRA patches", field=name)
+    match = match_lora(lora, unet=model.shared if model is not None and strength_model else None,
+                       encoders=clip.encoders if clip is not None and strength_clip else None,
+                       strength_model=strength_model, strength_clip=strength_clip)
+    used = len(match.unet) + sum(len(p) for p in match.text.values())
+    if not used and not match.unused:
+        part = "diffusion model" if clip is None or not strength_clip else "model or text encoder"
+        raise NodeError(f"{lora_name}: it has no weights for the {part}", field="lora_name")
+    if used <= match.unused:  # a few stray keys are normal; mostly misfits means the wrong model
+        raise NodeError(f"{lora_name}: only {used} of its {used + match.unused} weights fit this model (a LoRA for "
+                        "another model family, or an unsupported kind such as LoHa?)", field="lora_name")
+    if match.unused:
+        ctx.log(f"{lora_name}: {match.unused} LoRA weights have no place in this model and were skipped")
+    ctx.record(lora=lora_name, lora_strength_model=strength_model, lora_strength_clip=strength_clip)
+    return match
+
+
+@node("LoraLoader", display="Load LoRA", category="loaders",
+      inputs=[Input("model", MODEL), Input("clip", CLIP), Input("lora_name", COMBO, files="loras"),
+              Input("strength_model", FLOAT, **STRENGTH), Input("strength_clip", FLOAT, **STRENGTH)],
+      outputs=[Output("MODEL", MODEL), Output("CLIP", CLIP)])
+def load_lora(ctx, model, clip, lora_name, strength_model=1.0, strength_clip=1.0):
+    """Apply a LoRA to the model and its text encoder, without touching the loaded checkpoint."""
+    if not strength_model and not strength_clip:
+        return model, clip
+    match = _lora_patches(ctx, lora_name, model, clip, strength_model, strength_clip)
+    new_model = model.with_patches(match.unet) if match.unet else model
+    new_clip = clip.with_patches(match.text) if clip is not None and match.text else clip
+    return new_model, new_clip
+
+
+@node("LoraLoaderModelOnly", display="Load LoRA (model only)", category="loaders",
+      inputs=[Input("model", MODEL), Input("lora_name", COMBO, files="loras"),
+              Input("strength_model", FLOAT, **STRENGTH)],
+      outputs=[Output("MODEL", MODEL)])
+def load_lora_model_only(ctx, model, lora_name, strength_model=1.0):
+    """Apply a LoRA to the diffusion model only."""
+    if not strength_model:
+        return (model,)
+    match = _lora_patches(ctx, lora_name, model, None, strength_model, 0.0)
+    return (model.with_patches(match.unet) if match.unet else model,)
+
+
+def _need_clip(clip):
+    if clip is None:
+        raise NodeError("no text encoder: this checkpoint has none; connect the CLIP of a full checkpoint",
+                        field="clip")
+    return clip
+
+
+@node("CLIPTextEncode", display="CLIP Text Encode (Prompt)", category="conditioning",
+      inputs=[Input("text", STRING, default="", multiline=True,
+                    tooltip="the prompt; (words) adds emphasis, (words:1.3) sets a weight, \\( for a parenthesis"),
+              Input("clip", CLIP)],
+      outputs=[Output("CONDITIONING", CONDITIONING)])
+def clip_text_encode(ctx, text, clip):
+    """Encode a prompt with the checkpoint's text encoder(s); long prompts are encoded 75 tokens at a time."""
+    from nodes.diffusion.models.memory import node_out_of_memory
+
+    clip = _need_clip(clip)
+    with node_out_of_memory(ctx):
+        return (clip.encode(text or ""),)
+
+
+@node("CLIPSetLastLayer", display="CLIP Set Last Layer", category="conditioning",
+      inputs=[Input("clip", CLIP),
+              Input("stop_at_clip_layer", INT, default=-1, min=-24, max=-1, step=1,
+                    tooltip="-1: the last layer; -2: the one before (\"clip skip 2\"), ...")],
+      outputs=[Output("CLIP", CLIP)])
+def clip_set_last_layer(ctx, clip, stop_at_clip_layer=-1):
+    """Read the text encoder's output from an earlier layer (clip skip)."""
+    clip = _need_clip(clip)
+    return (clip.with_last_layer(int(stop_at_clip_layer)),)
+
+
+NODE_TYPES = [load_checkpoint, load_vae, load_lora, load_lora_model_only, clip_text_encode, clip_set_last_layer]

@@ -1,0 +1,138 @@
+"""The MODEL object the samplers call (contract in ``nodes/diffusion/sampling/__init__.py``).
+
+- ``model_sampling``: the sampling package's ``ModelSampling`` (SD's scaled-linear betas, epsilon or v prediction)
+- ``latent_format``: the sampling package's ``LatentFormat`` (scale factor, channels, preview factors)
+- ``device``, ``dtype``, ``family`` ("sd1", "sd2", "sdxl", "sdxl_refiner"), ``in_channels`` (9: inpainting UNet)
+- ``apply_model(x_scaled, timesteps, context, extras_list)``: the raw UNet output (eps or v) for an input already
+  multiplied by c_in; SDXL's added conditioning is built from each batch row's extras dict (below)
+- ``with model.patched():`` holds the UNet on the device with this MODEL's LoRA patches applied; apply_model enters
+  it too (a no-op inside an outer ``patched()``), so a sampler should wrap its whole loop in it once.
+
+SDXL extras per row (ComfyUI's names): ``pooled_output`` [1, P] (zeros if absent), ``width``/``height`` (original
+size; default: the latent's size in pixels), ``crop_w``/``crop_h`` (0), ``target_width``/``target_height``
+(default: width/height); the refiner uses ``aesthetic_score`` (default 6, or 2.5 when ``prompt_type`` is
+"negative") instead of the target size.
+"""
+from __future__ import annotations
+
+import copy
+from contextlib import contextmanager
+
+from nodes.diffusion.models.families import SDXL_REFINER
+from nodes.diffusion.models.memory import MovablePart, device_memory, out_of_memory_as_error
+from nodes.diffusion.models.patching import SharedModule, WeightPatch
+
+
+class DiffusionModel:
+    def __init__(self, *, shared: SharedModule, part: MovablePart, family: str, model_sampling, latent_format,
+                 device: str, dtype, latent_downscale: int = 8, patches: tuple[WeightPatch, ...] = (),
+                 name: str = ""):
+        self.shared = shared
+        self.part = part
+        self.family = family
+        self.model_sampling = model_sampling
+        self.latent_format = latent_format
+        self.device = device
+        self.dtype = dtype
+        self.latent_downscale = latent_downscale
+        self.patches = tuple(patches)
+        self.name = name
+
+    @property
+    def unet(self):
+        return self.shared.module
+
+    @property
+    def in_channels(self) -> int:
+        return int(self.unet.config.in_channels)
+
+    @property
+    def prediction_type(self) -> str:
+        return self.model_sampling.prediction_type
+
+    def __repr__(self) -> str:
+        return (f"DiffusionModel({self.name!r}, {self.family}, {self.prediction_type}, "
+                f"{len(self.patches)} patches)")
+
+    # -- clones --------------------------------------------------------------------------------------------------------
+    def clone(self, **changes) -> "DiffusionModel":
+        other = copy.copy(self)
+        for key, value in changes.items():
+            setattr(other, key, value)
+        return other
+
+    def with_patches(self, patches) -> "DiffusionModel":
+        return self.clone(patches=self.patches + tuple(patches))
+
+    def with_prediction_type(self, prediction_type: str) -> "DiffusionModel":
+        from nodes.diffusion.sampling.model_sampling import ModelSampling
+
+        ms = self.model_sampling
+        if ms.prediction_type == prediction_type:
+            return self
+        return self.clone(model_sampling=ModelSampling(ms.beta_schedule, ms.linear_start, ms.linear_end,
+                                                       ms.num_timesteps, prediction_type))
+
+    # -- use -----------------------------------------------------------------------------------------------------------
+    @contextmanager
+    def patched(self):
+        with device_memory().use(self.part, self.device), self.shared.applied(self.patches):
+            yield self
+
+    def apply_model(self, x, timesteps, context, extras_list=None):
+        import torch
+
+        batch = x.shape[0]
+        with self.patched(), torch.no_grad(), out_of_memory_as_error(
+                f"running the UNet on a batch of {batch} at "
+                f"{x.shape[3] * self.latent_downscale}x{x.shape[2] * self.latent_downscale}"):
+            sample = x.to(device=self.device, dtype=self.dtype)
+            t = torch.as_tensor(timesteps, dtype=torch.float32, device=self.device).reshape(-1)
+            if t.numel() == 1 and batch > 1:
+                t = t.expand(batch)
+            context = context.to(device=self.device, dtype=self.dtype)
+            if context.shape[0] != batch:
+                if context.shape[0] != 1:
+                    raise ValueError(f"context batch {context.shape[0]} does not match latent batch {batch}")
+                context = context.expand(batch, -1, -1)
+            added = None
+            if self.unet.config.addition_embed_type == "text_time":
+                added = self._sdxl_added_conditioning(extras_list, batch, x.shape[2], x.shape[3])
+            out = self.unet(sample, t, encoder_hidden_states=context, added_cond_kwargs=added, return_dict=False)[0]
+        return out.to(device=x.device, dtype=x.dtype)
+
+    def _sdxl_added_conditioning(self, extras_list, batch: int, height: int, width: int) -> dict:
+        """SDXL's pooled text and size conditioning (Podell et al. 2023, sec. 2.2), one row per batch item."""
+        import torch
+
+        config = self.unet.config
+        refiner = self.family == SDXL_REFINER
+        n_values = 5 if refiner else 6
+        pooled_dim = int(config.projection_class_embeddings_input_dim) - n_values * int(config.addition_time_embed_dim)
+        extras_list = list(extras_list or [{}])
+        if len(extras_list) == 1 and batch > 1:
+            extras_list = extras_list * batch
+        if len(extras_list) != batch:
+            raise ValueError(f"{len(extras_list)} conditioning extras for a batch of {batch}")
+        pixel_h, pixel_w = height * self.latent_downscale, width * self.latent_downscale
+        embeds, time_ids = [], []
+        for extras in extras_list:
+            extras = extras or {}
+            pooled = extras.get("pooled_output")
+            if pooled is None:
+                pooled = torch.zeros(pooled_dim)
+            pooled = torch.as_tensor(pooled).reshape(-1)
+            if pooled.numel() != pooled_dim:
+                raise ValueError(f"pooled text of width {pooled.numel()} for a UNet expecting {pooled_dim} "
+                                 "(conditioning from another model's CLIP?)")
+            w, h = extras.get("width", pixel_w), extras.get("height", pixel_h)
+            values = [h, w, extras.get("crop_h", 0), extras.get("crop_w", 0)]
+            if refiner:
+                default_score = 2.5 if extras.get("prompt_type") == "negative" else 6.0
+                values.append(extras.get("aesthetic_score", default_score))
+            else:
+                values += [extras.get("target_height", h), extras.get("target_width", w)]
+            embeds.append(pooled)
+            time_ids.append([float(v) for v in values])
+        return {"text_embeds": torch.stack(embeds).to(device=self.device, dtype=self.dtype),
+                "time_ids": torch.tensor(time_ids, device=self.device, dtype=self.dtype)}

@@ -1,0 +1,201 @@
+"""Where models sit, and what happens when GPU memory is short.
+
+Policy (simple on purpose, one process-wide ``DeviceMemory``):
+
+1. After loading, every model lives on the CPU.
+2. Using one (``with memory.use(part, device)``) moves it to the device and pins it there for the duration.
+3. After the use it stays on the device, so the next use costs nothing, until another model needs the room.
+4. Before moving a model in, when the device's free memory is below the model's size plus a working reserve (for
+   activations), the least recently used unpinned models go back to the CPU, one at a time, until it fits or none
+   are left (it is then moved anyway: the allocator may still manage, and a real failure is reported as below).
+5. A CUDA out-of-memory error offloads every unpinned model, empties the cache, and becomes a ``NodeError`` that
+   names the node and suggests a smaller image size or batch.
+
+The CPU and Apple's unified memory (MPS) report no free-memory figure: nothing is ever offloaded there.
+"""
+from __future__ import annotations
+
+import threading
+from collections import OrderedDict
+from contextlib import contextmanager
+from typing import Iterable, Protocol
+
+from nodeflow.core.context import NodeError
+
+#: Room kept free for activations when deciding whether a model fits next to the others.
+WORKING_RESERVE_BYTES = 1024 ** 3
+SMALLER_HINT = "try a smaller image size or batch size"
+
+
+class MemoryBackend(Protocol):
+    def free_bytes(self, device: str) -> int | None:
+        """Bytes that can still be allocated on ``device``; None when unknown or unlimited."""
+
+    def empty_cache(self, device: str) -> None:
+        ...
+
+
+class TorchBackend:
+    def free_bytes(self, device: str) -> int | None:
+        import torch
+
+        if not str(device).startswith("cuda") or not torch.cuda.is_available():
+            return None
+        free, _total = torch.cuda.mem_get_info(torch.device(device))
+        # memory torch's allocator holds but doesn't use is free for our purpose
+        return int(free + torch.cuda.memory_reserved(device) - torch.cuda.memory_allocated(device))
+
+    def empty_cache(self, device: str) -> None:
+        import torch
+
+        if str(device).startswith("cuda") and torch.cuda.is_available():
+            torch.cuda.empty_cache()
+
+
+class MovablePart:
+    """A group of modules moved together (a UNet; a checkpoint's text encoders; a VAE)."""
+
+    def __init__(self, name: str, modules: Iterable, nbytes: int | None = None):
+        self.name = name
+        self.modules = list(modules)
+        self.nbytes = nbytes if nbytes is not None else sum(_module_bytes(m) for m in self.modules)
+        self.device = "cpu"
+
+    def to(self, device: str) -> None:
+        import torch
+
+        for module in self.modules:
+            torch.nn.Module.to(module, device)  # nn.Module's own .to: diffusers' override warns about dtypes
+        self.device = str(device)
+
+    def __repr__(self) -> str:
+        return f"MovablePart({self.name!r}, {self.nbytes / 2 ** 20:.0f} MiB on {self.device})"
+
+
+def _module_bytes(module) -> int:
+    return sum(t.numel() * t.element_size() for t in list(module.parameters()) + list(module.buffers()))
+
+
+class DeviceMemory:
+    def __init__(self, backend: MemoryBackend | None = None, reserve_bytes: int = WORKING_RESERVE_BYTES):
+        self.backend = backend or TorchBackend()
+        self.reserve_bytes = reserve_bytes
+        self._resident: OrderedDict[int, MovablePart] = OrderedDict()  # least recently used first
+        self._pins: dict[int, int] = {}
+        self._lock = threading.RLock()
+
+    @contextmanager
+    def use(self, part: MovablePart, device: str):
+        """Hold ``part`` on ``device`` for the duration of the block."""
+        device = str(device)
+        with self._lock:
+            if part.device != device:
+                if device != "cpu":
+                    self._make_room(part, device)
+                part.to(device)
+            key = id(part)
+            if device == "cpu":
+                self._resident.pop(key, None)
+            else:
+                self._resident[key] = part
+                self._resident.move_to_end(key)
+            self._pins[key] = self._pins.get(key, 0) + 1
+        try:
+            yield part
+        finally:
+            with self._lock:
+                self._pins[key] -= 1
+                if not self._pins[key]:
+                    del self._pins[key]
+
+    def _make_room(self, part: MovablePart, device: str) -> None:
+        free = self.backend.free_bytes(device)
+        if free is None:
+            return
+        need = part.nbytes + self.reserve_bytes
+        for key, other in list(self._resident.items()):
+            if free >= need:
+                break
+            if other is part or self._pins.get(key) or other.device != device:
+                continue
+            self._offload(key, other)
+            free = self.backend.free_bytes(device) or 0
+
+    def _offload(self, key: int, part: MovablePart) -> None:
+        device = part.device
+        part.to("cpu")
+        self._resident.pop(key, None)
+        self.backend.empty_cache(device)
+
+    def offload_all(self) -> int:
+        """Move every unpinned model back to the CPU; returns how many moved."""
+        with self._lock:
+            moved = 0
+            for key, part in list(self._resident.items()):
+                if not self._pins.get(key):
+                    self._offload(key, part)
+                    moved += 1
+            return moved
+
+    def resident(self) -> list[MovablePart]:
+        with self._lock:
+            return list(self._resident.values())
+
+
+_default: DeviceMemory | None = None
+_default_lock = threading.Lock()
+
+
+def device_memory() -> DeviceMemory:
+    """The process-wide manager."""
+    global _default
+    with _default_lock:
+        if _default is None:
+            _default = DeviceMemory()
+        return _default
+
+
+# -- out of memory ---------------------------------------------------------------------------------------------------
+
+class GpuOutOfMemory(NodeError):
+    """The device ran out of memory; the message says what was running and what to try."""
+
+
+def is_out_of_memory(error: BaseException) -> bool:
+    import torch
+
+    oom_types = tuple(t for t in (getattr(torch, "OutOfMemoryError", None),
+                                  getattr(torch.cuda, "OutOfMemoryError", None)) if t is not None)
+    if oom_types and isinstance(error, oom_types):
+        return True
+    return isinstance(error, RuntimeError) and "out of memory" in str(error).lower()
+
+
+@contextmanager
+def out_of_memory_as_error(what: str, hint: str = SMALLER_HINT):
+    """Turn an OOM inside the block into ``GpuOutOfMemory`` after freeing what can be freed."""
+    failed = None
+    try:
+        yield
+    except Exception as e:  # noqa: BLE001 - only OOM is translated, the rest re-raised as is
+        if isinstance(e, GpuOutOfMemory) or not is_out_of_memory(e):
+            raise
+        failed = str(e).strip().splitlines()[0][:300] if str(e).strip() else type(e).__name__
+    # Raised outside the except block so the failed frames (and their GPU tensors) can be released first.
+    if failed is not None:
+        device_memory().offload_all()
+        TorchBackend().empty_cache("cuda")
+        raise GpuOutOfMemory(f"out of GPU memory while {what}; {hint} ({failed})")
+
+
+@contextmanager
+def node_out_of_memory(ctx):
+    """For node functions: an OOM (or a ``GpuOutOfMemory`` from a model method) names the node."""
+    message = None
+    try:
+        with out_of_memory_as_error("running this node"):
+            yield
+    except GpuOutOfMemory as e:
+        message = str(e)
+    if message is not None:
+        raise NodeError(f"{ctx.node_title}: {message}")
