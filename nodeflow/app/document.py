@@ -88,7 +88,9 @@ class Document(QObject):
             try:
                 graph, report = workflow.from_dict(read_workflow(path), registry)
             except WorkflowError as e:
-                raise WorkflowError(f"{path}: {e}") if str(path) not in str(e) else e
+                if str(path) in str(e):
+                    raise
+                raise WorkflowError(f"{path}: {e}") from None
             return cls(graph, None, path.stem), report
         graph, report = workflow.load(path, registry)
         return cls(graph, path), report

@@ -8,11 +8,8 @@ from __future__ import annotations
 
 import os
 import sys
-import time
 from dataclasses import dataclass
 from pathlib import Path
-
-_T0 = time.perf_counter()
 
 
 @dataclass
@@ -93,10 +90,26 @@ def run_app(args) -> int:
                              state=state)
         editor.runner.shutdown()
         return 0 if ok else 1
+    _report_unexpected_errors(window)
     window.show()
-    if os.environ.get("NODEFLOW_STARTUP_PROBE"):
-        print(f"first-window {time.perf_counter() - _T0:.3f}s", flush=True)
     from PySide6.QtCore import QTimer
 
     QTimer.singleShot(0, window.file_actions.offer_recovery)
     return editor.app.exec()
+
+
+def _report_unexpected_errors(window) -> None:
+    """A bug in a slot must not go unnoticed on a console nobody reads: it goes to the log panel as well."""
+    import traceback
+
+    previous = sys.excepthook
+
+    def hook(kind, value, tb):
+        previous(kind, value, tb)
+        try:
+            window.log.error(f"Unexpected error: {kind.__name__}: {value}",
+                             "".join(traceback.format_exception(kind, value, tb)))
+        except Exception:  # the window may be gone at shutdown
+            pass
+
+    sys.excepthook = hook

@@ -197,6 +197,10 @@ class MainWindow(QMainWindow):
     def close_current_tab(self) -> bool:
         return self.close_view(self.tabs.current_view())
 
+    def switch_tab(self, step: int) -> None:
+        if self.tabs.count() > 1:
+            self.tabs.setCurrentIndex((self.tabs.currentIndex() + step) % self.tabs.count())
+
     def _current_view_changed(self, view) -> None:
         if view is None:
             self.undo_group.setActiveStack(None)
@@ -224,10 +228,14 @@ class MainWindow(QMainWindow):
         if view is None or nt is None:
             return None
         canvas = view.canvas
-        if scene_pos is None and isinstance(canvas, QGraphicsView):
-            scene_pos = canvas.mapToScene(canvas.viewport().rect().center())
-        x, y = (scene_pos.x(), scene_pos.y()) if scene_pos is not None else (0.0, 0.0)
         graph = view.document.graph
+        if scene_pos is not None:
+            x, y = scene_pos.x(), scene_pos.y()
+        else:  # centred in the view, stepped aside from nodes added there before (repeated double-clicks)
+            centre = canvas.mapToScene(canvas.viewport().rect().center())
+            x, y = centre.x() - 110, centre.y() - 60
+            while any(abs(n.pos[0] - x) < 20 and abs(n.pos[1] - y) < 20 for n in graph.nodes.values()):
+                x, y = x + 40, y + 40
         node = new_node(self.registry, type_name, graph.new_node_id(), (x, y), settings=self.settings)
         push(view.document.undo_stack, graph, ops.AddNode(node), f"add {nt.display_name}")
         canvas.select_nodes([node.id])

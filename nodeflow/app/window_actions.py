@@ -38,6 +38,8 @@ def build_actions(w) -> SimpleNamespace:
     a.save = _action(w, "&Save", fa.save, [K.Save])
     a.save_as = _action(w, "Save &As…", fa.save_as, ["Ctrl+Shift+S"])
     a.close_tab = _action(w, "&Close Tab", w.close_current_tab, ["Ctrl+W"])
+    a.next_tab = _action(w, "Next Tab", lambda: w.switch_tab(1), ["Ctrl+Tab", "Ctrl+PgDown"])
+    a.prev_tab = _action(w, "Previous Tab", lambda: w.switch_tab(-1), ["Ctrl+Shift+Tab", "Ctrl+PgUp"])
     a.settings = _action(w, "Se&ttings…", w.open_settings, ["Ctrl+,"])
     a.quit = _action(w, "&Quit", w.close, ["Ctrl+Q"])
     a.undo = w.undo_group.createUndoAction(w, "&Undo")
@@ -73,7 +75,7 @@ def build_actions(w) -> SimpleNamespace:
         theme_group.addAction(act)
         a.themes[name] = act
     for action in (a.run, a.run_selected, a.cancel, a.help, a.undo, a.redo, a.close_tab, a.save, a.save_as,
-                   a.new, a.open, a.settings, a.quit):
+                   a.new, a.open, a.settings, a.quit, a.next_tab, a.prev_tab):
         w.addAction(action)  # shortcuts work wherever focus is, also with the menu bar hidden
     return a
 
@@ -105,6 +107,8 @@ def build_menus(w, a: SimpleNamespace) -> SimpleNamespace:
     edit.addAction(a.search)
     view = bar.addMenu("&View")
     view.addActions([a.fit_all, a.fit_selection])
+    view.addSeparator()
+    view.addActions([a.next_tab, a.prev_tab])
     view.addSeparator()
     m.panels = view.addMenu("&Panels")
     theme = view.addMenu("&Theme")

@@ -254,3 +254,16 @@ def test_screenshot_error_state(qtbot, settings, tmp_path):
     finally:
         ed.window.close()
         ed.runner.shutdown()
+
+
+def test_repeated_adds_do_not_pile_up_and_tabs_cycle(qtbot, editor):
+    w = editor.window
+    first, second = w.add_node("Const"), w.add_node("Const")
+    a, b = editor.graph.nodes[first].pos, editor.graph.nodes[second].pos
+    assert abs(a[0] - b[0]) >= 20 or abs(a[1] - b[1]) >= 20
+    w.file_actions.new()
+    assert w.tabs.currentIndex() == 1
+    w.act.next_tab.trigger()
+    assert w.tabs.currentIndex() == 0
+    w.act.prev_tab.trigger()
+    assert w.tabs.currentIndex() == 1
