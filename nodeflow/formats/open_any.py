@@ -1,16 +1,74 @@
-"""Open whatever a user hands us: a NodeFlow workflow, or a PNG carrying one."""
+"""Open whatever a user hands us: a NodeFlow workflow, a ComfyUI workflow (UI format) or API prompt, or a PNG
+carrying any of them (NodeFlow's own ``nodeflow`` chunk wins over ComfyUI's ``workflow`` and ``prompt``)."""
 from __future__ import annotations
 
 from pathlib import Path
 
 from nodeflow.core.graph import Graph
 from nodeflow.formats import workflow
+from nodeflow.formats.workflow import WorkflowError
 
 
 def load_graph(path, registry) -> Graph:
+    return load_graph_report(path, registry)[0]
+
+
+def load_graph_report(path, registry, settings=None):
+    """(graph, report): the report (``comfyui.ImportReport``) says what an import from ComfyUI changed or could
+    not bring across (placeholders, missing models, ...); None for NodeFlow's own files."""
     path = Path(path)
     if path.suffix.lower() == ".png":
-        from nodeflow.formats.png import read_workflow
+        return _load_png(path, registry, settings)
+    data = read_json(path)
+    from nodeflow.formats import comfyui
 
-        return workflow.from_dict(read_workflow(path), registry)[0]
-    return workflow.load(path, registry)[0]
+    kind = comfyui.detect(data)
+    try:
+        if kind == comfyui.NODEFLOW:
+            return workflow.from_dict(data, registry)[0], None
+        if kind in (comfyui.UI, comfyui.API):
+            return comfyui.import_data(data, registry, settings)
+    except WorkflowError as e:
+        raise WorkflowError(f"{path}: {e}") from None
+    if isinstance(data, dict) and "format" in data:
+        return workflow.from_dict(data, registry)[0], None  # its own clear message about the format field
+    raise WorkflowError(f"{path}: not a workflow: expected a NodeFlow workflow, a ComfyUI workflow or a ComfyUI "
+                        "API prompt")
+
+
+def read_json(path: Path):
+    from nodeflow.formats.comfyui.fields import parse_json
+
+    try:
+        size = path.stat().st_size
+    except OSError as e:
+        raise WorkflowError(f"{path}: cannot read ({e.strerror or e})") from None
+    if size > workflow.MAX_FILE_BYTES:
+        raise WorkflowError(f"{path}: {size} bytes is too large for a workflow file")
+    try:
+        raw = path.read_bytes()
+    except OSError as e:
+        raise WorkflowError(f"{path}: cannot read ({e.strerror or e})") from None
+    try:
+        return parse_json(raw, limit=workflow.MAX_FILE_BYTES)
+    except WorkflowError as e:
+        raise WorkflowError(f"{path}: {e}") from None
+
+
+def _load_png(path: Path, registry, settings):
+    from nodeflow.formats.png import NODEFLOW_KEY, read_text_chunks, read_workflow
+
+    try:
+        texts = read_text_chunks(path)
+    except OSError as e:
+        raise WorkflowError(f"{path}: cannot read ({e.strerror or e})") from None
+    if NODEFLOW_KEY in texts:
+        try:
+            return workflow.from_dict(read_workflow(path), registry)[0], None
+        except WorkflowError as e:
+            raise WorkflowError(f"{path}: {e}" if not str(e).startswith(str(path)) else str(e)) from None
+    if "workflow" in texts or "prompt" in texts:
+        from nodeflow.formats.comfyui import import_png_texts
+
+        return import_png_texts(texts, registry, settings, where=str(path))
+    raise WorkflowError(f"{path}: no workflow is embedded in this PNG")

@@ -1,0 +1,106 @@
+"""ComfyUI workflows in and out.
+
+Import: ComfyUI's UI format (what its editor saves; schema 0.4 and 1), its API format (a prompt), and PNGs carrying
+either (``workflow`` / ``prompt`` text chunks). Export: API prompts and UI workflows (0.4) for graphs whose nodes
+all have a ComfyUI counterpart, and the two PNG chunks Save Image embeds.
+
+    graph, report = import_data(json.loads(text), registry)   # detects the format
+    for message in report.messages(): print(message)
+    prompt = export_api(graph, registry)                      # ExportError names the nodes without counterpart
+"""
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from nodeflow.formats.comfyui.api_export import export_api
+from nodeflow.formats.comfyui.api_import import import_api, is_link
+from nodeflow.formats.comfyui.fields import parse_json
+from nodeflow.formats.comfyui.report import ImportReport, MissingModel
+from nodeflow.formats.comfyui.slots import ExportError
+from nodeflow.formats.comfyui.ui_export import export_ui
+from nodeflow.formats.comfyui.ui_import import import_ui
+from nodeflow.formats.workflow import FORMAT_NAME, WorkflowError
+
+UI, API, NODEFLOW = "comfy-ui", "comfy-api", "nodeflow"
+
+
+def detect(data: Any) -> str | None:
+    """"nodeflow", "comfy-ui", "comfy-api", or None for anything else."""
+    if not isinstance(data, dict):
+        return None
+    if data.get("format") == FORMAT_NAME:
+        return NODEFLOW
+    if isinstance(data.get("nodes"), list) and any(k in data for k in ("links", "last_node_id", "state", "version")):
+        return UI
+    if data and all(isinstance(v, dict) and "class_type" in v for v in data.values()):
+        return API
+    return None
+
+
+def import_data(data: Any, registry, settings=None) -> tuple:
+    """A ComfyUI workflow or prompt (parsed JSON) -> (Graph, ImportReport)."""
+    kind = detect(data)
+    if kind == UI:
+        return import_ui(data, registry, settings)
+    if kind == API:
+        return import_api(data, registry, settings)
+    if kind == NODEFLOW:
+        raise WorkflowError("this is a NodeFlow workflow, not a ComfyUI one")
+    raise WorkflowError("not a ComfyUI workflow: expected its UI format (with \"nodes\" and \"links\") or an API "
+                        "prompt (nodes with \"class_type\" and \"inputs\")")
+
+
+def import_png_texts(texts: dict[str, str], registry, settings=None, where: str = "image") -> tuple:
+    """The workflow a ComfyUI PNG carries: its ``workflow`` chunk, else its ``prompt`` (as ComfyUI loads them).
+    A damaged ``workflow`` falls back to the ``prompt``, with a note saying why."""
+    problem = None
+    if "workflow" in texts:
+        try:
+            data = parse_json(texts["workflow"], "embedded workflow")
+            if detect(data) == UI:
+                return import_ui(data, registry, settings)
+            problem = "the embedded workflow is not in ComfyUI's UI format"
+        except WorkflowError as e:
+            problem = str(e)
+        if "prompt" not in texts:
+            raise WorkflowError(f"{where}: {problem}")
+    if "prompt" not in texts:
+        raise WorkflowError(f"{where}: no ComfyUI workflow or prompt is embedded")
+    try:
+        data = parse_json(texts["prompt"], "embedded prompt")
+        if detect(data) != API:
+            raise WorkflowError("the embedded prompt is not a ComfyUI API prompt")
+        graph, report = import_api(data, registry, settings)
+    except WorkflowError as e:
+        raise WorkflowError(f"{where}: {e}" + (f" (and {problem})" if problem else "")) from None
+    if problem:
+        report.note(f"the image's workflow could not be used ({problem}); opened its API prompt instead, "
+                    "laid out automatically")
+    return graph, report
+
+
+def png_texts_to_workflow(texts: dict[str, str], path) -> dict:
+    """For ``formats.png.read_workflow``: a ComfyUI PNG's workflow as a NodeFlow workflow dict."""
+    from nodeflow.core.registry import default_registry
+    from nodeflow.formats.workflow import to_dict
+
+    graph, _ = import_png_texts(texts, default_registry(), where=str(path))
+    return to_dict(graph)
+
+
+def comfy_png_texts(workflow_dict: dict) -> dict[str, str]:
+    """For Save Image: ComfyUI's ``prompt`` (API JSON) and ``workflow`` (UI JSON) chunks for a NodeFlow workflow
+    dict, so ComfyUI opens our images too. Raises ExportError when a node has no ComfyUI counterpart."""
+    from nodeflow.core.registry import default_registry
+    from nodeflow.formats.workflow import from_dict
+
+    registry = default_registry()
+    graph, _ = from_dict(workflow_dict, registry)
+    return {"prompt": json.dumps(export_api(graph, registry), allow_nan=False),
+            "workflow": json.dumps(export_ui(graph, registry), allow_nan=False)}
+
+
+__all__ = ["detect", "import_data", "import_ui", "import_api", "import_png_texts", "export_api", "export_ui",
+           "png_texts_to_workflow", "comfy_png_texts", "ImportReport", "MissingModel", "ExportError",
+           "WorkflowError", "is_link", "UI", "API", "NODEFLOW"]

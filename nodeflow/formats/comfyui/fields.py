@@ -1,0 +1,151 @@
+"""Defensive reading of ComfyUI JSON: every field type-checked, every message naming where it was found.
+
+ComfyUI files come from anywhere (shared on forums, embedded in images), so nothing is trusted: a wrong type, an
+absurd size or a non-finite number is a WorkflowError that says which node and field, never a crash later on.
+"""
+from __future__ import annotations
+
+import json
+import math
+from typing import Any
+
+from nodeflow.formats.workflow import WorkflowError
+
+MAX_JSON_BYTES = 64 * 1024 * 1024
+#: Longest text anywhere in a file (prompts and notes are a few KB; a 10 MB "prompt" is an attack or an accident).
+MAX_STRING_CHARS = 1_000_000
+MAX_NODES = 20_000
+MAX_LINKS = 200_000
+#: Larger than any seed ComfyUI accepts (2**64 - 1): beyond this a number is garbage, not a value.
+MAX_ABS_INT = 2 ** 64
+MAX_COORD = 1e9
+
+
+def kind(v: Any) -> str:
+    return {dict: "an object", list: "a list", str: "text", bool: "true/false", type(None): "null",
+            int: "an integer", float: "a number"}.get(type(v), type(v).__name__)
+
+
+def parse_json(text: str | bytes, what: str = "file", limit: int = MAX_JSON_BYTES) -> Any:
+    if len(text) > limit:
+        raise WorkflowError(f"the {what} is {len(text)} bytes, too large for a workflow (limit {limit})")
+    if isinstance(text, bytes):
+        try:
+            text = text.decode("utf-8-sig")
+        except UnicodeDecodeError as e:
+            raise WorkflowError(f"the {what} is not UTF-8 text ({e.reason} at byte {e.start})") from None
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as e:
+        raise WorkflowError(f"the {what} is not valid JSON (line {e.lineno}, column {e.colno}: {e.msg})") from None
+    except (ValueError, RecursionError) as e:  # integers with thousands of digits, absurd nesting
+        raise WorkflowError(f"the {what} is not usable JSON: {e}") from None
+
+
+def check_limits(data: Any, where: str) -> None:
+    """Walk the whole document once: no huge text, no non-finite or absurd numbers (which could not be saved as
+    JSON again), no nesting deeper than a workflow ever needs. Iterative, so depth never hits Python's limit."""
+    stack: list[tuple[Any, str, int]] = [(data, where, 0)]
+    while stack:
+        value, path, depth = stack.pop()
+        if isinstance(value, str):
+            if len(value) > MAX_STRING_CHARS:
+                raise WorkflowError(f"{path}: text of {len(value)} characters is too long "
+                                    f"(limit {MAX_STRING_CHARS})")
+        elif isinstance(value, bool) or value is None:
+            continue
+        elif isinstance(value, int):
+            if abs(value) > MAX_ABS_INT:
+                raise WorkflowError(f"{path}: the number {str(value)[:30]}... is too large (limit 2^64)")
+        elif isinstance(value, float):
+            if not math.isfinite(value):
+                raise WorkflowError(f"{path}: {value} is not a finite number")
+        elif isinstance(value, (dict, list)):
+            if depth > 200:
+                raise WorkflowError(f"{path}: nested more than 200 levels deep")
+            items = value.items() if isinstance(value, dict) else enumerate(value)
+            for key, item in items:
+                if isinstance(key, str) and len(key) > MAX_STRING_CHARS:
+                    raise WorkflowError(f"{path}: a key of {len(key)} characters is too long")
+                if isinstance(item, (str, int, float, dict, list)) and not isinstance(item, bool):
+                    stack.append((item, _child(path, key, value), depth + 1))
+
+
+def _child(path: str, key, container) -> str:
+    if isinstance(container, list):
+        return f"{path}[{key}]"
+    return f"{path}.{key}" if str(key).isidentifier() else f"{path}[{json.dumps(key)[:40]}]"
+
+
+def obj(v: Any, where: str) -> dict:
+    if not isinstance(v, dict):
+        raise WorkflowError(f"{where}: expected an object, found {kind(v)}")
+    return v
+
+
+def lst(v: Any, where: str) -> list:
+    if not isinstance(v, list):
+        raise WorkflowError(f"{where}: expected a list, found {kind(v)}")
+    return v
+
+
+def opt_list(v: Any, where: str) -> list:
+    return [] if v is None else lst(v, where)
+
+
+def ident(v: Any, where: str) -> int:
+    """A node or link id: an integer (ComfyUI writes numbers; some tools write them as digit strings)."""
+    if isinstance(v, str) and v.strip().lstrip("-").isdigit() and len(v) < 17:
+        v = int(v)
+    if isinstance(v, float) and v.is_integer():
+        v = int(v)
+    if isinstance(v, bool) or not isinstance(v, int):
+        raise WorkflowError(f"{where}: expected an integer id, found {kind(v)}")
+    if not -(2 ** 53) <= v <= 2 ** 53:
+        raise WorkflowError(f"{where}: {v} is out of range for an id")
+    return v
+
+
+def slot(v: Any, where: str) -> int:
+    if isinstance(v, float) and v.is_integer():
+        v = int(v)
+    if isinstance(v, bool) or not isinstance(v, int) or not 0 <= v < 10_000:
+        raise WorkflowError(f"{where}: expected a slot number (0 or more), found {v!r}"[:200])
+    return v
+
+
+def text(v: Any, where: str, limit: int = MAX_STRING_CHARS) -> str:
+    if not isinstance(v, str):
+        raise WorkflowError(f"{where}: expected text, found {kind(v)}")
+    if len(v) > limit:
+        raise WorkflowError(f"{where}: text of {len(v)} characters is too long (limit {limit})")
+    return v
+
+
+def opt_text(v: Any, where: str, limit: int = MAX_STRING_CHARS) -> str | None:
+    return None if v is None else text(v, where, limit)
+
+
+def pair(v: Any, where: str) -> tuple[float, float]:
+    """[x, y] (or {"0": x, "1": y}, as some ComfyUI versions write it) of finite, sane numbers."""
+    if isinstance(v, dict) and "0" in v and "1" in v:
+        v = [v["0"], v["1"]]
+    if isinstance(v, (list, tuple)) and len(v) >= 2:
+        v = list(v[:2])  # some writers append extra entries; x and y are what matters
+    if not isinstance(v, list) or len(v) != 2:
+        raise WorkflowError(f"{where}: expected [x, y], found {kind(v)}")
+    out = []
+    for c in v:
+        if isinstance(c, bool) or not isinstance(c, (int, float)) or not math.isfinite(c) or abs(c) > MAX_COORD:
+            raise WorkflowError(f"{where}: expected two finite numbers, found {c!r}"[:200])
+        out.append(float(c))
+    return out[0], out[1]
+
+
+def rect(v: Any, where: str) -> tuple[float, float, float, float]:
+    v = lst(v, where)
+    if len(v) != 4:
+        raise WorkflowError(f"{where}: expected [x, y, width, height], found {len(v)} numbers")
+    x, y = pair(v[:2], where)
+    w, h = pair(v[2:], where)
+    return x, y, w, h

@@ -1,0 +1,308 @@
+"""ComfyUI's UI format (what its editor saves: schema 0.4 and 1) -> a NodeFlow graph and an import report.
+
+Values are read by position exactly as ComfyUI writes them (see ``mapping.widget_layout``) and stored by name.
+Nodes of types we have become those nodes; every other type is kept as a placeholder holding its values, slots and
+links; PrimitiveNodes are resolved by ``primitives``. Nothing is dropped without a note in the report.
+"""
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass
+
+from nodeflow.core.graph import Graph, Group, Link, Node
+from nodeflow.core.nodedef import NodeType
+from nodeflow.formats.comfyui import fields as f
+from nodeflow.formats.comfyui import raw
+from nodeflow.formats.comfyui.mapping import (PRIMITIVE_NODE, control_value, is_counterpart, our_type,
+                                              widget_layout)
+from nodeflow.formats.comfyui.overrides import KEY as NF_KEY
+from nodeflow.formats.comfyui.overrides import apply_node_overrides
+from nodeflow.formats.comfyui.report import ImportReport
+from nodeflow.formats.workflow import WorkflowError
+
+#: Node fields turned into Node attributes; every other field is kept in node.extra["comfy"] and written back.
+NODE_KEYS = {"id", "type", "pos", "size", "mode", "title", "color", "inputs", "outputs", "widgets_values", "order",
+             "flags", "properties"}
+#: Top-level fields rebuilt on export; the others are kept in graph.extra["comfy"].
+TOP_KEYS = {"nodes", "links", "groups", "last_node_id", "last_link_id", "version", "state"}
+GROUP_KEYS = {"id", "title", "bounding", "color"}
+MODES = {0: "normal", 2: "muted", 4: "bypassed"}
+CONTROL = "#control"  # a control-after-generate position in a placeholder's widget layout
+
+
+@dataclass
+class Converted:
+    node: Node
+    #: Our input / output name for each slot index of the node in the file.
+    inputs: list[str]
+    outputs: list[str]
+    nt: NodeType | None
+
+
+def import_ui(data, registry, settings=None) -> tuple[Graph, ImportReport]:
+    from nodeflow.formats.comfyui.models import find_missing_models
+    from nodeflow.formats.comfyui.primitives import resolve_primitives
+
+    data = f.obj(data, "workflow")
+    f.check_limits(data, "workflow")
+    version = data.get("version")
+    report = ImportReport(source=f"ComfyUI workflow (schema {version})" if isinstance(version, (int, float, str))
+                          else "ComfyUI workflow")
+    raw_nodes = raw.read_nodes(data)
+    links = raw.check_links(raw_nodes, raw.read_links(data), report.notes)
+    raw.check_acyclic(raw_nodes, links)
+    linked_slots: dict[int, set[int]] = {}
+    for link in links:
+        linked_slots.setdefault(link.dst, set()).add(link.dst_slot)
+
+    converted: dict[int, Converted] = {}
+    primitives = []
+    for rn in raw_nodes.values():
+        if rn.type == PRIMITIVE_NODE:
+            primitives.append(rn)
+        else:
+            converted[rn.id] = convert_node(rn, registry, report, linked_slots.get(rn.id, set()))
+    inlined = resolve_primitives(primitives, links, raw_nodes, converted, registry, report)
+
+    graph = Graph()
+    for c in sorted(converted.values(), key=lambda c: c.node.id):
+        graph._add_node(c.node)
+    for link in links:
+        if link.id in inlined:
+            continue
+        graph._add_link(Link(link.id, link.src, converted[link.src].outputs[link.src_slot], link.dst,
+                             converted[link.dst].inputs[link.dst_slot]))
+    _read_groups(data, graph)
+    _read_top(data, graph)
+    _name_subgraph_placeholders(data, report)
+    report.missing_models = find_missing_models(graph, registry, settings)
+    return graph, report
+
+
+# -- nodes ------------------------------------------------------------------------------------------------------------
+def common_fields(rn: raw.RawNode) -> dict:
+    """Position, size, mode, flags, colour and the fields we keep for ComfyUI, shared by every kind of node."""
+    d = rn.data
+    comfy = {k: copy.deepcopy(v) for k, v in d.items() if k not in NODE_KEYS}
+    props = copy.deepcopy(d.get("properties")) if isinstance(d.get("properties"), dict) else None
+    nf = props.pop(NF_KEY, None) if props is not None else None
+    if props is not None and (props or nf is None):  # an empty one that only carried NodeFlow's fields goes
+        comfy["properties"] = props
+    flags = dict(d.get("flags") or {})
+    collapsed = flags.pop("collapsed", False) is True
+    if flags:
+        comfy["flags"] = flags
+    mode = MODES.get(rn.mode)
+    if mode is None:  # 1 "always" and 3 "on trigger" run like normal nodes here; kept to be written back
+        mode, comfy["mode"] = "normal", rn.mode
+    size = d.get("size")
+    return {"pos": f.pair(d.get("pos", [0, 0]), f"{rn.where}.pos"),
+            "size": None if size is None else f.pair(size, f"{rn.where}.size"),
+            "mode": mode, "collapsed": collapsed, "color": d.get("color"), "title": d.get("title"),
+            "comfy": comfy, "nf": nf}
+
+
+def convert_node(rn: raw.RawNode, registry, report: ImportReport, linked_slots: set[int]) -> Converted:
+    c = common_fields(rn)
+    type_name = our_type(rn.type)
+    nt = registry.get(type_name)
+    if not is_counterpart(nt):
+        nt, type_name = None, rn.type
+    comfy = c["comfy"]
+    if type_name != rn.type:
+        comfy["type"] = rn.type
+    controls: dict[str, str] = {}
+    if nt is not None:
+        values, controls, leftover = read_widgets(rn, nt)
+        if leftover:
+            comfy["widgets_values_extra"] = leftover
+            report.note(f"{rn.label}: {len(leftover)} more widget value(s) than NodeFlow's {nt.type_name} has; "
+                        f"kept aside unchanged: {repr(leftover)[:120]}")
+        inputs = [input_name(nt, s, k) for k, s in enumerate(rn.inputs)]
+        outputs = [nt.outputs[k].name if k < len(nt.outputs) else (s.name or f"output {k}")
+                   for k, s in enumerate(rn.outputs)]
+        # slots ComfyUI's version of the node has and ours lacks (newer Save Image passes its images on): kept,
+        # so that their links survive and validation can name them
+        unknown_in = [[name, s.data] for name, s in zip(inputs, rn.inputs) if nt.input(name) is None]
+        if unknown_in:
+            comfy["extra_inputs"] = copy.deepcopy(unknown_in)
+        if len(rn.outputs) > len(nt.outputs):
+            comfy["extra_outputs"] = [[name, copy.deepcopy(s.data)] for name, s in
+                                      zip(outputs[len(nt.outputs):], rn.outputs[len(nt.outputs):])]
+        sockets = {inputs[k] for k in linked_slots
+                   if (inp := nt.input(inputs[k])) is not None and inp.kind == "either"}
+        version = nt.version
+    else:
+        values, inputs, outputs = _placeholder(rn, comfy)
+        sockets, version = set(), 1
+        report.add_placeholder(rn.type, rn.id)
+    title = c["title"] if isinstance(c["title"], str) else (nt.display_name if nt is not None else "")
+    node = Node(rn.id, type_name, title, c["pos"], c["size"], values, frozenset(sockets), c["mode"],
+                c["collapsed"], c["color"], version, controls, {"comfy": comfy} if comfy else {})
+    if c["nf"] is not None:
+        apply_node_overrides(node, c["nf"], rn.where)
+    return Converted(node, inputs, outputs, nt)
+
+
+def input_name(nt: NodeType, s: raw.RawSlot, index: int) -> str:
+    """Our input for a slot of the file: by its widget or input name; unnamed slots (Reroute) by position among
+    the node's link-only inputs, which ComfyUI lists first and in declaration order."""
+    for candidate in (s.widget, s.name):
+        if candidate and nt.input(candidate) is not None:
+            return candidate
+    if not s.name:
+        sockets = [i.name for i in nt.inputs if i.kind == "socket"]
+        if index < len(sockets):
+            return sockets[index]
+    return s.widget or s.name or f"input {index}"
+
+
+def read_widgets(rn: raw.RawNode, nt: NodeType) -> tuple[dict, dict, list]:
+    """Values and controls from widgets_values, by ComfyUI's positions; returns (values, controls, leftover)."""
+    wv = rn.data.get("widgets_values")
+    layout = widget_layout(nt)
+    values: dict = {}
+    controls: dict[str, str] = {}
+    if isinstance(wv, dict):  # a few frontends save values by name
+        for s in layout:
+            if s.role == "value" and s.name in wv:
+                values[s.name] = fix_value(nt.type_name, s.name, copy.deepcopy(wv[s.name]))
+        return values, controls, [{k: v} for k, v in wv.items() if k not in values]
+    wv = wv or []
+    i = 0
+    for s in layout:
+        if i >= len(wv):  # old files leave trailing values out: ComfyUI fills in its defaults
+            if s.role == "value" and s.default is not None:
+                values[s.name] = s.default
+            continue
+        if s.role == "control":
+            c = control_value(wv[i])
+            if c is None:
+                continue  # not saved here (some writers skip it): this position holds the next widget's value
+            if s.declared or c != "fixed":
+                controls[s.name] = c
+        elif s.role == "value":
+            values[s.name] = fix_value(nt.type_name, s.name, copy.deepcopy(wv[i]))
+        i += 1
+    return values, controls, copy.deepcopy(wv[i:])
+
+
+def fix_value(type_name: str, name: str, value):
+    """ComfyUI's own load-time fixes: very old files name samplers 'sample_euler'."""
+    if name == "sampler_name" and type_name in ("KSampler", "KSamplerAdvanced") and isinstance(value, str) \
+            and value.startswith("sample_"):
+        return value[len("sample_"):]
+    return value
+
+
+def _unique(names: list[str]) -> list[str]:
+    seen: set[str] = set()
+    out = []
+    for k, n in enumerate(names):
+        if n in seen:
+            n = f"{n} ({k})"
+        seen.add(n)
+        out.append(n)
+    return out
+
+
+def _placeholder(rn: raw.RawNode, comfy: dict) -> tuple[dict, list[str], list[str]]:
+    """A node type we don't have: keep its slots as written, and its values by name where the file names them."""
+    inputs = _unique([s.widget or s.name or f"input {k}" for k, s in enumerate(rn.inputs)])
+    outputs = _unique([s.name or f"output {k}" for k, s in enumerate(rn.outputs)])
+    comfy["inputs"] = [copy.deepcopy(s.data) for s in rn.inputs]
+    comfy["outputs"] = [copy.deepcopy(s.data) for s in rn.outputs]
+    wv = rn.data.get("widgets_values")
+    values: dict = {}
+    if wv is None:
+        return values, inputs, outputs
+    comfy["widgets_values"] = copy.deepcopy(wv)
+    widgets = [s for s in rn.inputs if s.widget]
+    if isinstance(wv, dict):
+        names = {s.widget for s in widgets}
+        return {k: copy.deepcopy(v) for k, v in wv.items() if k in names}, inputs, outputs
+    layout = placeholder_layout(wv, widgets)
+    if layout is not None:
+        comfy["widgets"] = layout
+        values = {name: copy.deepcopy(wv[i]) for i, name in enumerate(layout) if name != CONTROL}
+    return values, inputs, outputs
+
+
+def placeholder_layout(wv: list, widgets: list[raw.RawSlot]) -> list[str] | None:
+    """Name each position of widgets_values from the widget inputs the file lists (recent ComfyUI lists them all);
+    a control-after-generate string following a number or a choice is recognised when the counts say it must be
+    one. None when the positions cannot be named with certainty: the values then stay positional."""
+    layout: list[str] = []
+    i = j = 0
+    while i < len(wv):
+        if j >= len(widgets):
+            return None
+        w = widgets[j]
+        layout.append(w.widget)
+        i, j = i + 1, j + 1
+        surplus = (len(wv) - i) - (len(widgets) - j)
+        if i < len(wv) and surplus > 0 and isinstance(wv[i], str) and control_value(wv[i]) is not None \
+                and w.type in ("INT", "FLOAT", "COMBO"):
+            layout.append(CONTROL)
+            i += 1
+    if j != len(widgets) or len(set(n for n in layout if n != CONTROL)) != j:
+        return None
+    return layout
+
+
+# -- groups and the workflow's own fields -------------------------------------------------------------------------------
+def _read_groups(data: dict, graph: Graph) -> None:
+    groups = f.opt_list(data.get("groups"), "groups")
+    pending = []
+    for i, gd in enumerate(groups):
+        where = f"groups[{i}]"
+        gd = f.obj(gd, where)
+        title = f.text(gd.get("title", ""), f"{where}.title", 1000)
+        rect = f.rect(gd.get("bounding"), f"{where}.bounding")
+        color = f.opt_text(gd.get("color"), f"{where}.color", 64)
+        extra = {k: copy.deepcopy(v) for k, v in gd.items() if k not in GROUP_KEYS}
+        nf = extra.pop(NF_KEY, None)
+        if isinstance(nf, dict) and "extra" in nf:
+            extra = copy.deepcopy(f.obj(nf["extra"], f"{where}.{NF_KEY}.extra"))
+        gid = gd.get("id")
+        gid = f.ident(gid, f"{where}.id") if gid is not None else None
+        pending.append((gid, title, rect, color, extra))
+    used = {p[0] for p in pending if p[0] is not None}
+    next_id = 1
+    for gid, title, rect, color, extra in pending:
+        if gid is None or gid in graph.groups:
+            while next_id in used or next_id in graph.groups:
+                next_id += 1
+            gid = next_id
+        graph._add_group(Group(gid, title, rect, color, extra))
+
+
+def _read_top(data: dict, graph: Graph) -> None:
+    comfy = {k: copy.deepcopy(v) for k, v in data.items() if k not in TOP_KEYS}
+    nf = None
+    if isinstance(comfy.get("extra"), dict) and NF_KEY in comfy["extra"]:
+        nf = comfy["extra"].pop(NF_KEY)
+    graph.extra = {"comfy": comfy} if comfy else {}
+    if nf is not None:
+        nf = f.obj(nf, f"extra.{NF_KEY}")
+        graph.meta = copy.deepcopy(f.obj(nf.get("meta", {}), f"extra.{NF_KEY}.meta"))
+        if "extra" in nf:
+            graph.extra = copy.deepcopy(f.obj(nf["extra"], f"extra.{NF_KEY}.extra"))
+    last = data.get("last_node_id")
+    if isinstance(data.get("state"), dict):
+        last = data["state"].get("lastNodeId", last)
+    if isinstance(last, int) and not isinstance(last, bool) and 0 <= last < 2 ** 53:
+        graph.next_node_id = max(graph.next_node_id, last + 1)
+
+
+def _name_subgraph_placeholders(data: dict, report: ImportReport) -> None:
+    """Subgraph instances have a UUID as their type; the report names them by the subgraph's title."""
+    defs = data.get("definitions")
+    subgraphs = defs.get("subgraphs") if isinstance(defs, dict) else None
+    for sg in subgraphs if isinstance(subgraphs, list) else ():
+        if isinstance(sg, dict) and sg.get("id") in report.placeholders:
+            name = sg.get("name")
+            report.placeholder_names[sg["id"]] = f"subgraph {name!r}" if isinstance(name, str) else "subgraph"
+
+
+__all__ = ["import_ui", "convert_node", "Converted", "read_widgets", "WorkflowError"]
