@@ -12,7 +12,7 @@ from nodeflow.app import preferences
 from nodeflow.core import operations as ops
 from nodeflow.core.builders import GraphBuilder
 from nodeflow.formats import workflow
-from tests.app.window_kit import build_editor, close_editor, editor, window_registry  # noqa: F401
+from tests.app.window_kit import build_editor, close_editor, editor  # noqa: F401
 
 Btn = QMessageBox.StandardButton
 
@@ -25,7 +25,7 @@ def _small_graph(graph, registry):
     return b
 
 
-def _write_workflow(path: Path, registry, **node_values) -> Path:
+def _write_workflow(path: Path, registry) -> Path:
     b = _small_graph(None, registry)
     workflow.save(b.graph, path)
     return path
