@@ -108,6 +108,8 @@ class FileActions(QObject):
         try:
             doc, report = Document.open(path, self.w.registry)
         except (WorkflowError, OSError, ValueError, RecursionError) as e:
+            if path.suffix.lower() == ".json" and "ComfyUI" in str(e) and _comfyui_importer() is not None:
+                return self.import_path(path)  # a ComfyUI file opened or dropped like our own
             return self._failed("Open", e, path)
         self.last_dir = str(path.parent)
         if path.suffix.lower() == ".json":
@@ -115,9 +117,8 @@ class FileActions(QObject):
         return self.w.add_document(doc, report)
 
     def import_dialog(self) -> None:
-        try:
-            from nodeflow.formats import comfyui  # written separately; the menu entry works once it exists
-        except ImportError:
+        comfyui = _comfyui_importer()
+        if comfyui is None:
             QMessageBox.information(self.w, "Import", "Importing ComfyUI workflows is not available in this build.")
             return
         path, _ = QFileDialog.getOpenFileName(self.w, "Import ComfyUI workflow", self.last_dir,
@@ -127,11 +128,12 @@ class FileActions(QObject):
 
     def import_path(self, path: str | Path, module=None):
         path = Path(path)
+        module = module or _comfyui_importer()
+        if module is None:
+            return self._failed("Import", WorkflowError("importing ComfyUI workflows is not available"), path)
         try:
-            if module is None:
-                from nodeflow.formats import comfyui as module
-            graph, report = _import_with(module, path, self.w.registry)
-        except (WorkflowError, OSError, ValueError, ImportError, RecursionError) as e:
+            graph, report = _import_with(module, path, self.w.registry, self.w.settings)
+        except (WorkflowError, OSError, ValueError, RecursionError) as e:
             return self._failed("Import", e, path)
         return self.w.add_document(Document(graph, None, path.stem), report)
 
@@ -238,31 +240,23 @@ def _same_file(a: Path, b: Path) -> bool:
         return a == b
 
 
-def _import_with(module, path: Path, registry):
-    """Call the ComfyUI importer, whichever of its likely entry points it has; returns (graph, LoadReport|None)."""
-    for name in ("import_file", "load_file", "load"):
-        fn = getattr(module, name, None)
-        if callable(fn):
-            return _as_graph(fn(path, registry), registry)
+def _import_with(module, path: Path, registry, settings=None):
+    """Run the ComfyUI importer (``nodeflow.formats.comfyui``) on a .json workflow/prompt or a PNG carrying one;
+    returns (graph, its ImportReport)."""
     if path.suffix.lower() == ".png":
-        from nodeflow.formats.png import read_workflow
+        from nodeflow.formats.png import read_text_chunks
 
-        return _as_graph(read_workflow(path), registry)
-    data = json.loads(path.read_text(encoding="utf-8"))
-    for name in ("convert", "from_comfyui", "to_nodeflow"):
-        fn = getattr(module, name, None)
-        if callable(fn):
-            return _as_graph(fn(data), registry)
-    raise ImportError("the ComfyUI importer has no entry point this editor knows")
+        return module.import_png_texts(read_text_chunks(path), registry, settings, where=str(path))
+    try:
+        data = json.loads(path.read_bytes().decode("utf-8-sig"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as e:
+        raise WorkflowError(f"not a JSON workflow ({e})") from None
+    return module.import_data(data, registry, settings)
 
 
-def _as_graph(result, registry):
-    from nodeflow.core.graph import Graph
-
-    if isinstance(result, tuple) and result and isinstance(result[0], Graph):
-        return result[0], (result[1] if len(result) > 1 and isinstance(result[1], workflow.LoadReport) else None)
-    if isinstance(result, Graph):
-        return result, None
-    if isinstance(result, dict):
-        return workflow.from_dict(result, registry)
-    raise ValueError(f"the importer returned {type(result).__name__}")
+def _comfyui_importer():
+    try:
+        from nodeflow.formats import comfyui
+    except ImportError:
+        return None
+    return comfyui if hasattr(comfyui, "import_data") else None

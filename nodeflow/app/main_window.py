@@ -160,13 +160,17 @@ class MainWindow(QMainWindow):
 
     def _report_open(self, view: DocumentView, report) -> None:
         doc = view.document
-        if report is not None and report.unknown_types:
+        if report is not None and hasattr(report, "messages"):  # a ComfyUI import's report
+            self.log.info(f"{doc.name}: imported {report.source or 'a ComfyUI workflow'}", document=doc)
+            for message in report.messages():
+                self.log.warning(f"{doc.name}: {message}", document=doc)
+        if report is not None and getattr(report, "unknown_types", None):
             count = sum(1 for n in doc.graph.nodes.values() if n.type in report.unknown_types)
             self.log.warning(f"{doc.name}: {count} node{'s' if count != 1 else ''} of unknown type kept as "
                              f"placeholders: {', '.join(report.unknown_types)}",
                              "Install the node packs that provide these types to run them; their values and links "
                              "are kept and saved unchanged.", document=doc)
-        if report is not None and report.migrated_from is not None:
+        if report is not None and getattr(report, "migrated_from", None) is not None:
             self.log.info(f"{doc.name}: upgraded from format version {report.migrated_from}", document=doc)
         if not doc.graph.nodes:
             return

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from PySide6.QtCore import QMimeData, QPoint, QPointF, Qt, QUrl
 from PySide6.QtGui import QDragEnterEvent, QDropEvent
 from PySide6.QtWidgets import QApplication, QFileDialog, QMessageBox
@@ -263,3 +265,20 @@ def test_import_entry_without_the_importer_says_so(qtbot, editor, monkeypatch):
     monkeypatch.setattr(QMessageBox, "information", lambda *a, **k: shown.append(a[2]))
     editor.window.act.import_comfy.trigger()
     assert shown and "not available" in shown[0]
+
+
+def test_a_comfyui_file_opens_through_the_importer(qtbot, editor, tmp_path):
+    comfyui = pytest.importorskip("nodeflow.formats.comfyui")
+    if not hasattr(comfyui, "import_data"):
+        pytest.skip("the ComfyUI importer has no import_data yet")
+    data = {"last_node_id": 2, "last_link_id": 1, "version": 0.4, "links": [[1, 1, 0, 2, 0, "INT"]],
+            "nodes": [{"id": 1, "type": "Const", "pos": [0, 0], "size": [200, 80], "mode": 0, "widgets_values": [5],
+                       "inputs": [], "outputs": [{"name": "INT", "type": "INT", "links": [1]}]},
+                      {"id": 2, "type": "SomethingComfyOnly", "pos": [300, 0], "size": [200, 80], "mode": 0,
+                       "widgets_values": [], "inputs": [{"name": "x", "type": "INT", "link": 1}], "outputs": []}]}
+    path = tmp_path / "comfy.json"
+    path.write_text(__import__("json").dumps(data), encoding="utf-8")
+    view = editor.window.file_actions.open_path(path)  # File > Open and drops take ComfyUI files too
+    assert view is not None and view.document.path is None and len(view.document.graph.nodes) == 2
+    assert any("imported" in m for m in editor.window.log.messages("info"))
+    assert any("SomethingComfyOnly" in m for m in editor.window.log.messages("warning"))
