@@ -83,6 +83,18 @@ def test_sdxl_matches_diffusers_pipeline(tmp_path):
     assert torch.equal(model.apply_model(x, t, tensor, [extras]), expected)
 
 
+def test_sd2_diffusers_folder_matches_diffusers_pipeline(tmp_path):
+    """diffusers' SD2 encoder already lacks its last block, so a folder is read at its last layer."""
+    from diffusers import StableDiffusionPipeline
+
+    settings = make_settings(tmp_path)
+    folder = write_tiny_diffusers(settings.model_roots[0] / "checkpoints" / "sd2", "sd2")
+    _, clip, _ = nl.load_checkpoint.fn(make_context(settings), "sd2")
+    pipe = StableDiffusionPipeline.from_pretrained(folder, local_files_only=True, safety_checker=None)
+    embeds, _ = pipe.encode_prompt("a red circle", "cpu", 1, False)
+    assert torch.equal(encode(clip, "a red circle")[0], embeds)
+
+
 def test_weighting_changes_only_the_weighted_tokens(env):
     _, clip, _ = load(env, "sd1")
     plain, _ = encode(clip, "a red circle")

@@ -114,15 +114,17 @@ def test_pickle_with_code_is_refused(env):
     assert str(err.value).startswith("evil.ckpt: ") and "Python objects" in str(err.value)
 
 
-@pytest.mark.parametrize("damage", ["truncated", "garbage", "empty", "unrecognised", "lora", "vae_only"])
+@pytest.mark.parametrize("damage", ["truncated", "truncated_ckpt", "garbage", "empty", "unrecognised", "lora",
+                                    "vae_only"])
 def test_broken_or_wrong_files_raise_a_clear_error(env, damage, tmp_path):
     from safetensors.torch import save_file
 
     folder = env.model_roots[0] / "checkpoints"
-    name = f"broken-{damage}.safetensors"
+    name = f"broken-{damage}" + (".ckpt" if damage.endswith("ckpt") else ".safetensors")
     path = folder / name
-    if damage == "truncated":
-        good = (folder / checkpoint(env, "sd1.safetensors", "sd1")).read_bytes()
+    if damage.startswith("truncated"):
+        good_name = "legacy.ckpt" if damage.endswith("ckpt") else "sd1.safetensors"
+        good = (folder / checkpoint(env, good_name, "sd1")).read_bytes()
         path.write_bytes(good[: len(good) // 2])
     elif damage == "garbage":
         path.write_bytes(b"\x07" * 4096)
@@ -139,7 +141,7 @@ def test_broken_or_wrong_files_raise_a_clear_error(env, damage, tmp_path):
     message = str(err.value)
     assert err.value.field == "ckpt_name"
     assert message.startswith(f"{name}: ")
-    expected = {"truncated": "truncated", "garbage": "corrupt", "empty": "empty", "unrecognised": "unrecognised",
+    expected = {"truncated": "truncated", "truncated_ckpt": "truncated", "garbage": "corrupt", "empty": "empty", "unrecognised": "unrecognised",
                 "lora": "LoRA", "vae_only": "Load VAE"}[damage]
     assert expected in message
 
@@ -151,9 +153,11 @@ def test_missing_file_names_the_folders(env):
 
 
 def test_a_checkpoint_is_loaded_once_and_shared(env):
-    models = ModelCache()
+    models, events = ModelCache(), []
     name = checkpoint(env, "sd1.safetensors", "sd1")
-    first = load_node(make_context(env, models, node_id=1), name)
+    first = load_node(make_context(env, models, node_id=1, events=events), name)
+    progress = [e for e in events if type(e).__name__ == "NodeProgress"]
+    assert progress and progress[-1].value == progress[-1].total
     second = load_node(make_context(env, models, node_id=2), name)
     assert all(a is b for a, b in zip(first, second))
     assert list(models.loads.values()) == [1]

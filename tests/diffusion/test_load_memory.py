@@ -82,6 +82,24 @@ def test_real_modules_move(monkeypatch):
         assert module.weight.device.type == "meta"
 
 
+class TooBigPart(MovablePart):
+    def to(self, device):
+        self.device = device
+        if device != "cpu":
+            raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 20.00 GiB")
+
+
+def test_a_model_that_fails_to_move_goes_back_to_the_cpu():
+    gpu = FakeGpu(10 * GB)
+    memory = DeviceMemory(gpu)
+    part = TooBigPart("huge", [], nbytes=20 * GB)
+    with pytest.raises(GpuOutOfMemory):
+        with out_of_memory_as_error("loading the UNet"):
+            with memory.use(part, "cuda"):
+                pass
+    assert part.device == "cpu" and memory.resident() == []
+
+
 def test_cuda_oom_becomes_a_node_error_naming_the_node():
     ctx = make_context(None, node_type="KSampler")
     with pytest.raises(NodeError) as err:

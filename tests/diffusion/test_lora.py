@@ -16,7 +16,7 @@ def env(tmp_path_factory):
     for family in ("sd1", "sdxl"):
         write_tiny_checkpoint(root / "checkpoints" / f"{family}.safetensors", family)
     for family, layout in (("sd1", "kohya"), ("sd1", "peft"), ("sd1", "diffusers_old"), ("sdxl", "kohya_ldm"),
-                           ("sdxl", "peft"), ("sdxl", "kohya")):
+                           ("sdxl", "peft"), ("sdxl", "kohya"), ("sdxl", "comfy")):
         write_tiny_lora(root / "loras" / f"{family}-{layout}.safetensors", family, layout)
     return settings
 
@@ -75,10 +75,11 @@ def test_lora_changes_outputs_and_leaves_the_base_intact(env, family, layout):
     assert torch.equal(again_out, base_out) and torch.equal(again_cond, base_cond)
 
 
-def test_old_diffusers_attention_processor_layout(env):
-    model, clip, _ = load(env, "sd1")
-    (patched,) = nl.load_lora_model_only.fn(make_context(env), model, "sd1-diffusers_old.safetensors", 1.0)
-    assert len(patched.patches) == len(model.unet.attn_processors) * 4
+@pytest.mark.parametrize("family,layout", [("sd1", "diffusers_old"), ("sdxl", "comfy")])
+def test_unet_only_layouts(env, family, layout):
+    model, clip, _ = load(env, family)
+    (patched,) = nl.load_lora_model_only.fn(make_context(env), model, f"{family}-{layout}.safetensors", 1.0)
+    assert len(patched.patches) == len(model.unet.attn_processors) * 4  # to_q, to_k, to_v, to_out.0
     assert not torch.equal(run(patched, clip)[1], run(model, clip)[1])
 
 

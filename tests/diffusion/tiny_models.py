@@ -203,7 +203,8 @@ def write_tiny_lora(path, family: str = "sd1", layout: str = "kohya", *, seed: i
                     alpha: float | None = 1.0, unet: bool = True, text: bool = True, scale: float = 0.3) -> Path:
     """A random LoRA for the tiny model. Layouts: "kohya" (diffusers module names), "kohya_ldm" (original UNet
     names, as sd-scripts writes for SDXL), "peft" (diffusers' ``unet.<module>.lora_A/B``), "diffusers_old"
-    (``unet.<...>.processor.to_q_lora.down/up``)."""
+    (``unet.<...>.processor.to_q_lora.down/up``), "comfy" (``diffusion_model.<original name>.lora_A/B``); the
+    last two cover the UNet only."""
     from safetensors.torch import save_file
 
     from nodes.diffusion.models.single_file import unet_key_map
@@ -222,7 +223,7 @@ def write_tiny_lora(path, family: str = "sd1", layout: str = "kohya", *, seed: i
             tensors[f"{name}.lora_down.weight"], tensors[f"{name}.lora_up.weight"] = down, up
             if alpha is not None:
                 tensors[f"{name}.alpha"] = torch.tensor(float(alpha))
-        elif layout == "peft":
+        elif layout in ("peft", "comfy"):
             tensors[f"{name}.lora_A.weight"], tensors[f"{name}.lora_B.weight"] = down, up
         elif layout == "diffusers_old":
             head, _, proj = name.rpartition(".")
@@ -240,9 +241,11 @@ def write_tiny_lora(path, family: str = "sd1", layout: str = "kohya", *, seed: i
                 add("lora_unet_" + name.replace(".", "_"), module)
             elif layout == "kohya_ldm":
                 add("lora_unet_" + ldm[name].replace(".", "_"), module)
+            elif layout == "comfy":
+                add("diffusion_model." + ldm[name], module)
             else:
                 add("unet." + name, module)
-    if text and layout != "diffusers_old":
+    if text and layout not in ("diffusers_old", "comfy"):
         for i, (encoder, names) in enumerate(zip(model.text_encoders, targets["te"])):
             for name in names:
                 module = encoder.get_submodule(name)

@@ -112,11 +112,11 @@ class ClipModel:
         import torch
 
         with ExitStack() as stack:
+            stack.enter_context(out_of_memory_as_error("encoding the prompt"))
             stack.enter_context(device_memory().use(self.part, self.device))
             for index, encoder in enumerate(self.encoders):
                 stack.enter_context(encoder.shared.applied(self.patches.get(index, ())))
             stack.enter_context(torch.no_grad())
-            stack.enter_context(out_of_memory_as_error("encoding the prompt"))
             outputs = [self._encode_one(encoder, chunks) for encoder, chunks in zip(self.encoders, tokens_per_encoder)]
         lengths = {o[0].shape[1] for o in outputs}
         if len(lengths) != 1:

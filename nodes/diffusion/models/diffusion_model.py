@@ -2,7 +2,8 @@
 
 - ``model_sampling``: the sampling package's ``ModelSampling`` (SD's scaled-linear betas, epsilon or v prediction)
 - ``latent_format``: the sampling package's ``LatentFormat`` (scale factor, channels, preview factors)
-- ``device``, ``dtype``, ``family`` ("sd1", "sd2", "sdxl", "sdxl_refiner"), ``in_channels`` (9: inpainting UNet)
+- ``device``, ``dtype``, ``family`` ("sd1", "sd2", "sdxl", "sdxl_refiner"), ``in_channels`` (9: an inpainting
+  UNet, which loads but can't be sampled yet: its mask / masked-image channels have no source)
 - ``apply_model(x_scaled, timesteps, context, extras_list)``: the raw UNet output (eps or v) for an input already
   multiplied by c_in; SDXL's added conditioning is built from each batch row's extras dict (below)
 - ``with model.patched():`` holds the UNet on the device with this MODEL's LoRA patches applied; apply_model enters
@@ -18,6 +19,7 @@ from __future__ import annotations
 import copy
 from contextlib import contextmanager
 
+from nodeflow.core.context import NodeError
 from nodes.diffusion.models.families import SDXL_REFINER
 from nodes.diffusion.models.memory import MovablePart, device_memory, out_of_memory_as_error
 from nodes.diffusion.models.patching import SharedModule, WeightPatch
@@ -83,9 +85,13 @@ class DiffusionModel:
         import torch
 
         batch = x.shape[0]
-        with self.patched(), torch.no_grad(), out_of_memory_as_error(
-                f"running the UNet on a batch of {batch} at "
-                f"{x.shape[3] * self.latent_downscale}x{x.shape[2] * self.latent_downscale}"):
+        if x.shape[1] != self.in_channels:
+            raise NodeError(f"the UNet takes {self.in_channels}-channel latents, got {x.shape[1]} channels"
+                            + (" (an inpainting model: inpainting conditioning isn't supported yet)"
+                               if self.in_channels == x.shape[1] + 5 else ""))
+        with out_of_memory_as_error(f"running the UNet on a batch of {batch} at "
+                                    f"{x.shape[3] * self.latent_downscale}x{x.shape[2] * self.latent_downscale}"), \
+                self.patched(), torch.no_grad():
             sample = x.to(device=self.device, dtype=self.dtype)
             t = torch.as_tensor(timesteps, dtype=torch.float32, device=self.device).reshape(-1)
             if t.numel() == 1 and batch > 1:

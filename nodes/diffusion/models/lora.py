@@ -8,6 +8,7 @@ Layouts understood (one file may mix them):
   ``lora_te2_`` (SDXL's CLIP-L / bigG), named after transformers' CLIP modules.
 - diffusers / PEFT: ``unet.<module>.lora_A.weight`` / ``lora_B.weight`` (or ``.lora.down/up.weight``),
   ``text_encoder.`` / ``text_encoder_2.``; the older attention-processor form ``...attn1.processor.to_q_lora.down``.
+- ComfyUI-trained: ``diffusion_model.<original UNet name>.lora_A/B.weight``.
 
 The scale is ``alpha / rank`` when the file gives an alpha, else 1. LoHa / LoKr / full-diff keys are not supported
 and are counted as unused (as are keys naming modules this model doesn't have).
@@ -71,6 +72,8 @@ def _target_and_module(stem: str) -> tuple[str, str]:
     for prefix, target in (("lora_unet_", "unet"), ("lora_te1_", "te1"), ("lora_te2_", "te2"), ("lora_te_", "te")):
         if stem.startswith(prefix):
             return target, "kohya:" + stem[len(prefix):]
+    if stem.startswith("diffusion_model."):  # original UNet names, dotted (ComfyUI-trained LoRAs)
+        return "unet", "kohya:" + stem[len("diffusion_model."):].replace(".", "_")
     for prefix, target in (("unet.", "unet"), ("text_encoder_2.", "te2"), ("text_encoder.", "te1")):
         if stem.startswith(prefix):
             return target, stem[len(prefix):]

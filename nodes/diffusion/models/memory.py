@@ -92,7 +92,12 @@ class DeviceMemory:
             if part.device != device:
                 if device != "cpu":
                     self._make_room(part, device)
-                part.to(device)
+                try:
+                    part.to(device)
+                except BaseException:
+                    part.to("cpu")  # a half-moved model goes home whole (it failed to fit)
+                    self._resident.pop(id(part), None)
+                    raise
             key = id(part)
             if device == "cpu":
                 self._resident.pop(key, None)

@@ -34,10 +34,9 @@ class VAEModel:
                             f"{tuple(latent.shape)} (from another model family?)")
         per_item = latent.shape[2] * latent.shape[3] * self.downscale_ratio ** 2
         images = []
-        with device_memory().use(self.part, self.device), torch.no_grad(), \
-                out_of_memory_as_error(f"decoding {latent.shape[0]} image(s) of "
-                                       f"{latent.shape[3] * self.downscale_ratio}x"
-                                       f"{latent.shape[2] * self.downscale_ratio}"):
+        size = f"{latent.shape[3] * self.downscale_ratio}x{latent.shape[2] * self.downscale_ratio}"
+        with out_of_memory_as_error(f"decoding {latent.shape[0]} image(s) of {size}"), \
+                device_memory().use(self.part, self.device), torch.no_grad():
             for part in latent.split(_slice_size(per_item)):
                 x = part.to(device=self.device, dtype=self.dtype)
                 pixels = self.module.decode(x, return_dict=False)[0]
@@ -58,8 +57,8 @@ class VAEModel:
             raise NodeError(f"the image is smaller than {self.downscale_ratio} pixels")
         per_item = image.shape[1] * image.shape[2]
         latents = []
-        with device_memory().use(self.part, self.device), torch.no_grad(), \
-                out_of_memory_as_error(f"encoding {image.shape[0]} image(s) of {image.shape[2]}x{image.shape[1]}"):
+        with out_of_memory_as_error(f"encoding {image.shape[0]} image(s) of {image.shape[2]}x{image.shape[1]}"), \
+                device_memory().use(self.part, self.device), torch.no_grad():
             for part in image.split(_slice_size(per_item)):
                 x = part.permute(0, 3, 1, 2).to(device=self.device, dtype=self.dtype) * 2 - 1
                 posterior = self.module.encode(x, return_dict=False)[0]
