@@ -15,7 +15,7 @@ from nodeflow.app.canvas import node_layout as nl
 from nodeflow.app.canvas.frame_item import MIN_SIZE as FRAME_MIN, FrameItem
 from nodeflow.app.canvas.node_item import NodeItem
 from nodeflow.app.canvas.paint_tools import qcolor
-from nodeflow.app.canvas.wire_item import WireItem, wire_path
+from nodeflow.app.canvas.wire_item import Wire, wire_path
 from nodeflow.app.undo import new_gesture_id
 from nodeflow.core import operations as ops
 from nodeflow.core import socket_types as st
@@ -35,28 +35,28 @@ class Under:
     kind: str
     node: NodeItem | None = None
     hit: nl.Hit | None = None
-    wire: WireItem | None = None
+    wire: Wire | None = None
     frame: FrameItem | None = None
     frame_part: str | None = None
 
 
-def what_is_under(canvas: "Canvas", pos: QPointF) -> Under:
+def what_is_under(canvas: "Canvas", pos: QPointF, wires: bool = True) -> Under:
+    """Nodes first (topmost), then wires (skipped with ``wires=False``: hovering needs no wire lookup), then
+    frames; a frame's body counts as empty canvas."""
     scene = canvas.graph_scene
     frame_under = None
-    wire_under = None
     for item in scene.items(pos):  # topmost first
         if isinstance(item, NodeItem):
             hit = item.hit(pos)
             if hit.kind != "none":
                 return Under("node", node=item, hit=hit)
-        elif isinstance(item, WireItem) and wire_under is None:
-            wire_under = item
         elif isinstance(item, FrameItem) and frame_under is None:
             part = item.hit(pos)
             if part in ("title", "resize"):
                 frame_under = Under("frame", frame=item, frame_part=part)
             elif part == "body":
                 frame_under = Under("empty", frame=item, frame_part="body")
+    wire_under = scene.wire_at(pos, 5.0 / max(0.2, canvas.zoom())) if wires else None
     if wire_under is not None:
         return Under("wire", wire=wire_under)
     return frame_under or Under("empty")
@@ -116,8 +116,13 @@ class MoveGesture(Gesture):
         self.on_click = None
 
     def move(self, view_pos, scene_pos, mods):
-        if not self.moved_enough(view_pos):
-            return
+        if not self.dragging:
+            if not self.moved_enough(view_pos):
+                return
+            wires = set()
+            for it in self.items:
+                wires |= it.wires
+            self.canvas.graph_scene.begin_live(wires)
         self.delta = scene_pos - self.press_scene
         for it in self.items:
             it.setPos(self.start[it.node_id] + self.delta)
@@ -127,7 +132,8 @@ class MoveGesture(Gesture):
 
     def finish(self, view_pos, scene_pos, mods):
         if not self.dragging or (self.delta.x() == 0 and self.delta.y() == 0):
-            if self.narrow_on_click:
+            self.canvas.graph_scene.end_live()
+            if self.narrow_on_click and not self.dragging:
                 self.canvas.select_nodes([self.click_node.node_id] if self.click_node else [],
                                          [self.click_frame.group_id] if self.click_frame else [])
             return
@@ -143,13 +149,14 @@ class MoveGesture(Gesture):
                                            for it in self.items}))
         if not self.canvas.actions.push(ops.Batch(tuple(steps), label="move")):
             self.cancel()
+        self.canvas.graph_scene.end_live()
 
     def cancel(self):
         for it in self.items:
             it.setPos(self.start[it.node_id])
         for f in self.frames:
             f.setPos(self.frame_start[f.group_id])
-        self.canvas.graph_scene.update_wires_of(self.items)
+        self.canvas.graph_scene.end_live()
 
 
 # -- wires ------------------------------------------------------------------------------------------------------------
@@ -184,8 +191,8 @@ class WireGesture(Gesture):
         self.target: Target | None = None
         self._compat: dict[tuple[int, str], tuple[bool, str]] = {}
         self._last_rect: QRectF | None = None
-        if picked is not None and picked in canvas.graph_scene.wires:
-            canvas.graph_scene.wires[picked].setVisible(False)
+        if picked is not None:
+            canvas.graph_scene.set_wire_hidden(picked, True)
         self.dragging = True
         canvas.viewport().update()
 
@@ -297,9 +304,8 @@ class WireGesture(Gesture):
         self.canvas.viewport().update()
 
     def _restore_picked(self):
-        wire = self.canvas.graph_scene.wires.get(self.picked) if self.picked is not None else None
-        if wire is not None:
-            wire.setVisible(True)
+        if self.picked is not None:
+            self.canvas.graph_scene.set_wire_hidden(self.picked, False)
 
     def paint(self, painter: QPainter, rect: QRectF) -> None:
         lod = painter.worldTransform().m11()
@@ -536,11 +542,7 @@ class CutGesture(Gesture):
         stroker = QPainterPathStroker()
         stroker.setWidth(2.0)
         cut = stroker.createStroke(line)
-        ids = []
-        for item in self.canvas.graph_scene.items(cut.boundingRect().adjusted(-2, -2, 2, 2)):
-            if isinstance(item, WireItem) and item.isVisible() and item.shape().intersects(cut):
-                ids.append(item.link.id)
-        return ids
+        return [w.link.id for w in self.canvas.graph_scene.wires_crossing(cut)]
 
     def finish(self, view_pos, scene_pos, mods):
         self.end = scene_pos

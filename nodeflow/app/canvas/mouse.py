@@ -126,7 +126,7 @@ class MouseRouter:
     def _hover(self, scene_pos: QPointF) -> None:
         cursor = Qt.CursorShape.OpenHandCursor if self.space_down else Qt.CursorShape.ArrowCursor
         if not self.space_down:
-            under = ia.what_is_under(self.canvas, scene_pos)
+            under = ia.what_is_under(self.canvas, scene_pos, wires=False)
             if under.kind == "node":
                 cursor = _HOVER_CURSORS.get(under.hit.kind, cursor)
                 if under.hit.kind == "widget":

@@ -16,7 +16,7 @@ from nodeflow.core import socket_types as st
 
 if TYPE_CHECKING:
     from nodeflow.app.canvas.scene import GraphScene
-    from nodeflow.app.canvas.wire_item import WireItem
+    from nodeflow.app.canvas.wire_item import Wire
 
 BADGE_SPACE = 24.0
 SIDE_SPACE = 8.0
@@ -33,7 +33,7 @@ class NodeItem(QGraphicsItem):
         self.problems: list = []
         self.images: list[QPixmap] = []
         self.preview: QPixmap | None = None
-        self.wires: set["WireItem"] = set()
+        self.wires: set["Wire"] = set()
         self.connected_inputs: set[str] = set()
         self.connected_outputs: set[str] = set()
         self.layout: nl.NodeLayout = nl.NodeLayout("node", nl.MIN_W, nl.TITLE_H)
@@ -78,8 +78,8 @@ class NodeItem(QGraphicsItem):
             self._bounds = bounds
         self.layout = layout
         self.update()
-        for wire in self.wires:
-            wire.update_path()
+        if self.wires:
+            self.ctx.update_wires(self.wires)
 
     def _compute_bounds(self, layout: nl.NodeLayout) -> QRectF:
         if layout.kind == "reroute":

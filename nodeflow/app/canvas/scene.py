@@ -3,14 +3,14 @@
 runner's seed controls, undo). The scene never changes the model."""
 from __future__ import annotations
 
-from PySide6.QtCore import QRectF, Signal
-from PySide6.QtGui import QImage
+from PySide6.QtCore import QPointF, QRectF, Signal
+from PySide6.QtGui import QImage, QPainterPath
 from PySide6.QtWidgets import QGraphicsScene
 
 from nodeflow.app.canvas.frame_item import FrameItem
 from nodeflow.app.canvas.node_item import NodeItem
 from nodeflow.app.canvas.run_state import NodeRunState
-from nodeflow.app.canvas.wire_item import WireItem
+from nodeflow.app.canvas.wire_item import LiveWireLayer, Wire, WireLayer
 from nodeflow.app.theme_colors import DARK, Palette
 from nodeflow.core.graph import Graph, Link
 from nodeflow.core.registry import Registry
@@ -31,7 +31,10 @@ class GraphScene(QGraphicsScene):
         self.settings = settings
         self.graph = graph
         self.nodes: dict[int, NodeItem] = {}
-        self.wires: dict[int, WireItem] = {}
+        self.wires: dict[int, Wire] = {}
+        self.wire_layer: WireLayer | None = None
+        self.live_layer: LiveWireLayer | None = None
+        self._bulk = False
         self.frames: dict[int, FrameItem] = {}
         self._links_of: dict[int, set[int]] = {}
         self._link_ends: dict[int, tuple[int, int]] = {}
@@ -59,14 +62,22 @@ class GraphScene(QGraphicsScene):
         self.clear()  # the scene holds only graph items (overlays are painted by the view), all rebuilt below
         self.nodes, self.wires, self.frames = {}, {}, {}
         self._links_of, self._link_ends = {}, {}
+        self.wire_layer, self.live_layer = WireLayer(self), LiveWireLayer(self)
+        self.addItem(self.wire_layer)
+        self.addItem(self.live_layer)
         for link in self.graph.links.values():
             self._index_link(link)
         for gid in self.graph.groups:
             self._add_frame(gid)
-        for nid in self.graph.nodes:
-            self._add_node_item(nid)
-        for link in self.graph.links.values():
-            self._add_wire(link)
+        self._bulk = True  # wires are added after all nodes, and the layer sized once
+        try:
+            for nid in self.graph.nodes:
+                self._add_node_item(nid)
+            for link in self.graph.links.values():
+                self._add_wire(link)
+        finally:
+            self._bulk = False
+        self.wire_layer.reset_bounds(self.wires.values())
         self.contentChanged.emit()
 
     def links_of(self, node_id: int) -> set[int]:
@@ -139,7 +150,8 @@ class GraphScene(QGraphicsScene):
         item.sync()
         if op.field == "mode":
             for wire in item.wires:
-                wire.refresh_type()
+                if wire.refresh_type():
+                    self.wire_layer.invalidate(wire.bounds)
 
     def _on_AddGroup(self, op) -> None:  # noqa: N802
         self._add_frame(op.group.id)
@@ -173,11 +185,12 @@ class GraphScene(QGraphicsScene):
         src, dst = self.nodes.get(link.src), self.nodes.get(link.dst)
         if src is None or dst is None or link.id in self.wires:
             return  # a link to a missing node: validation reports it; nothing to draw
-        wire = WireItem(self, link)
+        wire = Wire(self, link)
         self.wires[link.id] = wire
         src.wires.add(wire)
         dst.wires.add(wire)
-        self.addItem(wire)
+        if not self._bulk:
+            self.wire_layer.invalidate(wire.bounds)
 
     def _remove_wire(self, link_id: int) -> None:
         wire = self.wires.pop(link_id, None)
@@ -187,7 +200,9 @@ class GraphScene(QGraphicsScene):
             item = self.nodes.get(nid)
             if item is not None:
                 item.wires.discard(wire)
-        self.removeItem(wire)
+        if wire.live:
+            self.live_layer.set_wires([w for w in self.live_layer.wires if w is not wire])
+        self.wire_layer.invalidate(wire.bounds)
 
     def _add_frame(self, group_id: int) -> None:
         item = FrameItem(self, group_id)
@@ -211,7 +226,8 @@ class GraphScene(QGraphicsScene):
         seen.add(node_id)
         item.update()
         for wire in list(item.wires):
-            wire.refresh_type()
+            if wire.refresh_type():
+                self.wire_layer.invalidate(wire.bounds)
             if wire.link.src == node_id:
                 self._recolor_downstream(wire.link.dst, seen)
 
@@ -219,8 +235,57 @@ class GraphScene(QGraphicsScene):
         wires = set()
         for item in items:
             wires |= item.wires
+        self.update_wires(wires)
+
+    def update_wires(self, wires) -> None:
+        """Recompute the curves (their nodes moved or changed shape) and repaint what they covered."""
+        if self._bulk:
+            return
+        live = False
         for wire in wires:
-            wire.update_path()
+            old = wire.compute_path()
+            if wire.live:
+                live = True
+            else:
+                self.wire_layer.invalidate(old, wire.bounds)
+        if live:
+            self.live_layer.refresh()
+
+    # -- wires under a gesture -----------------------------------------------------------------------------------
+    def begin_live(self, wires) -> None:
+        """Draw these wires uncached while their nodes are dragged (the cached layer drops them once)."""
+        wires = list(wires)
+        for w in wires:
+            w.live = True
+            self.wire_layer.invalidate(w.bounds)
+        self.live_layer.set_wires(wires)
+
+    def end_live(self) -> None:
+        wires, self.live_layer.wires = self.live_layer.wires, []
+        for w in wires:
+            old = w.compute_path()
+            w.live = False
+            self.wire_layer.invalidate(old, w.bounds)
+        self.live_layer.refresh()
+
+    def set_wire_hidden(self, link_id: int, hidden: bool) -> None:
+        wire = self.wires.get(link_id)
+        if wire is not None and wire.hidden != hidden:
+            wire.hidden = hidden
+            (self.live_layer.refresh() if wire.live else self.wire_layer.invalidate(wire.bounds))
+
+    def wire_at(self, pos: QPointF, reach: float = 5.0) -> Wire | None:
+        """The wire passing within ``reach`` of ``pos`` (the topmost: the last added)."""
+        probe = QRectF(pos.x() - reach, pos.y() - reach, 2 * reach, 2 * reach)
+        for wire in reversed(list(self.wires.values())):
+            if not wire.hidden and wire.bounds.intersects(probe) and wire.shape().intersects(probe):
+                return wire
+        return None
+
+    def wires_crossing(self, path: QPainterPath) -> list[Wire]:
+        box = path.boundingRect()
+        return [w for w in self.wires.values()
+                if not w.hidden and w.bounds.intersects(box) and w.shape().intersects(path)]
 
     # -- visual state from the window ---------------------------------------------------------------------------
     def set_state(self, node_id: int, state: NodeRunState | None) -> None:
@@ -255,7 +320,7 @@ class GraphScene(QGraphicsScene):
 
     def set_palette(self, palette: Palette) -> None:
         self.palette = palette
-        for item in [*self.nodes.values(), *self.wires.values(), *self.frames.values()]:
+        for item in [*self.nodes.values(), *self.frames.values(), self.wire_layer, self.live_layer]:
             item.update()
         self.update()
 
