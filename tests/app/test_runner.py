@@ -286,3 +286,25 @@ def test_canvas_image_click_and_run_to_here(qtbot, editor):
     qtbot.waitUntil(lambda: not editor.runner.busy)
     assert CALLS["Const"] == 1  # cached from the first run: nothing ran again
     assert CALLS["Sink"] == 1
+
+
+def test_the_gui_stays_responsive_while_a_node_computes(qtbot, editor):
+    from PySide6.QtCore import QTimer
+
+    b = GraphBuilder(editor.registry, editor.graph)
+    c = b.add("Const")
+    busy = b.add("Busy", ms=800)
+    s = b.add("Sink")
+    b.link(c, "INT", busy, "x")
+    b.link(busy, "INT", s, "x")
+    ticks = []
+    timer = QTimer()
+    timer.setInterval(10)
+    timer.timeout.connect(lambda: ticks.append(time.perf_counter()))
+    job = editor.window.run_current()
+    timer.start()
+    wait_run(qtbot, editor, job)
+    timer.stop()
+    assert job.status == "ok"
+    gaps = [b - a for a, b in zip(ticks, ticks[1:])]
+    assert len(ticks) > 20 and max(gaps) < 0.4, f"the event loop stalled for {max(gaps):.3f} s"

@@ -40,7 +40,22 @@ def preview_steps(ctx, x, steps):
     return (x,)
 
 
-WINDOW_TYPES = [make_image, test_seed, preview_steps]
+@node("Busy", category="test", inputs=[Input("x", INT, kind="socket"), Input("ms", INT, default=400, min=1, max=10000)],
+      outputs=[Output("INT", INT)])
+def busy(ctx, x, ms):
+    """Pure-Python work holding the GIL between progress reports (the worst case for a responsive GUI)."""
+    import time
+
+    end = time.perf_counter() + ms / 1000
+    steps = 0
+    while time.perf_counter() < end:
+        sum(i * i for i in range(20000))
+        steps += 1
+        ctx.progress(steps, steps + 1)
+    return (x,)
+
+
+WINDOW_TYPES = [make_image, test_seed, preview_steps, busy]
 
 
 def window_registry():
