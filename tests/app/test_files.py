@@ -282,3 +282,15 @@ def test_a_comfyui_file_opens_through_the_importer(qtbot, editor, tmp_path):
     assert view is not None and view.document.path is None and len(view.document.graph.nodes) == 2
     assert any("imported" in m for m in editor.window.log.messages("info"))
     assert any("SomethingComfyOnly" in m for m in editor.window.log.messages("warning"))
+
+
+def test_recent_files_menu(qtbot, editor, tmp_path):
+    path = _write_workflow(tmp_path / "recent_one.json", editor.registry)
+    editor.window.file_actions.open_path(path)
+    menu = editor.window.menus.recent
+    editor.window.file_actions.fill_recent_menu(menu)
+    first = menu.actions()[0]
+    assert first.text() == "&1 recent_one.json" and first.toolTip() == str(path.resolve())
+    editor.window.close_current_tab()
+    first.trigger()
+    assert editor.window.tabs.current_view().document.path == path

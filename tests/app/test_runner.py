@@ -308,3 +308,28 @@ def test_the_gui_stays_responsive_while_a_node_computes(qtbot, editor):
     assert job.status == "ok"
     gaps = [b - a for a, b in zip(ticks, ticks[1:])]
     assert len(ticks) > 20 and max(gaps) < 0.4, f"the event loop stalled for {max(gaps):.3f} s"
+
+
+def test_an_executor_failure_is_reported_not_fatal(qtbot, editor, monkeypatch):
+    def broken_run(*args, **kwargs):
+        raise RuntimeError("engine bug")
+
+    GraphBuilder(editor.registry, editor.graph).add("MakeImage")
+    monkeypatch.setattr(editor.runner.executor, "run", broken_run)
+    job = wait_run(qtbot, editor, editor.window.run_current())
+    assert job.status == "crashed" and "engine bug" in job.crash
+    entry = editor.window.log.entries[-1]
+    assert entry.level == "error" and "stopped unexpectedly" in entry.message and "RuntimeError" in entry.details
+    assert editor.window.run_bar.text == "Run failed"
+    monkeypatch.undo()
+    assert wait_run(qtbot, editor, editor.window.run_current()).status == "ok"  # the worker is still there
+
+
+def test_gallery_keeps_a_bounded_number_of_images(qtbot, editor, monkeypatch):
+    from nodeflow.app.panels import gallery as gallery_module
+
+    monkeypatch.setattr(gallery_module, "MAX_ENTRIES", 3)
+    panel = editor.window.gallery
+    for i in range(5):
+        panel.add(gallery_module.GalleryEntry(QImage(4, 4, QImage.Format.Format_RGB888), f"n{i}", {"seed": i}))
+    assert [e.node_title for e in panel.entries] == ["n4", "n3", "n2"] and panel.list.count() == 3

@@ -13,6 +13,8 @@ from PySide6.QtWidgets import QHBoxLayout, QLabel, QListView, QListWidget, QList
     QWidget
 
 THUMB = 128
+#: Full-size images are kept in memory; beyond this many the oldest leave the gallery (their files stay on disk).
+MAX_ENTRIES = 500
 #: Parameters shown first, in this order; anything else recorded follows.
 KEY_ORDER = ("seed", "steps", "cfg", "sampler", "sampler_name", "scheduler", "denoise", "width", "height",
              "checkpoint", "model")
@@ -96,6 +98,9 @@ class GalleryPanel(QWidget):
         item.setToolTip(entry.describe())
         item.setData(Qt.ItemDataRole.UserRole, entry)
         self.list.insertItem(0, item)
+        while len(self.entries) > MAX_ENTRIES:
+            self.entries.pop()
+            self.list.takeItem(self.list.count() - 1)
         self._update_label()
 
     def clear(self) -> None:
