@@ -35,6 +35,7 @@ def import_api(data, registry, settings=None) -> tuple[Graph, ImportReport]:
 
     data = f.obj(data, "prompt")
     f.check_limits(data, "prompt")
+    data = f.json_copy(data)  # the graph never shares objects with the caller's data
     if len(data) > f.MAX_NODES:
         raise WorkflowError(f"the prompt has {len(data)} nodes, more than a workflow can hold ({f.MAX_NODES})")
     report = ImportReport(source="ComfyUI API prompt")
@@ -51,7 +52,7 @@ def import_api(data, registry, settings=None) -> tuple[Graph, ImportReport]:
         meta = nd.get("_meta")
         title = f.opt_text(f.obj(meta, f"{where}._meta").get("title"), f"{where}._meta.title", 1000) \
             if meta is not None else None
-        entries[key] = (class_type, inputs, title, where, {k: copy.deepcopy(v) for k, v in nd.items()
+        entries[key] = (class_type, inputs, title, where, {k: copy.copy(v) for k, v in nd.items()
                                                            if k not in NODE_KEYS})
 
     graph = Graph()
@@ -125,9 +126,9 @@ def _node(node_id: int, key: str, class_type: str, inputs: dict, title, where: s
                 if inp is not None and inp.kind == "either":
                     sockets.add(name)
             elif inp is not None and inp.is_widget and name not in ours_only:
-                values[name] = fix_value(nt.type_name, name, copy.deepcopy(_unwrap(value)))
+                values[name] = fix_value(nt.type_name, name, copy.copy(_unwrap(value)))
             elif name not in ui_only:
-                unknown[name] = copy.deepcopy(value)
+                unknown[name] = copy.copy(value)
         if unknown:
             comfy["unknown_inputs"] = unknown
             report.note(f"{where}: input(s) {', '.join(map(repr, unknown))} are not part of NodeFlow's "
@@ -136,7 +137,7 @@ def _node(node_id: int, key: str, class_type: str, inputs: dict, title, where: s
     else:
         report.add_placeholder(class_type, node_id)
         names = list(inputs)
-        values = {n: copy.deepcopy(_unwrap(v)) for n, v in inputs.items() if not is_link(v)}
+        values = {n: copy.copy(_unwrap(v)) for n, v in inputs.items() if not is_link(v)}
         outputs = [f"output {k}" for k in range(max_slot + 1)]
         comfy["inputs"] = [{"name": n, "type": "*"} if is_link(inputs[n]) else
                            {"name": n, "type": "*", "widget": {"name": n}} for n in names]

@@ -44,37 +44,56 @@ def parse_json(text: str | bytes, what: str = "file", limit: int = MAX_JSON_BYTE
 
 def check_limits(data: Any, where: str) -> None:
     """Walk the whole document once: no huge text, no non-finite or absurd numbers (which could not be saved as
-    JSON again), no nesting deeper than a workflow ever needs. Iterative, so depth never hits Python's limit."""
-    stack: list[tuple[Any, str, int]] = [(data, where, 0)]
+    JSON again), no nesting deeper than a workflow ever needs. Iterative (depth never hits Python's limit), and
+    the path of an offending value is only spelled out when there is one."""
+    if type(data) not in (dict, list):
+        return
+    stack: list[tuple[Any, Any, int]] = [(data, None, 0)]
     while stack:
-        value, path, depth = stack.pop()
-        if isinstance(value, str):
-            if len(value) > MAX_STRING_CHARS:
-                raise WorkflowError(f"{path}: text of {len(value)} characters is too long "
-                                    f"(limit {MAX_STRING_CHARS})")
-        elif isinstance(value, bool) or value is None:
-            continue
-        elif isinstance(value, int):
-            if abs(value) > MAX_ABS_INT:
-                raise WorkflowError(f"{path}: the number {str(value)[:30]}... is too large (limit 2^64)")
-        elif isinstance(value, float):
-            if not math.isfinite(value):
-                raise WorkflowError(f"{path}: {value} is not a finite number")
-        elif isinstance(value, (dict, list)):
-            if depth > 200:
-                raise WorkflowError(f"{path}: nested more than 200 levels deep")
-            items = value.items() if isinstance(value, dict) else enumerate(value)
-            for key, item in items:
-                if isinstance(key, str) and len(key) > MAX_STRING_CHARS:
-                    raise WorkflowError(f"{path}: a key of {len(key)} characters is too long")
-                if isinstance(item, (str, int, float, dict, list)) and not isinstance(item, bool):
-                    stack.append((item, _child(path, key, value), depth + 1))
+        container, trail, depth = stack.pop()
+        if depth > MAX_DEPTH:
+            raise WorkflowError(f"{_path(where, trail)}: nested more than {MAX_DEPTH} levels deep")
+        items = container.items() if type(container) is dict else enumerate(container)
+        for key, item in items:
+            t = type(item)
+            if t is str:
+                if len(item) > MAX_STRING_CHARS:
+                    raise WorkflowError(f"{_path(where, (trail, key))}: text of {len(item)} characters is too "
+                                        f"long (limit {MAX_STRING_CHARS})")
+            elif t is int:
+                if not -MAX_ABS_INT <= item <= MAX_ABS_INT:
+                    raise WorkflowError(f"{_path(where, (trail, key))}: the number {str(item)[:24]}... is too "
+                                        "large (limit 2^64)")
+            elif t is float:
+                if item != item or item in (math.inf, -math.inf):
+                    raise WorkflowError(f"{_path(where, (trail, key))}: {item} is not a finite number")
+            elif t is dict or t is list:
+                stack.append((item, (trail, key), depth + 1))
+        if type(container) is dict and any(len(k) > MAX_STRING_CHARS for k in container if type(k) is str):
+            raise WorkflowError(f"{_path(where, trail)}: a key is too long (limit {MAX_STRING_CHARS} characters)")
 
 
-def _child(path: str, key, container) -> str:
-    if isinstance(container, list):
-        return f"{path}[{key}]"
-    return f"{path}.{key}" if str(key).isidentifier() else f"{path}[{json.dumps(key)[:40]}]"
+MAX_DEPTH = 200
+
+
+def _path(where: str, trail) -> str:
+    keys = []
+    while trail is not None:
+        trail, key = trail
+        keys.append(key)
+    out = where
+    for key in reversed(keys):
+        out += f"[{key}]" if isinstance(key, int) else (f".{key}" if str(key).isidentifier()
+                                                        else f"[{json.dumps(key)[:40]}]")
+    return out
+
+
+def json_copy(data: Any) -> Any:
+    """A deep copy of JSON data, several times faster than copy.deepcopy (and proof that it is JSON)."""
+    try:
+        return json.loads(json.dumps(data, allow_nan=False))
+    except (TypeError, ValueError, RecursionError) as e:
+        raise WorkflowError(f"not JSON data: {e}") from None
 
 
 def obj(v: Any, where: str) -> dict:

@@ -7,10 +7,10 @@ importing the file again gives back the same graph.
 """
 from __future__ import annotations
 
-import copy
 from typing import Any
 
 from nodeflow.core.graph import Graph, Node
+from nodeflow.formats.comfyui import fields as f
 from nodeflow.formats.comfyui import raw
 from nodeflow.formats.comfyui.mapping import PRIMITIVE_NODE, comfy_type, widget_layout
 from nodeflow.formats.comfyui.overrides import KEY as NF_KEY
@@ -46,21 +46,22 @@ def export_ui(graph: Graph, registry) -> dict:
         if nf:
             d["properties"] = {**d.get("properties", {}), NF_KEY: nf}
             if _reimport(d, node, registry).extra != node.extra:  # the override's own carrier changed extra
-                nf["extra"] = copy.deepcopy(node.extra)
+                nf["extra"] = node.extra
         nodes_out.append(d)
-    top = {k: copy.deepcopy(v) for k, v in (comfy_extra_top(graph)).items() if k not in TOP_KEYS}
+    top = {k: v for k, v in (comfy_extra_top(graph)).items() if k not in TOP_KEYS}
     out: dict[str, Any] = {"last_node_id": max(graph.nodes, default=0), "last_link_id": max(graph.links, default=0),
                            "nodes": nodes_out, "links": links_out, "groups": _groups(graph)}
     out.update(top)
     out.setdefault("config", {})
-    extra = out.setdefault("extra", {})
-    if not isinstance(extra, dict):
-        extra = out["extra"] = {}
+    extra = out["extra"] = dict(out["extra"]) if isinstance(out.get("extra"), dict) else {}
     reimported_extra = {"comfy": {k: v for k, v in out.items() if k not in TOP_KEYS}}
     if graph.meta or graph.extra != reimported_extra:
-        extra[NF_KEY] = {"meta": copy.deepcopy(graph.meta), "extra": copy.deepcopy(graph.extra)}
+        extra[NF_KEY] = {"meta": graph.meta, "extra": graph.extra}
     out["version"] = 0.4
-    return out
+    try:
+        return f.json_copy(out)  # nothing in the result is shared with the graph
+    except WorkflowError as e:
+        raise ExportError(f"the workflow holds a value ComfyUI cannot store: {e}") from None
 
 
 def comfy_extra_top(graph: Graph) -> dict:
@@ -113,7 +114,7 @@ def _node_dict(graph: Graph, registry, node: Node, slots: Slots, order: int, in_
     if node.title and node.title != default_title:
         d["title"] = node.title
     if isinstance(comfy.get("properties"), dict):
-        d["properties"] = copy.deepcopy(comfy["properties"])
+        d["properties"] = comfy["properties"]
     elif not comfy:  # a node made in NodeFlow: what ComfyUI itself would write
         d["properties"] = {"Run widget replace on values": False} if primitive else {"Node name for S&R": d["type"]}
     wv = _widgets_values(node, nt, comfy, primitive)
@@ -123,24 +124,25 @@ def _node_dict(graph: Graph, registry, node: Node, slots: Slots, order: int, in_
         d["color"] = node.color
     for k, v in comfy.items():
         if k not in REBUILT and k not in d:
-            d[k] = copy.deepcopy(v)
+            d[k] = v
     return d
 
 
 def _widgets_values(node: Node, nt, comfy: dict, primitive: bool):
     if nt is None:  # placeholder: its values as written, updated from the values edited here
-        wv = copy.deepcopy(comfy.get("widgets_values"))
+        wv = comfy.get("widgets_values")
+        wv = dict(wv) if isinstance(wv, dict) else list(wv) if isinstance(wv, list) else wv
         layout = comfy.get("widgets")
         if isinstance(wv, dict):
-            wv.update({k: copy.deepcopy(v) for k, v in node.values.items() if k in wv})
+            wv.update({k: v for k, v in node.values.items() if k in wv})
         elif isinstance(wv, list) and isinstance(layout, list) and len(layout) == len(wv):
             for k, name in enumerate(layout):
                 if name != CONTROL and name in node.values:
-                    wv[k] = copy.deepcopy(node.values[name])
+                    wv[k] = node.values[name]
         return wv
     if primitive:
         inp = nt.widget_inputs[0]
-        wv = [copy.deepcopy(node.values.get(inp.name, inp.default))]
+        wv = [node.values.get(inp.name, inp.default)]
         if nt.outputs[0].type in ("INT", "FLOAT"):  # ComfyUI's primitive shows a control for numbers
             wv.append(node.controls.get(inp.name, "fixed"))
         return wv
@@ -148,14 +150,14 @@ def _widgets_values(node: Node, nt, comfy: dict, primitive: bool):
     for s in widget_layout(nt):
         if s.role == "value":
             inp = nt.input(s.name)
-            wv.append(copy.deepcopy(node.values.get(s.name, inp.default)))
+            wv.append(node.values.get(s.name, inp.default))
         elif s.role == "control":
             wv.append(node.controls.get(s.name, "fixed"))
         else:
             wv.append(s.default)
     extra = comfy.get("widgets_values_extra")
     if isinstance(extra, list):
-        wv += copy.deepcopy(extra)
+        wv += extra
     return wv
 
 
@@ -184,12 +186,12 @@ def _groups(graph: Graph) -> list[dict]:
         d: dict[str, Any] = {"id": g.id, "title": g.title, "bounding": [float(v) for v in g.rect]}
         if g.color:
             d["color"] = g.color
-        extra = copy.deepcopy(g.extra) if g.extra else {"font_size": 24, "flags": {}}
+        extra = g.extra if g.extra else {"font_size": 24, "flags": {}}
         for k, v in extra.items():
             if k not in GROUP_KEYS and k != NF_KEY:
                 d[k] = v
         if {k: v for k, v in d.items() if k not in GROUP_KEYS} != g.extra:
-            d[NF_KEY] = {"extra": copy.deepcopy(g.extra)}
+            d[NF_KEY] = {"extra": g.extra}
         out.append(d)
     return out
 

@@ -45,6 +45,7 @@ def import_ui(data, registry, settings=None) -> tuple[Graph, ImportReport]:
 
     data = f.obj(data, "workflow")
     f.check_limits(data, "workflow")
+    data = f.json_copy(data)  # the graph never shares objects with the caller's data (and nothing deeper copies)
     version = data.get("version")
     report = ImportReport(source=f"ComfyUI workflow (schema {version})" if isinstance(version, (int, float, str))
                           else "ComfyUI workflow")
@@ -83,8 +84,8 @@ def import_ui(data, registry, settings=None) -> tuple[Graph, ImportReport]:
 def common_fields(rn: raw.RawNode) -> dict:
     """Position, size, mode, flags, colour and the fields we keep for ComfyUI, shared by every kind of node."""
     d = rn.data
-    comfy = {k: copy.deepcopy(v) for k, v in d.items() if k not in NODE_KEYS}
-    props = copy.deepcopy(d.get("properties")) if isinstance(d.get("properties"), dict) else None
+    comfy = {k: copy.copy(v) for k, v in d.items() if k not in NODE_KEYS}
+    props = copy.copy(d.get("properties")) if isinstance(d.get("properties"), dict) else None
     nf = props.pop(NF_KEY, None) if props is not None else None
     if props is not None and (props or nf is None):  # an empty one that only carried NodeFlow's fields goes
         comfy["properties"] = props
@@ -125,9 +126,9 @@ def convert_node(rn: raw.RawNode, registry, report: ImportReport, linked_slots: 
         # so that their links survive and validation can name them
         unknown_in = [[name, s.data] for name, s in zip(inputs, rn.inputs) if nt.input(name) is None]
         if unknown_in:
-            comfy["extra_inputs"] = copy.deepcopy(unknown_in)
+            comfy["extra_inputs"] = copy.copy(unknown_in)
         if len(rn.outputs) > len(nt.outputs):
-            comfy["extra_outputs"] = [[name, copy.deepcopy(s.data)] for name, s in
+            comfy["extra_outputs"] = [[name, copy.copy(s.data)] for name, s in
                                       zip(outputs[len(nt.outputs):], rn.outputs[len(nt.outputs):])]
         sockets = {inputs[k] for k in linked_slots
                    if (inp := nt.input(inputs[k])) is not None and inp.kind == "either"}
@@ -166,7 +167,7 @@ def read_widgets(rn: raw.RawNode, nt: NodeType) -> tuple[dict, dict, list]:
     if isinstance(wv, dict):  # a few frontends save values by name
         for s in layout:
             if s.role == "value" and s.name in wv:
-                values[s.name] = fix_value(nt.type_name, s.name, copy.deepcopy(wv[s.name]))
+                values[s.name] = fix_value(nt.type_name, s.name, copy.copy(wv[s.name]))
         return values, controls, [{k: v} for k, v in wv.items() if k not in values]
     wv = wv or []
     i = 0
@@ -182,9 +183,9 @@ def read_widgets(rn: raw.RawNode, nt: NodeType) -> tuple[dict, dict, list]:
             if s.declared or c != "fixed":
                 controls[s.name] = c
         elif s.role == "value":
-            values[s.name] = fix_value(nt.type_name, s.name, copy.deepcopy(wv[i]))
+            values[s.name] = fix_value(nt.type_name, s.name, copy.copy(wv[i]))
         i += 1
-    return values, controls, copy.deepcopy(wv[i:])
+    return values, controls, copy.copy(wv[i:])
 
 
 def fix_value(type_name: str, name: str, value):
@@ -210,21 +211,21 @@ def _placeholder(rn: raw.RawNode, comfy: dict) -> tuple[dict, list[str], list[st
     """A node type we don't have: keep its slots as written, and its values by name where the file names them."""
     inputs = _unique([s.widget or s.name or f"input {k}" for k, s in enumerate(rn.inputs)])
     outputs = _unique([s.name or f"output {k}" for k, s in enumerate(rn.outputs)])
-    comfy["inputs"] = [copy.deepcopy(s.data) for s in rn.inputs]
-    comfy["outputs"] = [copy.deepcopy(s.data) for s in rn.outputs]
+    comfy["inputs"] = [copy.copy(s.data) for s in rn.inputs]
+    comfy["outputs"] = [copy.copy(s.data) for s in rn.outputs]
     wv = rn.data.get("widgets_values")
     values: dict = {}
     if wv is None:
         return values, inputs, outputs
-    comfy["widgets_values"] = copy.deepcopy(wv)
+    comfy["widgets_values"] = copy.copy(wv)
     widgets = [s for s in rn.inputs if s.widget]
     if isinstance(wv, dict):
         names = {s.widget for s in widgets}
-        return {k: copy.deepcopy(v) for k, v in wv.items() if k in names}, inputs, outputs
+        return {k: copy.copy(v) for k, v in wv.items() if k in names}, inputs, outputs
     layout = placeholder_layout(wv, widgets)
     if layout is not None:
         comfy["widgets"] = layout
-        values = {name: copy.deepcopy(wv[i]) for i, name in enumerate(layout) if name != CONTROL}
+        values = {name: copy.copy(wv[i]) for i, name in enumerate(layout) if name != CONTROL}
     return values, inputs, outputs
 
 
@@ -260,10 +261,10 @@ def _read_groups(data: dict, graph: Graph) -> None:
         title = f.text(gd.get("title", ""), f"{where}.title", 1000)
         rect = f.rect(gd.get("bounding"), f"{where}.bounding")
         color = f.opt_text(gd.get("color"), f"{where}.color", 64)
-        extra = {k: copy.deepcopy(v) for k, v in gd.items() if k not in GROUP_KEYS}
+        extra = {k: copy.copy(v) for k, v in gd.items() if k not in GROUP_KEYS}
         nf = extra.pop(NF_KEY, None)
         if isinstance(nf, dict) and "extra" in nf:
-            extra = copy.deepcopy(f.obj(nf["extra"], f"{where}.{NF_KEY}.extra"))
+            extra = copy.copy(f.obj(nf["extra"], f"{where}.{NF_KEY}.extra"))
         gid = gd.get("id")
         gid = f.ident(gid, f"{where}.id") if gid is not None else None
         pending.append((gid, title, rect, color, extra))
@@ -278,16 +279,16 @@ def _read_groups(data: dict, graph: Graph) -> None:
 
 
 def _read_top(data: dict, graph: Graph) -> None:
-    comfy = {k: copy.deepcopy(v) for k, v in data.items() if k not in TOP_KEYS}
+    comfy = {k: copy.copy(v) for k, v in data.items() if k not in TOP_KEYS}
     nf = None
     if isinstance(comfy.get("extra"), dict) and NF_KEY in comfy["extra"]:
         nf = comfy["extra"].pop(NF_KEY)
     graph.extra = {"comfy": comfy} if comfy else {}
     if nf is not None:
         nf = f.obj(nf, f"extra.{NF_KEY}")
-        graph.meta = copy.deepcopy(f.obj(nf.get("meta", {}), f"extra.{NF_KEY}.meta"))
+        graph.meta = copy.copy(f.obj(nf.get("meta", {}), f"extra.{NF_KEY}.meta"))
         if "extra" in nf:
-            graph.extra = copy.deepcopy(f.obj(nf["extra"], f"extra.{NF_KEY}.extra"))
+            graph.extra = copy.copy(f.obj(nf["extra"], f"extra.{NF_KEY}.extra"))
     last = data.get("last_node_id")
     if isinstance(data.get("state"), dict):
         last = data["state"].get("lastNodeId", last)

@@ -1,0 +1,163 @@
+"""ComfyUI's own published templates (tests/data/comfyui): every one imports; those made only of node types
+NodeFlow has validate and convert to exactly the API prompt ComfyUI itself sends; round trips are lossless."""
+import collections
+import json
+import os
+
+import pytest
+
+from nodeflow.core.validation import validate
+from nodeflow.formats import workflow
+from nodeflow.formats.comfyui import export_api, export_ui, import_ui
+from nodeflow.formats.comfyui.mapping import PRIMITIVE_NODE, TYPE_ALIASES
+from tests.comfyui.comfy_oracle import comparable, expected_prompt
+from tests.comfyui.templates import CLASSIC, NEWER, all_workflows, node_types, supported_only, workflows
+
+#: Templates that use only node types NodeFlow has (checked exactly, so a change in coverage is noticed).
+EXPECTED_SUPPORTED = {
+    "0.1.48/default.json", "0.1.48/embedding_example.json", "0.1.48/hiresfix_latent_workflow.json",
+    "0.1.48/latent_upscale_different_prompt_model.json", "0.1.48/lora.json", "0.1.48/lora_multiple.json",
+    "0.1.48/sdxl_refiner_prompt_example.json", "0.1.48/sdxl_simple_example.json",
+    "0.1.123/image_sdxl_simple.json", "0.1.123/sdxl_refiner_prompt_example.json",
+    "0.1.123/sdxl_simple_example.json",
+}
+
+
+@pytest.fixture(scope="module")
+def imported(registry, settings_module):
+    """Every template imported once: name -> (workflow, graph, report)."""
+    return {name: (wf, *import_ui(wf, registry, settings_module)) for name, wf in all_workflows().items()}
+
+
+@pytest.fixture(scope="module")
+def settings_module(tmp_path_factory):
+    from nodeflow.config import Settings
+
+    root = tmp_path_factory.mktemp("comfy-settings")
+    return Settings(data_dir=root, model_roots=(root / "models",), input_dir=root / "input",
+                    output_dir=root / "output", pack_dirs=(), include_builtin_models=False)
+
+
+def test_the_vendored_sets_are_complete():
+    assert len(workflows(CLASSIC)) == 134
+    assert len(workflows(NEWER)) == 644
+
+
+def test_every_template_imports_with_its_unsupported_nodes_listed(imported, registry):
+    for name, (wf, graph, report) in imported.items():
+        wanted = set()
+        for n in wf["nodes"]:
+            t = TYPE_ALIASES.get(n["type"], n["type"])
+            if n["type"] != PRIMITIVE_NODE and registry.get(t) is None:
+                wanted.add(n["type"])
+        assert set(report.placeholders) == wanted, name
+        if wanted:  # one message lists them all, with the node ids
+            msg = report.placeholder_message()
+            assert all(report.placeholder_names.get(t, t) in msg for t in wanted), name
+        # nothing dropped silently: every node is in the graph, or a primitive the report accounts for
+        missing = [n for n in wf["nodes"] if n["id"] not in graph.nodes]
+        assert all(n["type"] == PRIMITIVE_NODE for n in missing), name
+        if missing:
+            assert any("primitive node" in note for note in report.notes), name
+        assert len(graph.links) <= len(wf["links"])
+
+
+def test_supported_templates_are_the_expected_ones(imported):
+    assert set(supported_only({k: wf for k, (wf, _, _) in imported.items()})) == EXPECTED_SUPPORTED
+
+
+@pytest.mark.parametrize("name", sorted(EXPECTED_SUPPORTED))
+def test_supported_template_validates_and_converts_like_comfyui(imported, registry, settings_module, name):
+    wf, graph, report = imported[name]
+    assert not report.placeholders
+    problems = [p for p in validate(graph, registry, settings_module) if p.kind != "missing_file"]
+    assert problems == []
+    # the models it names are missing here: each is listed, with the download link the file carries
+    missing = {m.name: m for m in report.missing_models}
+    for n in wf["nodes"]:
+        for hint in n.get("properties", {}).get("models", []):
+            assert hint["url"] in missing[hint["name"]].urls
+    expected = expected_prompt(wf)
+    assert comparable(export_api(graph, registry), expected) == expected
+
+
+def test_ui_to_nodeflow_to_api_equals_the_direct_conversion(imported, registry):
+    for name in sorted(EXPECTED_SUPPORTED):
+        wf, graph, _ = imported[name]
+        saved = json.loads(workflow.dumps(graph))  # through NodeFlow's own file format
+        again, _ = workflow.from_dict(saved, registry)
+        assert again == graph, name
+        assert export_api(again, registry) == export_api(graph, registry), name
+        ui = json.loads(json.dumps(export_ui(again, registry)))  # and back out to ComfyUI's UI format
+        back, _ = import_ui(ui, registry)
+        assert back == graph, name
+        assert export_api(back, registry) == export_api(graph, registry), name
+
+
+def round_trip_sample(names) -> list[str]:
+    """All classic templates and every 4th newer one (sorted by name): the whole set takes ~10 s on the test
+    machines; NODEFLOW_FULL_COMFY_TESTS=1 runs it all."""
+    names = sorted(names)
+    if os.environ.get("NODEFLOW_FULL_COMFY_TESTS"):
+        return names
+    newer = [n for n in names if n.startswith("0.1.123/")]
+    return [n for n in names if n.startswith("0.1.48/")] + newer[::4]
+
+
+def test_templates_survive_nodeflow_and_back(imported, registry):
+    """ComfyUI -> NodeFlow -> ComfyUI UI -> NodeFlow gives the same graph, placeholders included."""
+    sample = round_trip_sample(imported)
+    assert len(sample) >= 290
+    for name in sample:
+        _, graph, _ = imported[name]
+        back, _ = import_ui(export_ui(graph, registry), registry)
+        assert back == graph, name
+
+
+def test_seed_controls_and_primitives_of_the_classic_templates(imported):
+    _, g, _ = imported["0.1.48/default.json"]
+    assert g.nodes[3].controls == {"seed": "randomize"}  # stored as `true` by the old editor
+    assert g.nodes[3].values["seed"] == 156680208700286
+    assert g.nodes[9].values == {"filename_prefix": "ComfyUI"}  # left out by the file: ComfyUI's default
+    _, g, _ = imported["0.1.48/sdxl_simple_example.json"]
+    # the steps primitive feeds both samplers: one PrimitiveInt keeps them in sync
+    assert g.nodes[45].type == "PrimitiveInt" and g.nodes[45].values == {"value": 25}
+    assert {(l.dst, l.dst_input) for l in g.outgoing(45)} == {(10, "steps"), (11, "steps")}
+    assert "steps" in g.nodes[10].socket_inputs and "steps" in g.nodes[11].socket_inputs
+    assert g.nodes[51].type == "PrimitiveString" and g.nodes[51].title == "Positive Prompt (Text)"
+    assert g.nodes[49].type == "Note" and g.nodes[49].extra["comfy"]["type"] == "MarkdownNote"
+    assert len(g.groups) == 10
+    _, g, _ = imported["0.1.48/lora.json"]
+    assert g.nodes[13].mode == "bypassed" and g.nodes[13].color == "#322"
+
+
+def test_most_common_unsupported_types(imported):
+    counts = collections.Counter()
+    for _, (_, _, report) in imported.items():
+        for t, ids in report.placeholders.items():
+            counts[report.placeholder_names.get(t, t).split("'")[0].strip() if len(t) == 36 else t] += len(ids)
+    top = [t for t, _ in counts.most_common(5)]
+    assert "SaveVideo" in top and "subgraph" in top
+
+
+def test_imported_templates_export_back_to_comfy_api_where_names_are_known(imported, registry):
+    """Templates with placeholders convert too when every placeholder's values are named in the file (recent
+    ComfyUI saves list every widget); checked against the same oracle for the nodes NodeFlow has."""
+    from nodeflow.formats.comfyui import ExportError
+
+    converted = refused = 0
+    for name, (wf, graph, report) in imported.items():
+        if not report.placeholders:
+            continue
+        try:
+            prompt = export_api(graph, registry)
+        except ExportError as e:
+            assert "by position only" in str(e) or "no ComfyUI counterpart" in str(e) or "has no output" in str(e), \
+                (name, e)
+            refused += 1
+            continue
+        converted += 1
+        for key, item in prompt.items():
+            node = graph.nodes[int(key)]
+            assert item["class_type"] in (node.type, node.extra.get("comfy", {}).get("type"))
+    assert converted >= 40 and refused > 0
