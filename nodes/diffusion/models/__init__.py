@@ -8,8 +8,9 @@ Layout of the package (each module does one thing):
 - ``infer_config``      diffusers configs (UNet, VAE, text encoders) inferred from the weights
 - ``build``             diffusers / transformers modules built from those configs and filled with converted weights
 - ``single_file``       the inverse: diffusers components -> the original single-file key layout (writer)
-- ``loading``           load a checkpoint, a diffusers folder or a VAE file into components
-- ``latent_format``     latent scale factor and latent -> RGB preview factors
+- ``loading``           load a checkpoint, a diffusers folder or a VAE file into components and objects
+- ``precision``         which dtype to load in, from the device and the precision setting
+- ``latent_space``      the model's latent format: scale factor and latent -> RGB preview factors
 - ``patching``          weight patches applied for the duration of a use and reverted after (LoRA)
 - ``lora``              LoRA files (kohya and diffusers/PEFT layouts) -> weight patches
 - ``memory``            which models sit on the GPU, offloading, out-of-memory errors
@@ -33,8 +34,12 @@ _EXPORTS = {
     "DiffusionModel": "diffusion_model",
     "ClipModel": "clip_model",
     "VAEModel": "vae_model",
-    "LatentFormat": "latent_format",
-    "load_lora": "lora",
+    "latent_format_for": "latent_space",
+    "read_lora": "lora",
+    "match_lora": "lora",
+    "DeviceMemory": "memory",
+    "device_memory": "memory",
+    "node_out_of_memory": "memory",
     "FAMILIES": "families",
 }
 
