@@ -213,6 +213,10 @@ class SearchPopup(QFrame):
             f"QLineEdit {{ background: {pal.widget_bg}; color: {pal.panel_text}; border: 1px solid {pal.border};"
             f" border-radius: 5px; padding: 5px 8px; selection-background-color: {pal.accent}; }}"
             f"QListWidget {{ background: transparent; border: none; outline: none; }}"
+            f"QScrollBar:vertical {{ background: transparent; width: 8px; margin: 0; }}"
+            f"QScrollBar::handle:vertical {{ background: {pal.border}; border-radius: 4px; min-height: 24px; }}"
+            f"QScrollBar::add-line:vertical, QScrollBar::sub-line:vertical {{ height: 0; }}"
+            f"QScrollBar::add-page:vertical, QScrollBar::sub-page:vertical {{ background: transparent; }}"
             f"QLabel {{ color: {pal.text_dim}; }}")
 
     def open(self, entries: list[SearchEntry], pos: QPoint, heading: str = "", text: str = "") -> None:
@@ -233,6 +237,7 @@ class SearchPopup(QFrame):
         self.field.setFocus(Qt.FocusReason.PopupFocusReason)
 
     def results(self) -> list[SearchEntry]:
+        """The entries listed now, best first."""
         return [self.list.item(i).data(Qt.ItemDataRole.UserRole) for i in range(self.list.count())]
 
     def accept(self) -> None:

@@ -709,3 +709,58 @@ def test_unknown_node_type_is_a_placeholder_with_values_and_links(qtbot, make_ca
     pasted = canvas.paste(canvas.copy_selection(), at=(0, 400))
     assert len(pasted) == 3 and len(graph.links) == 4
     assert any(graph.nodes[i].type == "MysteryUpscaler" for i in pasted)
+
+
+def test_dropping_a_lone_node_on_a_wire_inserts_it(make_canvas, driver, small, app_registry, undo_stack):
+    graph, n = small
+    canvas = make_canvas(graph, undo_stack)
+    slow = canvas.actions.add_node("Slow", QPointF(-250, 250))  # INT in, INT out, no links
+    undo_stack.clear()
+    wire = canvas.graph_scene.wires[graph.link_into(n["add"], "a").id]  # Const -> Add
+    target = wire.path().pointAtPercent(0.5)
+    grab = title_point(canvas, slow, 40)
+    it = item(canvas, slow)
+    # drop so that the node's body covers the middle of the wire
+    end = grab + (target - (it.pos() + QPointF(it.layout.width / 2, it.layout.height / 2)))
+    driver.drag(canvas, grab, end, steps=8)
+    assert graph.link_into(slow, "x").src == n["const"]
+    assert graph.link_into(n["add"], "a").src == slow
+    assert undo_stack.count() == 1
+    undo_stack.undo()
+    assert graph.link_into(n["add"], "a").src == n["const"] and graph.link_into(slow, "x") is None
+
+
+def test_long_choice_lists_open_a_filterable_list(qtbot, make_canvas, driver, app_registry, undo_stack):
+    from nodeflow.core.nodedef import Input, node
+
+    @node("ManyChoices", category="test", inputs=[Input("pick", "COMBO", choices=[f"model_{i:03d}" for i in range(60)],
+                                                     default="model_000")])
+    def many(ctx, pick):
+        return None
+
+    app_registry.add(many, "testpack")
+    graph = Graph()
+    b = GraphBuilder(app_registry, graph)
+    nid = b.add("ManyChoices", pos=(0, 0))
+    canvas = make_canvas(graph, undo_stack)
+    driver.click(canvas, row_point(canvas, nid, "pick"))
+    popup = canvas.search
+    assert popup.isVisible() and len(popup.results()) == 60
+    qtbot.keyClicks(popup.field, "042")
+    driver.key(popup.field, Qt.Key.Key_Return)
+    assert graph.nodes[nid].values["pick"] == "model_042"
+    assert undo_stack.count() == 1
+
+
+def test_space_drag_pans(qtbot, make_canvas, driver, small):
+    graph, n = small
+    canvas = make_canvas(graph)
+    canvas.setFocus()
+    before = canvas.visible_scene_rect().center()
+    qtbot.keyPress(canvas, Qt.Key.Key_Space)
+    driver.drag_view(canvas, (300, 300), (420, 360))
+    qtbot.keyRelease(canvas, Qt.Key.Key_Space)
+    after = canvas.visible_scene_rect().center()
+    assert after.x() == pytest.approx(before.x() - 120, abs=1.5) and after.y() == pytest.approx(before.y() - 60,
+                                                                                                 abs=1.5)
+    assert graph.nodes[n["const"]].pos == (-500.0, -200.0)  # nothing moved, nothing selected

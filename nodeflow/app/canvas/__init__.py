@@ -28,7 +28,7 @@ Selection, clipboard, editing
 
 View
     fit_all(), fit_selection(), zoom(), set_zoom(z), zoom_by(factor, anchor=None), pan_by(dx, dy),
-    visible_scene_rect(), set_theme(Palette), set_graph(graph)
+    visible_scene_rect(), set_theme(Palette), set_graph(graph), set_minimap_visible(bool)
 
 Keys (when the canvas has focus) are listed in ``shortcuts.py`` (KEYS for the handling, SHORTCUTS for a help
 overlay). The window's own actions win over them (Qt shortcuts are matched first); route an Edit menu's Copy,

@@ -114,6 +114,10 @@ class MoveGesture(Gesture):
         self.delta = QPointF()
         #: Called on release when the press did not turn into a drag (clicking an image thumbnail).
         self.on_click = None
+        #: A lone, unconnected node dropped on a wire is inserted into it: (wire, input, output) while hovering.
+        self.insert: tuple[Wire, str, str] | None = None
+        self._can_insert = (len(self.items) == 1 and not frames and not self.items[0].wires
+                            and self.items[0].layout.kind == "node")
 
     def move(self, view_pos, scene_pos, mods):
         if not self.dragging:
@@ -129,6 +133,43 @@ class MoveGesture(Gesture):
         for f in self.frames:
             f.setPos(self.frame_start[f.group_id] + self.delta)
         self.canvas.graph_scene.update_wires_of(self.items)
+        if self._can_insert:
+            self._find_insertion()
+
+    def _find_insertion(self) -> None:
+        old = self.insert
+        item = self.items[0]
+        body = QPainterPath()
+        body.addRect(item.scene_body_rect())
+        self.insert = None
+        graph, reg = self.canvas.graph, self.canvas.registry
+        nt = item.node_type
+        for wire in self.canvas.graph_scene.wires_crossing(body):
+            link = wire.link
+            inp = rules.first_input_for(nt, wire.type_name)
+            d_type = rules.in_type(graph, reg, link.dst, link.dst_input)
+            out = rules.first_output_for(nt, d_type) if d_type else None
+            if inp is None or out is None:
+                continue
+            ok_in, _ = rules.can_connect(graph, reg, link.src, link.src_output, item.node_id, inp)
+            ok_out, _ = rules.can_connect(graph, reg, item.node_id, out, link.dst, link.dst_input)
+            if ok_in and ok_out:
+                self.insert = (wire, inp, out)
+                break
+        if old is not None or self.insert is not None:
+            for ins in (old, self.insert):
+                if ins is not None:
+                    self.canvas.update_scene_area(ins[0].bounds.adjusted(-6, -6, 6, 6))
+
+    def paint(self, painter: QPainter, rect: QRectF) -> None:
+        if self.insert is None:
+            return
+        pen = QPen(qcolor(self.canvas.palette_colors.accent, 160), 7.0)
+        pen.setCapStyle(Qt.PenCapStyle.RoundCap)
+        painter.setRenderHint(QPainter.RenderHint.Antialiasing, True)
+        painter.setPen(pen)
+        painter.setBrush(Qt.BrushStyle.NoBrush)
+        painter.drawPath(self.insert[0].path())
 
     def finish(self, view_pos, scene_pos, mods):
         if not self.dragging or (self.delta.x() == 0 and self.delta.y() == 0):
@@ -147,7 +188,20 @@ class MoveGesture(Gesture):
             steps.append(ops.MoveNodes.of({it.node_id: (round(self.start[it.node_id].x() + d.x()),
                                                         round(self.start[it.node_id].y() + d.y()))
                                            for it in self.items}))
-        if not self.canvas.actions.push(ops.Batch(tuple(steps), label="move")):
+        label = "move"
+        if self.insert is not None and self.insert[0].link.id in graph.links:
+            wire, inp, out = self.insert
+            link, nid = wire.link, self.items[0].node_id
+            first = graph.new_link_id()
+            node = graph.nodes[nid]
+            nt = self.items[0].node_type
+            if nt.input(inp).kind == "either" and inp not in node.socket_inputs:
+                steps.append(ops.SetNodeField(nid, "socket_inputs", node.socket_inputs | {inp}))
+            # the second link replaces the old one in the downstream input
+            steps += [ops.AddLink(ops.Link(first, link.src, link.src_output, nid, inp)),
+                      ops.AddLink(ops.Link(first + 1, nid, out, link.dst, link.dst_input))]
+            label = "insert into wire"
+        if not self.canvas.actions.push(ops.Batch(tuple(steps), label=label)):
             self.cancel()
         self.canvas.graph_scene.end_live()
 

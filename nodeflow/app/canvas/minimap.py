@@ -31,6 +31,8 @@ class Minimap(QWidget):
         self._timer.setSingleShot(True)
         self._timer.setInterval(150)
         self._timer.timeout.connect(self.rebuild)
+        #: The user's choice (View menu); the map also hides itself while the graph is empty.
+        self.wanted = True
         canvas.graph_scene.contentChanged.connect(self.schedule)
 
     def schedule(self) -> None:
@@ -52,6 +54,7 @@ class Minimap(QWidget):
 
     def rebuild(self) -> None:
         scene = self.canvas.graph_scene
+        self.setVisible(self.wanted and bool(scene.nodes or scene.frames))
         world = scene.nodes_bounding_rect()
         if world.isEmpty():
             world = QRectF(-500, -400, 1000, 800)

@@ -3,7 +3,9 @@
 runner's seed controls, undo). The scene never changes the model."""
 from __future__ import annotations
 
-from PySide6.QtCore import QPointF, QRectF, Signal
+import traceback
+
+from PySide6.QtCore import QPointF, QRectF, QTimer, Signal
 from PySide6.QtGui import QImage, QPainterPath
 from PySide6.QtWidgets import QGraphicsScene
 
@@ -49,13 +51,18 @@ class GraphScene(QGraphicsScene):
             self._unsubscribe()
         self.graph = graph
         self.rebuild()
-        self._unsubscribe = graph.subscribe(self._on_change)
+        unsubscribe = graph.subscribe(self._on_change)
+        self._unsubscribe = unsubscribe
+        # a canvas deleted without close() (deleteLater of a tab) must not stay subscribed to a living graph
+        self.destroyed.connect(lambda *_: unsubscribe())
 
     def detach(self) -> None:
         """Stop listening to the graph (the canvas is closing)."""
         if self._unsubscribe is not None:
             self._unsubscribe()
             self._unsubscribe = None
+
+    detach_quietly = detach
 
     def rebuild(self) -> None:
         self.clearSelection()
@@ -88,7 +95,16 @@ class GraphScene(QGraphicsScene):
         handler = getattr(self, f"_on_{type(op).__name__.lstrip('_')}", None)
         if handler is None:
             return  # SetMeta and future workflow-level operations draw nothing
-        handler(op)
+        try:
+            handler(op)
+        except RuntimeError as e:  # the Qt side is gone (the canvas was deleted without closing)
+            if "already deleted" in str(e):
+                self.detach_quietly()
+                return
+            raise
+        except Exception:  # a drawing bug must never break the operation that is being applied to the model
+            traceback.print_exc()
+            QTimer.singleShot(0, self.rebuild)
 
     def _on_AddNode(self, op) -> None:  # noqa: N802
         self._add_node_item(op.node.id)

@@ -31,6 +31,7 @@ from nodeflow.core.registry import Registry
 MIN_ZOOM, MAX_ZOOM = 0.08, 3.0
 FIT_MARGIN = 40.0
 REFUSAL_MS = 900
+LONG_CHOICE_LIST = 24
 
 
 class Canvas(QGraphicsView):
@@ -55,7 +56,8 @@ class Canvas(QGraphicsView):
         self.editors = InlineEditors(self, palette)
         self.search = SearchPopup(self, palette)
         self.search.chosen.connect(self._search_chosen)
-        self._search_context: tuple[QPointF, tuple | None] | None = None
+        #: What a choice in the popup does (add a node, or set a value for long choice lists).
+        self._on_search_choice = None
         self.minimap = Minimap(self)
         #: The last context or choice menu shown (tests and the window may inspect it).
         self.last_menu: QMenu | None = None
@@ -103,6 +105,10 @@ class Canvas(QGraphicsView):
         self.resetCachedContent()
         self.minimap.rebuild()
         self.viewport().update()
+
+    def set_minimap_visible(self, visible: bool) -> None:
+        self.minimap.wanted = bool(visible)
+        self.minimap.rebuild()
 
     def set_node_state(self, node_id: int, state: NodeRunState | None) -> None:
         self.graph_scene.set_state(node_id, state)
@@ -200,7 +206,14 @@ class Canvas(QGraphicsView):
                 heading = f"Nodes that give {t}"
         else:
             types = list(self.registry)
-        self._search_context = (QPointF(scene_pos), filter_from)
+        pos = QPointF(scene_pos)
+        if filter_from is not None and filter_from[2] == "in":
+            pos = pos - QPointF(220, 20)  # a node feeding an input goes to its left
+
+        def add(type_name: str) -> None:
+            self.actions.add_node(type_name, pos, connect_from=filter_from)
+
+        self._on_search_choice = add
         self.search.open([SearchEntry.of(t) for t in types], self.mapFromScene(scene_pos), heading)
 
     # == navigation ===============================================================================================
@@ -357,13 +370,19 @@ class Canvas(QGraphicsView):
             self.message.emit(f"Cannot list the choices of {name}: {e}")
             return []
 
-    def open_choice_menu(self, node_id: int, name: str) -> QMenu:
+    def open_choice_menu(self, node_id: int, name: str) -> QMenu | None:
+        """A menu of the choices; long lists (model files) get the filterable popup list instead."""
         node = self.graph.nodes[node_id]
         current = node.values.get(name)
-        menu = menus.choice_menu(self, self._choices(node_id, name), current,
-                                 lambda c: self.actions.set_value(node_id, name, c))
+        choices = self._choices(node_id, name)
         rect = self._widget_scene_rect(node_id, name)
         pos = self.mapFromScene(rect.bottomLeft()) if rect is not None else QPoint(20, 20)
+        if len(choices) > LONG_CHOICE_LIST:
+            self._on_search_choice = lambda c: self.actions.set_value(node_id, name, c)
+            inp = self.registry.get(node.type).input(name)
+            self.search.open([SearchEntry(c, c) for c in choices], pos, heading=f"{inp.display}: {current}")
+            return None
+        menu = menus.choice_menu(self, choices, current, lambda c: self.actions.set_value(node_id, name, c))
         self.show_menu(menu, self.viewport().mapToGlobal(pos))
         return menu
 
@@ -402,14 +421,10 @@ class Canvas(QGraphicsView):
         self._refusal = None
         self.viewport().update()
 
-    def _search_chosen(self, type_name: str) -> None:
-        if self._search_context is None:
-            return
-        pos, filter_from = self._search_context
-        self._search_context = None
-        if filter_from is not None and filter_from[2] == "in":
-            pos = pos - QPointF(220, 20)  # a node feeding an input goes to its left
-        self.actions.add_node(type_name, pos, connect_from=filter_from)
+    def _search_chosen(self, key: str) -> None:
+        action, self._on_search_choice = self._on_search_choice, None
+        if action is not None:
+            action(key)
         self.setFocus()
 
     # == Qt events ===================================================================================================
