@@ -78,11 +78,12 @@ class FrameItem(QGraphicsItem):
         square = QPainterPath()
         square.addRect(QRectF(title.left(), title.bottom() - 8, title.width(), 8))
         painter.drawPath(band.united(square))
-        if lod * 16 >= 6:  # the title stays readable while it is at least ~6 px tall on screen
-            painter.setFont(font(16, bold=True))
+        size = int(min(26, max(16, 9 / max(lod, 0.01))))  # grows when zoomed out, up to the band's height
+        if lod * size >= 5:
+            painter.setFont(font(size, bold=True))
             painter.setPen(qcolor(pal.title_text))
             painter.drawText(title.adjusted(12, 0, -12, 0), Qt.AlignmentFlag.AlignVCenter | Qt.AlignmentFlag.AlignLeft,
-                             elide(self.group.title, title.width() - 24, 16, True))
+                             elide(self.group.title, title.width() - 24, size, True))
         painter.setPen(QPen(qcolor(color, 200), 1.5))
         for d in (5.0, 10.0):
             painter.drawLine(QPointF(r.right() - d - 2, r.bottom() - 3), QPointF(r.right() - 3, r.bottom() - d - 2))

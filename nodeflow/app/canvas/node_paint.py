@@ -20,7 +20,7 @@ if TYPE_CHECKING:
     from nodeflow.app.canvas.node_item import NodeItem
 
 LOD_BLOCKS = 0.28
-LOD_TEXT = 0.55
+LOD_TEXT = 0.5
 RADIUS = 8.0
 MSG_LINE_H = 14.0
 MAX_MSG_LINES = 4
@@ -95,6 +95,13 @@ def paint_node(p: QPainter, item: "NodeItem", lod: float) -> None:
         p.drawText(QRectF(text_left, 0, w - text_left - right_reserve, nl.TITLE_H),
                    Qt.AlignmentFlag.AlignVCenter | Qt.AlignmentFlag.AlignLeft,
                    elide(title, w - text_left - right_reserve, 12, True))
+    else:
+        # zoomed out: no widget text, but the title grows (up to the bar's height) so it stays readable
+        size = int(min(22, max(12, 10 / lod)))
+        p.setFont(font(size, bold=True))
+        p.setPen(qcolor(item.title_text_color()))
+        p.drawText(QRectF(6, 0, w - 12, nl.TITLE_H), Qt.AlignmentFlag.AlignVCenter | Qt.AlignmentFlag.AlignLeft,
+                   elide(item.title_text(), w - 12, size, True))
 
     _paint_sockets(p, item, detail)
     if not L.collapsed:
