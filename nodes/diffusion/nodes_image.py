@@ -145,7 +145,7 @@ def parameters_text(upstream: dict[int, dict]) -> str:
     if merged.get("negative_prompt"):
         lines.append(f"Negative prompt: {merged['negative_prompt']}")
     fields = [("Steps", "steps"), ("Sampler", "sampler_name"), ("Schedule type", "scheduler"),
-              ("CFG scale", "cfg"), ("Seed", "seed"), ("Denoising strength", "denoise"), ("Model", "ckpt_name")]
+              ("CFG scale", "cfg"), ("Seed", "seed"), ("Denoising strength", "denoise"), ("Model", "checkpoint")]
     lines.append(", ".join(f"{label}: {merged[key]}" for label, key in fields if key in merged))
     return "\n".join(lines)
 

@@ -125,9 +125,12 @@ def _check_vae(vae):
       inputs=[Input("samples", LATENT), Input("vae", VAE)], outputs=[Output("IMAGE", IMAGE)])
 def vae_decode(ctx, samples, vae):
     """Latents to pixels."""
+    from nodes.diffusion.models.memory import node_out_of_memory
+
     _check_vae(vae)
     ctx.progress(0, 1, "decoding")
-    images = vae.decode(samples["samples"])
+    with node_out_of_memory(ctx):
+        images = vae.decode(samples["samples"])
     ctx.progress(1, 1, "decoded")
     return (images,)
 
@@ -143,8 +146,11 @@ def vae_encode(ctx, pixels, vae):
     if (h, w) != tuple(pixels.shape[1:3]):
         y, x = (pixels.shape[1] % 8) // 2, (pixels.shape[2] % 8) // 2
         pixels = pixels[:, y:y + h, x:x + w, :]
+    from nodes.diffusion.models.memory import node_out_of_memory
+
     ctx.progress(0, 1, "encoding")
-    latent = vae.encode(pixels[..., :3])
+    with node_out_of_memory(ctx):
+        latent = vae.encode(pixels[..., :3])
     ctx.progress(1, 1, "encoded")
     return ({"samples": latent},)
 

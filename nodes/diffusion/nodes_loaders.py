@@ -153,7 +153,9 @@ def clip_text_encode(ctx, text, clip):
 
     clip = _need_clip(clip)
     with node_out_of_memory(ctx):
-        return (clip.encode(text or ""),)
+        conditioning = clip.encode(text or "")
+    # The prompt travels with its conditioning, so samplers can record what a picture was made from.
+    return ([(embeds, {**extras, "prompt": text or ""}) for embeds, extras in conditioning],)
 
 
 @node("CLIPSetLastLayer", display="CLIP Set Last Layer", category="conditioning",

@@ -45,10 +45,22 @@ def _run(ctx, model, latent_image, *, seed, **settings):
         ctx.progress(i + 1, total, f"step {i + 1}/{total}")
         ctx.preview(latent_to_rgb(denoised, latent_format))
 
+    from nodes.diffusion.models.memory import node_out_of_memory
+
     try:
-        return sample_latent(model, latent_image, seed=int(seed), callback=on_step, **settings)
+        with node_out_of_memory(ctx):
+            return sample_latent(model, latent_image, seed=int(seed), callback=on_step, **settings)
     except SamplingInputError as e:
         raise NodeError(str(e), field=e.field) from e
+
+
+def _prompts(positive, negative) -> dict:
+    """The prompt texts behind the conditionings (CLIP Text Encode attaches them), for the record."""
+    def text(cond):
+        return " | ".join(str(e[1]["prompt"]) for e in cond or () if isinstance(e[1], dict) and "prompt" in e[1])
+
+    prompts = {"positive_prompt": text(positive), "negative_prompt": text(negative)}
+    return {k: v for k, v in prompts.items() if v}
 
 
 @node("KSampler", display="KSampler", category="sampling",
@@ -60,7 +72,7 @@ def _run(ctx, model, latent_image, *, seed, **settings):
 def KSampler(ctx, model, seed, steps, cfg, sampler_name, scheduler, positive, negative, latent_image, denoise):
     """Denoises a latent with a model, a prompt and a negative prompt (ComfyUI's KSampler)."""
     ctx.record(seed=int(seed), steps=int(steps), cfg=float(cfg), sampler_name=sampler_name, scheduler=scheduler,
-               denoise=float(denoise))
+               denoise=float(denoise), **_prompts(positive, negative))
     latent = _run(ctx, model, latent_image, seed=seed, steps=int(steps), cfg=float(cfg), sampler_name=sampler_name,
                   scheduler=scheduler, positive=positive, negative=negative, denoise=float(denoise))
     return (latent,)
@@ -81,7 +93,8 @@ def KSamplerAdvanced(ctx, model, add_noise, noise_seed, steps, cfg, sampler_name
     """KSampler with a step window: run only steps start..end of a longer schedule (ComfyUI's KSamplerAdvanced)."""
     ctx.record(seed=int(noise_seed), steps=int(steps), cfg=float(cfg), sampler_name=sampler_name,
                scheduler=scheduler, add_noise=add_noise, start_at_step=int(start_at_step),
-               end_at_step=min(int(end_at_step), int(steps)), return_with_leftover_noise=return_with_leftover_noise)
+               end_at_step=min(int(end_at_step), int(steps)), return_with_leftover_noise=return_with_leftover_noise,
+               **_prompts(positive, negative))
     latent = _run(ctx, model, latent_image, seed=noise_seed, steps=int(steps), cfg=float(cfg),
                   sampler_name=sampler_name, scheduler=scheduler, positive=positive, negative=negative,
                   denoise=1.0, add_noise=add_noise != "disable", start_step=int(start_at_step),

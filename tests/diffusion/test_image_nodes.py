@@ -126,7 +126,7 @@ def test_parameters_text():
     text = nodes_image.parameters_text({
         4: {"seed": 42, "steps": 20, "cfg": 7.0, "sampler_name": "euler", "scheduler": "normal",
             "positive_prompt": "a red circle", "negative_prompt": "blurry"},
-        1: {"ckpt_name": "model.safetensors"}})
+        1: {"checkpoint": "model.safetensors"}})
     assert text == ("a red circle\nNegative prompt: blurry\nSteps: 20, Sampler: euler, Schedule type: normal, "
                     "CFG scale: 7.0, Seed: 42, Model: model.safetensors")
 
