@@ -16,8 +16,6 @@ import traceback
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterable
 
-import networkx as nx
-
 from nodeflow.core import events as ev
 from nodeflow.core.cache import CacheEntry, OutputCache
 from nodeflow.core.context import Cancelled, ExecutionContext, NodeError
@@ -155,6 +153,8 @@ class _Run:
 
     # -- planning -------------------------------------------------------------------------------------------------
     def plan(self) -> list[int] | None:
+        import networkx as nx  # imported on first run, not at editor start
+
         reg, graph = self.ex.registry, self.graph
         problems = validate(graph, reg, self.ex.settings)
         self.report.problems = problems
@@ -355,6 +355,8 @@ class _Run:
         return tuple(outs)
 
     def upstream_info(self, node_id: int) -> dict[int, dict]:
+        import networkx as nx
+
         return {a: self.report.records[a].info for a in nx.ancestors(self.dag, node_id)
                 if a in self.report.records and self.report.records[a].info}
 

@@ -6,8 +6,6 @@ import math
 from dataclasses import asdict, dataclass
 from typing import Any
 
-import networkx as nx
-
 from nodeflow.core import socket_types as st
 from nodeflow.core.graph import Graph, Node
 from nodeflow.core.nodedef import Input, NodeType
@@ -214,6 +212,8 @@ def resolved_values(nt: NodeType, node: Node) -> dict[str, Any]:
 
 
 def _check_cycles(graph: Graph) -> list[Problem]:
+    import networkx as nx  # imported on first use, not at editor start
+
     g = nx.DiGraph()
     g.add_edges_from((l.src, l.dst) for l in graph.links.values() if l.src in graph.nodes and l.dst in graph.nodes)
     problems = []
