@@ -26,6 +26,7 @@ MODEL_SUFFIXES = {
     "output": (".png",),
 }
 BUILTIN_MODELS_DIR = ASSETS_DIR / "models"
+BUILTIN_INPUT_DIR = ASSETS_DIR / "input"
 DEVICES = ("auto", "cpu", "cuda", "mps")
 PRECISIONS = ("auto", "fp32", "bf16", "fp16")
 
@@ -56,8 +57,8 @@ class Folders:
     include_builtin: bool = True
 
     def roots(self, kind: str) -> list[Path]:
-        if kind == "input":
-            return [self.input_dir]
+        if kind == "input":  # the project's sample pictures come after the user's, so examples run anywhere
+            return [self.input_dir] + ([BUILTIN_INPUT_DIR] if self.include_builtin else [])
         if kind == "output":
             return [self.output_dir]
         if kind not in MODEL_KINDS:
