@@ -43,6 +43,8 @@ def export_ui(graph: Graph, registry) -> dict:
     for node in sorted(graph.nodes.values(), key=lambda n: n.id):
         d = _node_dict(graph, registry, node, slots[node.id], order[node.id], in_links, out_links)
         nf = node_overrides(node, _reimport(d, node, registry))
+        if d["type"] == PRIMITIVE_NODE:
+            nf["type"] = node.type  # stays this node on import, even when it feeds a single input
         if nf:
             d["properties"] = {**d.get("properties", {}), NF_KEY: nf}
             if _reimport(d, node, registry).extra != node.extra:  # the override's own carrier changed extra
