@@ -87,4 +87,6 @@ def primitive_node(rn: raw.RawNode, nt, value, control) -> Converted:
                 c["color"], nt.version, controls, {"comfy": comfy})
     if c["nf"] is not None:
         apply_node_overrides(node, c["nf"], rn.where)
-    return Converted(node, [], [o.name for o in nt.outputs], nt)
+    outputs = [o.name for o in nt.outputs]
+    outputs += [f"output {k}" for k in range(len(outputs), len(rn.outputs))]  # only a forged file has more
+    return Converted(node, [s.name or f"input {k}" for k, s in enumerate(rn.inputs)], outputs, nt)

@@ -186,7 +186,7 @@ def _groups(graph: Graph) -> list[dict]:
     out = []
     for g in sorted(graph.groups.values(), key=lambda g: g.id):
         d: dict[str, Any] = {"id": g.id, "title": g.title, "bounding": [float(v) for v in g.rect]}
-        if g.color:
+        if g.color is not None:
             d["color"] = g.color
         extra = g.extra if g.extra else {"font_size": 24, "flags": {}}
         for k, v in extra.items():

@@ -18,7 +18,6 @@ from nodeflow.formats.comfyui.mapping import (PRIMITIVE_NODE, control_value, is_
 from nodeflow.formats.comfyui.overrides import KEY as NF_KEY
 from nodeflow.formats.comfyui.overrides import apply_node_overrides
 from nodeflow.formats.comfyui.report import ImportReport
-from nodeflow.formats.workflow import WorkflowError
 
 #: Node fields turned into Node attributes; every other field is kept in node.extra["comfy"] and written back.
 NODE_KEYS = {"id", "type", "pos", "size", "mode", "title", "color", "inputs", "outputs", "widgets_values", "order",
@@ -59,7 +58,7 @@ def import_ui(data, registry, settings=None) -> tuple[Graph, ImportReport]:
     converted: dict[int, Converted] = {}
     primitives = []
     for rn in raw_nodes.values():
-        if rn.type == PRIMITIVE_NODE:
+        if rn.type == PRIMITIVE_NODE and rn.id not in linked_slots:  # one with inputs is no ComfyUI primitive
             primitives.append(rn)
         else:
             converted[rn.id] = convert_node(rn, registry, report, linked_slots.get(rn.id, set()))
@@ -306,4 +305,4 @@ def _name_subgraph_placeholders(data: dict, report: ImportReport) -> None:
             report.placeholder_names[sg["id"]] = f"subgraph {name!r}" if isinstance(name, str) else "subgraph"
 
 
-__all__ = ["import_ui", "convert_node", "Converted", "read_widgets", "WorkflowError"]
+__all__ = ["import_ui", "convert_node", "Converted", "read_widgets"]
