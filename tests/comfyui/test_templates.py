@@ -86,6 +86,16 @@ def test_supported_template_validates_and_converts_like_comfyui(imported, regist
     assert comparable(export_api(graph, registry), expected) == expected
 
 
+def test_imported_templates_save_as_valid_nodeflow_files(imported, registry):
+    import jsonschema
+
+    schema = json.loads(workflow.SCHEMA_PATH.read_text())
+    for name in sorted(imported)[::10]:
+        data = workflow.to_dict(imported[name][1])
+        jsonschema.validate(data, schema)
+        assert workflow.from_dict(json.loads(json.dumps(data)), registry)[0] == imported[name][1]
+
+
 def test_ui_to_nodeflow_to_api_equals_the_direct_conversion(imported, registry):
     for name in sorted(present(EXPECTED_SUPPORTED)):
         wf, graph, _ = imported[name]

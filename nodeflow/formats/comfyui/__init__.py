@@ -7,6 +7,27 @@ all have a ComfyUI counterpart, and the two PNG chunks Save Image embeds.
     graph, report = import_data(json.loads(text), registry)   # detects the format
     for message in report.messages(): print(message)
     prompt = export_api(graph, registry)                      # ExportError names the nodes without counterpart
+
+How ComfyUI's nodes come across (decisions, each documented where it is made):
+- Core types (mapping.COMFY_CORE_TYPES) are our nodes of the same name; values are read by ComfyUI's positions
+  (mapping.widget_layout) and stored by name; a seed's control value goes to node.controls (old files' `true` is
+  "randomize"); widgets turned into inputs and linked become node.socket_inputs; values an old file leaves out
+  take ComfyUI's defaults. Inputs NodeFlow adds (Load Checkpoint's "prediction") are never written to ComfyUI.
+- Note and MarkdownNote -> Note; Reroute -> Reroute (frontend "native" reroutes are link waypoints, kept as data).
+- PrimitiveNode (primitives.py): feeding one input -> its value is written into that input and it disappears (what
+  ComfyUI sends); feeding several -> Seed (seed inputs) or PrimitiveInt/Float/String/Boolean keeping them in sync;
+  a choice list's primitive is written into each input. ComfyUI's real Primitive* nodes are ours 1:1.
+- Export: Seed (no ComfyUI node) and value nodes that came from a PrimitiveNode are written as a PrimitiveNode in
+  the UI format and inlined into the inputs they feed in the API format.
+- Muted (mode 2) and bypassed (mode 4) nodes keep their mode; the API export leaves them out, following links
+  through bypassed nodes to their input of the same type, as ComfyUI does.
+- Any other type is a placeholder: node.type is the ComfyUI class, its slots and widgets_values are kept in
+  node.extra["comfy"], its values are also stored by name when the file names its widgets; links keep the file's
+  slot names. The report lists placeholders in one message, and the model files that are missing with the download
+  hints the file carries.
+- ComfyUI fields NodeFlow has no use for are kept (node.extra["comfy"], graph.extra["comfy"]) and written back; what
+  ComfyUI cannot hold about a NodeFlow node travels in properties["nodeflow"] (overrides.py), so NodeFlow -> ComfyUI
+  UI -> NodeFlow gives back the same graph.
 """
 from __future__ import annotations
 

@@ -44,11 +44,14 @@ def import_api(data, registry, settings=None) -> tuple[Graph, ImportReport]:
     for key, nd in data.items():
         where = f"node {key}"
         nd = f.obj(nd, where)
-        class_type = f.text(nd.get("class_type"), f"{where}.class_type", 300)
+        class_type = f.text(nd.get("class_type"), f"{where}.class_type", 200)
         if not class_type:
             raise WorkflowError(f"{where}.class_type: empty node type")
         where = f"node {key} ({class_type})"
         inputs = f.obj(nd.get("inputs", {}), f"{where}.inputs")
+        for name in inputs:
+            if not name or len(name) > 180:
+                raise WorkflowError(f"{where}.inputs: an input name must have 1 to 180 characters")
         meta = nd.get("_meta")
         title = f.opt_text(f.obj(meta, f"{where}._meta").get("title"), f"{where}._meta.title", 1000) \
             if meta is not None else None

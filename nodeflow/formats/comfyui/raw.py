@@ -60,7 +60,7 @@ def read_nodes(data: dict) -> dict[int, RawNode]:
 def _node(nd: Any, where: str) -> RawNode:
     nd = f.obj(nd, where)
     node_id = f.ident(nd.get("id"), f"{where}.id")
-    type_name = f.text(nd.get("type"), f"{where} (node {node_id}).type", 300)
+    type_name = f.text(nd.get("type"), f"{where} (node {node_id}).type", 200)  # NodeFlow files' own limits
     if not type_name:
         raise WorkflowError(f"{where} (node {node_id}).type: empty node type")
     where = f"node {node_id} ({type_name})"
@@ -88,7 +88,7 @@ def _node(nd: Any, where: str) -> RawNode:
 def _slot(s: Any, where: str, is_input: bool) -> RawSlot:
     s = f.obj(s, where)
     name = s.get("name", "")
-    name = "" if name is None else f.text(name, f"{where}.name", 200)
+    name = "" if name is None else f.text(name, f"{where}.name", 180)  # room for a disambiguating " (index)"
     slot_type = s.get("type")
     if slot_type is not None and not isinstance(slot_type, (str, list)):
         raise WorkflowError(f"{where}.type: expected text, found {f.kind(slot_type)}")
@@ -101,7 +101,7 @@ def _slot(s: Any, where: str, is_input: bool) -> RawSlot:
     widget = s.get("widget")
     widget_name = None
     if widget is not None:
-        widget_name = f.text(f.obj(widget, f"{where}.widget").get("name"), f"{where}.widget.name", 200)
+        widget_name = f.text(f.obj(widget, f"{where}.widget").get("name"), f"{where}.widget.name", 180)
     return RawSlot(name, slot_type, link, widget_name, data)
 
 
