@@ -57,10 +57,6 @@ def noise_scheduler():
     return DDPMScheduler(**SD1_BETAS, prediction_type="epsilon", clip_sample=False)
 
 
-def alphas_cumprod() -> torch.Tensor:
-    return noise_scheduler().alphas_cumprod.float()
-
-
 def tokenize(prompts: list[str]) -> torch.Tensor:
     """Token ids [N, 77], padded with <|endoftext|> as SD1 does."""
     from nodes.diffusion.clip_tokenizer import clip_tokenizer
