@@ -18,7 +18,7 @@ from nodeflow.formats.comfyui.overrides import node_overrides
 from nodeflow.formats.comfyui.report import ImportReport
 from nodeflow.formats.comfyui.slots import (ExportError, Slots, check_exportable, comfy_extra, linked_nodeflow_only,
                                             node_slots, topological_order, writes_as_primitive_node)
-from nodeflow.formats.comfyui.ui_import import CONTROL, GROUP_KEYS, TOP_KEYS, convert_node
+from nodeflow.formats.comfyui.ui_import import CONTROL, GROUP_KEYS, TOP_KEYS, convert_node, default_properties
 from nodeflow.formats.workflow import WorkflowError
 
 MODE_NUMBERS = {"normal": 0, "muted": 2, "bypassed": 4}
@@ -115,10 +115,8 @@ def _node_dict(graph: Graph, registry, node: Node, slots: Slots, order: int, in_
     default_title = nt.display_name if nt is not None else ""
     if node.title and node.title != default_title:
         d["title"] = node.title
-    if isinstance(comfy.get("properties"), dict):
-        d["properties"] = comfy["properties"]
-    elif not comfy:  # a node made in NodeFlow: what ComfyUI itself would write
-        d["properties"] = {"Run widget replace on values": False} if primitive else {"Node name for S&R": d["type"]}
+    props = comfy.get("properties")
+    d["properties"] = props if isinstance(props, dict) else default_properties(d["type"])
     wv = _widgets_values(node, nt, comfy, primitive)
     if wv is not None:
         d["widgets_values"] = wv

@@ -86,7 +86,8 @@ def common_fields(rn: raw.RawNode) -> dict:
     comfy = {k: copy.copy(v) for k, v in d.items() if k not in NODE_KEYS}
     props = copy.copy(d.get("properties")) if isinstance(d.get("properties"), dict) else None
     nf = props.pop(NF_KEY, None) if props is not None else None
-    if props is not None and (props or nf is None):  # an empty one that only carried NodeFlow's fields goes
+    # an empty one that only carried NodeFlow's fields goes, and so does what the exporter writes by default
+    if props is not None and (props or nf is None) and props != default_properties(rn.type):
         comfy["properties"] = props
     flags = dict(d.get("flags") or {})
     collapsed = flags.pop("collapsed", False) is True
@@ -100,6 +101,13 @@ def common_fields(rn: raw.RawNode) -> dict:
             "size": None if size is None else f.pair(size, f"{rn.where}.size"),
             "mode": mode, "collapsed": collapsed, "color": d.get("color"), "title": d.get("title"),
             "comfy": comfy, "nf": nf}
+
+
+def default_properties(type_name: str) -> dict:
+    """What ComfyUI gives a new node of this type (and the exporter writes when a node has nothing else)."""
+    if type_name == PRIMITIVE_NODE:
+        return {"Run widget replace on values": False}
+    return {"Node name for S&R": type_name}
 
 
 def convert_node(rn: raw.RawNode, registry, report: ImportReport, linked_slots: set[int]) -> Converted:
