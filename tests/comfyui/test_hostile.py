@@ -156,3 +156,15 @@ def test_convert_refuses_broken_pngs(tmp_path, capsys):
     src.write_bytes(png_with([(b"prompt", b"\xff\xff")]))
     assert main(["convert", str(src), "-o", str(dst)]) == 2
     assert not dst.exists() and "not valid JSON" in capsys.readouterr().err
+
+
+def test_a_primitive_with_an_input_is_kept_as_a_placeholder_and_written_back(registry, settings):
+    from nodeflow.formats.comfyui import export_ui
+
+    wf = txt2img()
+    wf["nodes"].append(node(30, "PrimitiveNode", inputs=[("x", "IMAGE", None)], outputs=[("INT", "INT")], wv=[1]))
+    wf["links"].append([30, 8, 0, 30, 0, "IMAGE"])
+    find(wf, 30)["inputs"][0]["link"] = 30
+    g, report = import_ui(wf, registry, settings)
+    assert g.nodes[30].type == "PrimitiveNode" and report.placeholders == {"PrimitiveNode": [30]}
+    assert import_ui(export_ui(g, registry), registry, settings)[0] == g

@@ -43,7 +43,7 @@ def export_ui(graph: Graph, registry) -> dict:
     for node in sorted(graph.nodes.values(), key=lambda n: n.id):
         d = _node_dict(graph, registry, node, slots[node.id], order[node.id], in_links, out_links)
         nf = node_overrides(node, _reimport(d, node, registry))
-        if d["type"] == PRIMITIVE_NODE:
+        if d["type"] == PRIMITIVE_NODE and registry.get(node.type) is not None:
             nf["type"] = node.type  # stays this node on import, even when it feeds a single input
         if nf:
             d["properties"] = {**d.get("properties", {}), NF_KEY: nf}
@@ -169,7 +169,7 @@ def _default_size(slots: Slots, nt) -> tuple[float, float]:
 def _reimport(d: dict, node: Node, registry) -> Node:
     """What importing this node dict would give, before any stored override (for the overrides diff)."""
     rn = raw._node(d, f"node {node.id}")  # the importer copies what it keeps: ``d`` stays as it is
-    if d["type"] == PRIMITIVE_NODE:
+    if d["type"] == PRIMITIVE_NODE and registry.get(node.type) is not None:
         from nodeflow.formats.comfyui.mapping import control_value
         from nodeflow.formats.comfyui.primitives import primitive_node
 
