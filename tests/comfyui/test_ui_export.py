@@ -101,3 +101,17 @@ def test_non_finite_values_cannot_be_written(registry):
     g.nodes[n["ks"]].values["cfg"] = float("nan")
     with pytest.raises(ExportError, match="cannot store"):
         export_ui(g, registry)
+
+
+def test_the_projects_example_workflows_go_to_comfyui_and_back(registry):
+    from tests.conftest import REPO
+
+    examples = sorted((REPO / "workflows").glob("*.json"))
+    if not examples:
+        pytest.skip("no example workflows in this checkout")
+    for path in examples:
+        g, _ = workflow.load(path, registry)
+        ui = export_ui(g, registry)
+        assert import_ui(ui, registry)[0] == g, path.name
+        expected = expected_prompt(ui)
+        assert comparable(export_api(g, registry), expected) == expected, path.name
