@@ -1,16 +1,62 @@
-"""ComfyUI's published workflow templates, vendored in tests/data/comfyui (see its README), read once per session."""
+"""ComfyUI's published workflow templates, read once per session.
+
+The newer set (comfyui-workflow-templates-json 0.1.123, MIT) is vendored in tests/data/comfyui. The classic SD1.5
+set (comfyui-workflow-templates 0.1.48) is GPL-3 licensed, so it is not copied into this MIT repository: the tests
+fetch it from PyPI as data (`pip download --no-deps`, nothing is installed) into a per-user cache on first use.
+"""
 from __future__ import annotations
 
 import functools
+import io
 import json
+import os
+import subprocess
+import sys
 import tarfile
+import tempfile
+import zipfile
 from pathlib import Path
 
 import pytest
 
 DATA = Path(__file__).resolve().parent.parent / "data" / "comfyui"
-CLASSIC = DATA / "comfyui-workflow-templates-0.1.48.tar.xz"
+CACHE = Path(os.environ.get("NODEFLOW_TEST_DATA", Path.home() / ".cache" / "nodeflow-test-data"))
+CLASSIC_PACKAGE = "comfyui-workflow-templates==0.1.48"
+CLASSIC = CACHE / "comfyui-workflow-templates-0.1.48.tar.xz"
 NEWER = DATA / "comfyui-workflow-templates-json-0.1.123.tar.xz"
+
+
+@functools.lru_cache(maxsize=None)
+def fetch_classic() -> str | None:
+    """Download the classic set once into the cache (its templates' JSON only); returns why not, or None."""
+    if CLASSIC.is_file():
+        return None
+    CACHE.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory() as tmp:
+        proc = subprocess.run([sys.executable, "-m", "pip", "download", "--no-deps", "--quiet", "-d", tmp,
+                               CLASSIC_PACKAGE], capture_output=True, text=True, timeout=600)
+        wheels = list(Path(tmp).glob("*.whl"))
+        if proc.returncode != 0 or not wheels:
+            return f"could not fetch {CLASSIC_PACKAGE} from PyPI: {proc.stderr.strip()[-300:]}"
+        buf = io.BytesIO()
+        with zipfile.ZipFile(wheels[0]) as whl, tarfile.open(fileobj=buf, mode="w:xz") as tar:
+            for name in sorted(whl.namelist()):
+                if "/templates/" in name and name.endswith(".json"):
+                    data = whl.read(name)
+                    info = tarfile.TarInfo(name.split("/templates/", 1)[1])
+                    info.size = len(data)
+                    tar.addfile(info, io.BytesIO(data))
+        partial = CLASSIC.with_suffix(".partial")
+        partial.write_bytes(buf.getvalue())
+        partial.replace(CLASSIC)
+    return None
+
+
+def _available(archive: Path) -> str | None:
+    """None when the archive can be read, else why not (the classic set is fetched on demand)."""
+    if archive == CLASSIC:
+        return fetch_classic()
+    return None if archive.is_file() else f"{archive.name} is not in tests/data/comfyui"
 
 #: The node types NodeFlow has; a template made only of these must import, validate and convert exactly.
 SUPPORTED = {"CheckpointLoaderSimple", "CLIPTextEncode", "CLIPSetLastLayer", "EmptyLatentImage", "KSampler",
@@ -32,8 +78,9 @@ def _read(archive: Path) -> dict[str, object]:
 
 def workflows(archive: Path) -> dict[str, dict]:
     """name -> UI-format workflow (index files and other JSON in the packages are left out)."""
-    if not archive.is_file():
-        pytest.skip(f"{archive.name} is not vendored in tests/data/comfyui")
+    why = _available(archive)
+    if why:
+        pytest.skip(why)
     return {k: v for k, v in _read(archive).items() if isinstance(v, dict) and isinstance(v.get("nodes"), list)}
 
 
@@ -41,21 +88,21 @@ SETS = {"0.1.48": CLASSIC, "0.1.123": NEWER}
 
 
 def all_workflows() -> dict[str, dict]:
-    """Both sets, "set/file" -> workflow; a set whose archive was removed is left out (see the data README)."""
+    """Both sets, "set/file" -> workflow; a set that cannot be had is left out (see the data README)."""
     out = {}
     for tag, archive in SETS.items():
-        if archive.is_file():
+        if _available(archive) is None:
             out.update({f"{tag}/{k}": v for k, v in workflows(archive).items()})
     if not out:
-        pytest.skip("no ComfyUI template archive is vendored in tests/data/comfyui")
+        pytest.skip("no ComfyUI template set is available")
     return out
 
 
 def need(name: str) -> None:
-    """Skip when the set holding ``name`` ("set/file") is not vendored."""
-    archive = SETS[name.split("/", 1)[0]]
-    if not archive.is_file():
-        pytest.skip(f"{archive.name} is not vendored in tests/data/comfyui (see its README)")
+    """Skip (saying why) when the set holding ``name`` ("set/file") cannot be had."""
+    why = _available(SETS[name.split("/", 1)[0]])
+    if why:
+        pytest.skip(why)
 
 
 def node_types(wf: dict) -> set[str]:
@@ -67,6 +114,6 @@ def supported_only(wfs: dict[str, dict]) -> dict[str, dict]:
 
 
 def load(name: str) -> dict:
-    """One template by "set/file" name, e.g. "0.1.48/default.json" (skips if its set is not vendored)."""
+    """One template by "set/file" name, e.g. "0.1.48/default.json" (skips if its set cannot be had)."""
     need(name)
     return all_workflows()[name]
