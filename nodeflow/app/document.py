@@ -79,21 +79,15 @@ class Document(QObject):
         return target
 
     @classmethod
-    def open(cls, path: str | Path, registry) -> tuple["Document", LoadReport]:
-        """A workflow file, or a PNG with an embedded workflow (opened as an unsaved copy: its path is the image)."""
-        path = Path(path)
-        if path.suffix.lower() == ".png":
-            from nodeflow.formats.png import read_workflow
+    def open(cls, path: str | Path, registry, settings=None) -> tuple["Document", object]:
+        """A NodeFlow workflow, a ComfyUI workflow or prompt, or a PNG carrying one. Only NodeFlow's own .json
+        files keep their path; anything imported opens as an unsaved copy, so Save never overwrites it."""
+        from nodeflow.formats.open_any import load_graph_report
 
-            try:
-                graph, report = workflow.from_dict(read_workflow(path), registry)
-            except WorkflowError as e:
-                if str(path) in str(e):
-                    raise
-                raise WorkflowError(f"{path}: {e}") from None
-            return cls(graph, None, path.stem), report
-        graph, report = workflow.load(path, registry)
-        return cls(graph, path), report
+        path = Path(path)
+        graph, report = load_graph_report(path, registry, settings)
+        own_file = path.suffix.lower() == ".json" and isinstance(report, LoadReport)
+        return (cls(graph, path) if own_file else cls(graph, None, path.stem)), report
 
     @classmethod
     def from_template(cls, path: str | Path, registry) -> tuple["Document", LoadReport]:

@@ -5,7 +5,6 @@ A file that cannot be opened shows a message box and changes nothing else: the o
 """
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 from PySide6.QtCore import QObject, QUrl
@@ -106,13 +105,11 @@ class FileActions(QObject):
                 self.w.tabs.setCurrentWidget(view.canvas)
                 return view
         try:
-            doc, report = Document.open(path, self.w.registry)
+            doc, report = Document.open(path, self.w.registry, self.w.settings)
         except (WorkflowError, OSError, ValueError, RecursionError) as e:
-            if path.suffix.lower() == ".json" and "ComfyUI" in str(e) and _comfyui_importer() is not None:
-                return self.import_path(path)  # a ComfyUI file opened or dropped like our own
             return self._failed("Open", e, path)
         self.last_dir = str(path.parent)
-        if path.suffix.lower() == ".json":
+        if doc.path is not None:
             preferences.add_recent_file(path)
         return self.w.add_document(doc, report)
 
@@ -132,10 +129,10 @@ class FileActions(QObject):
         if module is None:
             return self._failed("Import", WorkflowError("importing ComfyUI workflows is not available"), path)
         try:
-            graph, report = _import_with(module, path, self.w.registry, self.w.settings)
+            doc, report = Document.open(path, self.w.registry, self.w.settings)
         except (WorkflowError, OSError, ValueError, RecursionError) as e:
             return self._failed("Import", e, path)
-        return self.w.add_document(Document(graph, None, path.stem), report)
+        return self.w.add_document(doc, report)
 
     def _failed(self, what: str, error: Exception, path: Path | None = None):
         text = str(error) or type(error).__name__
@@ -238,20 +235,6 @@ def _same_file(a: Path, b: Path) -> bool:
         return a.resolve() == b.resolve()
     except OSError:
         return a == b
-
-
-def _import_with(module, path: Path, registry, settings=None):
-    """Run the ComfyUI importer (``nodeflow.formats.comfyui``) on a .json workflow/prompt or a PNG carrying one;
-    returns (graph, its ImportReport)."""
-    if path.suffix.lower() == ".png":
-        from nodeflow.formats.png import read_text_chunks
-
-        return module.import_png_texts(read_text_chunks(path), registry, settings, where=str(path))
-    try:
-        data = json.loads(path.read_bytes().decode("utf-8-sig"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as e:
-        raise WorkflowError(f"not a JSON workflow ({e})") from None
-    return module.import_data(data, registry, settings)
 
 
 def _comfyui_importer():

@@ -48,9 +48,10 @@ def run(args) -> int:
         graph, report = load_graph_report(src, registry, settings)
     except (WorkflowError, ValueError) as e:
         raise CliError(str(e)) from None
-    target = args.to or ("comfy-ui" if report is None else "nodeflow")
+    imported = hasattr(report, "messages")  # a ComfyUI import's report (NodeFlow files give a LoadReport)
+    target = args.to or ("nodeflow" if imported else "comfy-ui")
     say = (lambda text: None) if args.quiet else (lambda text: print(text, file=sys.stderr))
-    if report is not None:
+    if imported:
         say(f"{src}: read as {report.source}")
         for message in report.messages():
             say(f"note: {message}")

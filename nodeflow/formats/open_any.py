@@ -14,8 +14,9 @@ def load_graph(path, registry) -> Graph:
 
 
 def load_graph_report(path, registry, settings=None):
-    """(graph, report): the report (``comfyui.ImportReport``) says what an import from ComfyUI changed or could
-    not bring across (placeholders, missing models, ...); None for NodeFlow's own files."""
+    """(graph, report). For NodeFlow's own files the report is a ``workflow.LoadReport`` (migrations, unknown
+    node types); for ComfyUI files a ``comfyui.ImportReport`` saying what the import changed or could not bring
+    across (placeholders, missing models, ...)."""
     path = Path(path)
     if path.suffix.lower() == ".png":
         return _load_png(path, registry, settings)
@@ -25,20 +26,18 @@ def load_graph_report(path, registry, settings=None):
     kind = comfyui.detect(data)
     try:
         if kind == comfyui.NODEFLOW:
-            return workflow.from_dict(data, registry)[0], None
+            return workflow.from_dict(data, registry)
         if kind in (comfyui.UI, comfyui.API):
             return comfyui.import_data(data, registry, settings)
     except WorkflowError as e:
         raise WorkflowError(f"{path}: {e}") from None
     if isinstance(data, dict) and "format" in data:
-        return workflow.from_dict(data, registry)[0], None  # its own clear message about the format field
+        return workflow.from_dict(data, registry)  # its own clear message about the format field
     raise WorkflowError(f"{path}: not a workflow: expected a NodeFlow workflow, a ComfyUI workflow or a ComfyUI "
                         "API prompt")
 
 
 def read_json(path: Path):
-    from nodeflow.formats.comfyui.fields import parse_json
-
     try:
         size = path.stat().st_size
     except OSError as e:
@@ -50,7 +49,7 @@ def read_json(path: Path):
     except OSError as e:
         raise WorkflowError(f"{path}: cannot read ({e.strerror or e})") from None
     try:
-        return parse_json(raw, limit=workflow.MAX_FILE_BYTES)
+        return workflow.parse_json(raw)
     except WorkflowError as e:
         raise WorkflowError(f"{path}: {e}") from None
 
@@ -64,7 +63,7 @@ def _load_png(path: Path, registry, settings):
         raise WorkflowError(f"{path}: cannot read ({e.strerror or e})") from None
     if NODEFLOW_KEY in texts:
         try:
-            return workflow.from_dict(read_workflow(path), registry)[0], None
+            return workflow.from_dict(read_workflow(path), registry)
         except WorkflowError as e:
             raise WorkflowError(f"{path}: {e}" if not str(e).startswith(str(path)) else str(e)) from None
     if "workflow" in texts or "prompt" in texts:

@@ -92,28 +92,36 @@ def load(path: str | os.PathLike, registry=None) -> tuple[Graph, LoadReport]:
     path = Path(path)
     try:
         size = path.stat().st_size
+        if size > MAX_FILE_BYTES:
+            raise WorkflowError(f"{path}: {size} bytes is too large for a workflow file")
+        raw = path.read_bytes()
     except OSError as e:
         raise WorkflowError(f"{path}: cannot read ({e.strerror or e})") from None
-    if size > MAX_FILE_BYTES:
-        raise WorkflowError(f"{path}: {size} bytes is too large for a workflow file")
     try:
-        text = path.read_bytes().decode("utf-8-sig")
-    except UnicodeDecodeError as e:
-        raise WorkflowError(f"{path}: not UTF-8 text ({e.reason} at byte {e.start})") from None
-    try:
-        return loads(text, registry)
+        return from_dict(parse_json(raw), registry)
     except WorkflowError as e:
         raise WorkflowError(f"{path}: {e}") from None
 
 
-def loads(text: str, registry=None) -> tuple[Graph, LoadReport]:
+def loads(text: str | bytes, registry=None) -> tuple[Graph, LoadReport]:
+    return from_dict(parse_json(text), registry)
+
+
+def parse_json(text: str | bytes, what: str = "file", limit: int = MAX_FILE_BYTES) -> Any:
+    """JSON from a file someone handed us: size-limited, UTF-8 checked, every failure a one-line WorkflowError."""
+    if len(text) > limit:
+        raise WorkflowError(f"the {what} is {len(text)} bytes, too large for a workflow (limit {limit})")
+    if isinstance(text, bytes):
+        try:
+            text = text.decode("utf-8-sig")
+        except UnicodeDecodeError as e:
+            raise WorkflowError(f"the {what} is not UTF-8 text ({e.reason} at byte {e.start})") from None
     try:
-        data = json.loads(text)
+        return json.loads(text)
     except json.JSONDecodeError as e:
-        raise WorkflowError(f"invalid JSON at line {e.lineno}, column {e.colno}: {e.msg}") from None
-    except (ValueError, RecursionError) as e:  # e.g. integers with too many digits, absurd nesting
-        raise WorkflowError(f"invalid JSON: {e}") from None
-    return from_dict(data, registry)
+        raise WorkflowError(f"the {what} is not valid JSON (line {e.lineno}, column {e.colno}: {e.msg})") from None
+    except (ValueError, RecursionError) as e:  # integers with thousands of digits, absurd nesting
+        raise WorkflowError(f"the {what} is not usable JSON: {e}") from None
 
 
 def from_dict(data: Any, registry=None) -> tuple[Graph, LoadReport]:

@@ -184,7 +184,7 @@ def test_bad_file_shows_a_message_and_keeps_the_tabs(qtbot, editor, tmp_path, mo
     bad = tmp_path / "broken.json"
     bad.write_text("{ not json", encoding="utf-8")
     assert editor.window.file_actions.open_path(bad) is None
-    assert shown and "broken.json" in shown[0] and "invalid JSON" in shown[0]
+    assert shown and "broken.json" in shown[0] and "not valid JSON" in shown[0]
     not_png = tmp_path / "fake.png"
     not_png.write_bytes(b"hello")
     assert editor.window.file_actions.open_path(not_png) is None

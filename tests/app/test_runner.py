@@ -307,7 +307,7 @@ def test_the_gui_stays_responsive_while_a_node_computes(qtbot, editor):
     timer.stop()
     assert job.status == "ok"
     gaps = [b - a for a, b in zip(ticks, ticks[1:])]
-    assert len(ticks) > 20 and max(gaps) < 0.4, f"the event loop stalled for {max(gaps):.3f} s"
+    assert len(ticks) >= 5 and max(gaps) < 0.4, f"{len(ticks)} ticks; the event loop stalled for {max(gaps):.3f} s"
 
 
 def test_an_executor_failure_is_reported_not_fatal(qtbot, editor, monkeypatch):

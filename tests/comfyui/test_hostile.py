@@ -85,7 +85,7 @@ def test_deep_nesting_and_a_forged_primitive_type(registry, settings):
     ("[" * 100_000 + "]" * 100_000, "not usable JSON"),
 ])
 def test_hostile_json_text(registry, settings, text, message):
-    from nodeflow.formats.comfyui.fields import parse_json
+    from nodeflow.formats.workflow import parse_json
 
     with pytest.raises(WorkflowError) as e:
         import_data(parse_json(text), registry, settings)

@@ -29,7 +29,7 @@ def test_open_any_reads_every_kind(registry, settings, tmp_path):
     assert report.source == "ComfyUI API prompt" and export_api(g_api, registry).keys() == PROMPT.keys()
     nf = workflow.save(g_ui, tmp_path / "nf.json")
     g, report = load_graph_report(nf, registry, settings)
-    assert g == g_ui and report is None
+    assert g == g_ui and isinstance(report, workflow.LoadReport)
     assert load_graph(ui, registry) == g_ui
     other = tmp_path / "other.json"
     other.write_text('{"hello": 1}')

@@ -36,7 +36,8 @@ from typing import Any
 
 from nodeflow.formats.comfyui.api_export import export_api
 from nodeflow.formats.comfyui.api_import import import_api, is_link
-from nodeflow.formats.comfyui.fields import parse_json
+from nodeflow.formats.comfyui.fields import MAX_JSON_BYTES
+from nodeflow.formats.workflow import parse_json
 from nodeflow.formats.comfyui.report import ImportReport, MissingModel
 from nodeflow.formats.comfyui.slots import ExportError
 from nodeflow.formats.comfyui.ui_export import export_ui
@@ -78,7 +79,7 @@ def import_png_texts(texts: dict[str, str], registry, settings=None, where: str 
     problem = None
     if "workflow" in texts:
         try:
-            data = parse_json(texts["workflow"], "embedded workflow")
+            data = parse_json(texts["workflow"], "embedded workflow", MAX_JSON_BYTES)
             if detect(data) == UI:
                 return import_ui(data, registry, settings)
             problem = "the embedded workflow is not in ComfyUI's UI format"
@@ -89,7 +90,7 @@ def import_png_texts(texts: dict[str, str], registry, settings=None, where: str 
     if "prompt" not in texts:
         raise WorkflowError(f"{where}: no ComfyUI workflow or prompt is embedded")
     try:
-        data = parse_json(texts["prompt"], "embedded prompt")
+        data = parse_json(texts["prompt"], "embedded prompt", MAX_JSON_BYTES)
         if detect(data) != API:
             raise WorkflowError("the embedded prompt is not a ComfyUI API prompt")
         graph, report = import_api(data, registry, settings)

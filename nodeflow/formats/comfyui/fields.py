@@ -26,22 +26,6 @@ def kind(v: Any) -> str:
             int: "an integer", float: "a number"}.get(type(v), type(v).__name__)
 
 
-def parse_json(text: str | bytes, what: str = "file", limit: int = MAX_JSON_BYTES) -> Any:
-    if len(text) > limit:
-        raise WorkflowError(f"the {what} is {len(text)} bytes, too large for a workflow (limit {limit})")
-    if isinstance(text, bytes):
-        try:
-            text = text.decode("utf-8-sig")
-        except UnicodeDecodeError as e:
-            raise WorkflowError(f"the {what} is not UTF-8 text ({e.reason} at byte {e.start})") from None
-    try:
-        return json.loads(text)
-    except json.JSONDecodeError as e:
-        raise WorkflowError(f"the {what} is not valid JSON (line {e.lineno}, column {e.colno}: {e.msg})") from None
-    except (ValueError, RecursionError) as e:  # integers with thousands of digits, absurd nesting
-        raise WorkflowError(f"the {what} is not usable JSON: {e}") from None
-
-
 def check_limits(data: Any, where: str) -> None:
     """Walk the whole document once: no huge text, no non-finite or absurd numbers (which could not be saved as
     JSON again), no nesting deeper than a workflow ever needs. Iterative (depth never hits Python's limit), and
