@@ -19,7 +19,7 @@ from typing import Any, Callable, Iterable
 from nodeflow.core import events as ev
 from nodeflow.core.cache import CacheEntry, OutputCache
 from nodeflow.core.context import Cancelled, ExecutionContext, NodeError
-from nodeflow.core.device import resolve_device
+from nodeflow.core.device import configure_cpu_threads, resolve_device
 from nodeflow.core.graph import Graph, Node
 from nodeflow.core.model_cache import ModelCache
 from nodeflow.core.nodedef import NodeType
@@ -109,7 +109,9 @@ class Executor:
         return freed
 
     def device(self) -> str:
-        return resolve_device(self.settings.device)
+        device = resolve_device(self.settings.device)
+        configure_cpu_threads(self.settings.cpu_threads)
+        return device
 
     # -- running --------------------------------------------------------------------------------------------------
     def run(self, graph: Graph, targets: Iterable[int] | None = None, listener: Listener | None = None, *,
