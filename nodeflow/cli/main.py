@@ -16,7 +16,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="nodeflow", description="Node-based image-generation pipelines.")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for command in commands.COMMANDS:
-        p = sub.add_parser(command.name, help=command.help, description=command.help)
+        p = sub.add_parser(command.name, help=command.help, description=command.help,
+                           add_help=getattr(command, "add_help", True))
         command.add_arguments(p)
         p.set_defaults(handler=command.run)
     return parser
