@@ -16,10 +16,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="nodeflow", description="Node-based image-generation pipelines.")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for command in commands.COMMANDS:
-        p = sub.add_parser(command.name, help=command.help, description=command.help,
-                           add_help=getattr(command, "add_help", True))
+        p = sub.add_parser(command.name, help=command.help, description=command.help)
         command.add_arguments(p)
-        p.set_defaults(handler=command.run)
+        p.set_defaults(handler=getattr(command, "run", None))
     return parser
 
 
@@ -27,6 +26,11 @@ def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if not argv or (argv[0].endswith((".json", ".png")) and not argv[0].startswith("-")):
         argv = ["gui", *argv]  # `nodeflow` and `nodeflow FILE` open the editor
+    from nodeflow.cli.commands import COMMANDS
+
+    for command in COMMANDS:
+        if getattr(command, "passthrough", False) and argv[0] == command.name:
+            return int(command.run_argv(argv[1:]) or 0)
     parser = build_parser()
     try:
         args = parser.parse_args(argv)

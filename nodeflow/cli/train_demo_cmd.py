@@ -1,18 +1,17 @@
 """``nodeflow train-demo --out DIR``: train the built-in shapes model (the training lives in the demo node pack)."""
 from __future__ import annotations
 
-import argparse
-
 name = "train-demo"
 help = "train NodeFlow's built-in model from scratch (resumable; see assets/models/nodeflow_shapes.md)"
-add_help = False  # --help goes to the trainer's own parser
+#: Every argument after the command name goes to the trainer's own parser (so --help shows its options).
+passthrough = True
 
 
 def add_arguments(p):
-    p.add_argument("args", nargs=argparse.REMAINDER, help="--out DIR [--steps N] [--seed S] [--device cpu|cuda] ...")
+    pass
 
 
-def run(args) -> int:
+def run_argv(argv: list[str]) -> int:
     from nodes.demo.train import cli
 
-    return cli(list(args.args))
+    return cli(list(argv))
