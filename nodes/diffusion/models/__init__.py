@@ -23,7 +23,7 @@ The names below are re-exported lazily.
 """
 from __future__ import annotations
 
-import importlib
+from nodeflow.core.lazy import lazy_exports
 
 _EXPORTS = {
     "to_single_file_state_dict": "single_file",
@@ -44,10 +44,4 @@ _EXPORTS = {
 }
 
 __all__ = sorted(_EXPORTS)
-
-
-def __getattr__(name: str):
-    module = _EXPORTS.get(name)
-    if module is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    return getattr(importlib.import_module(f"{__name__}.{module}"), name)
+__getattr__ = lazy_exports(__name__, _EXPORTS)

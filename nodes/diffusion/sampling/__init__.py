@@ -22,7 +22,7 @@ Nothing heavy is imported with the package; the names below load their module on
 """
 from __future__ import annotations
 
-import importlib
+from nodeflow.core.lazy import lazy_exports
 
 _EXPORTS = {
     "SAMPLER_NAMES": "names",
@@ -42,10 +42,4 @@ _EXPORTS = {
 }
 
 __all__ = sorted(_EXPORTS)
-
-
-def __getattr__(name: str):
-    module = _EXPORTS.get(name)
-    if module is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    return getattr(importlib.import_module(f"{__name__}.{module}"), name)
+__getattr__ = lazy_exports(__name__, _EXPORTS)
