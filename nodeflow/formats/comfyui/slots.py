@@ -47,7 +47,8 @@ def check_exportable(graph: Graph, registry) -> None:
 
 
 def unique_names(names: list[str]) -> list[str]:
-    """The names the importer gave a placeholder's slots (duplicates get their index)."""
+    """A placeholder's slot names, as the importer gives them and the exporter finds them again (duplicates get
+    their index)."""
     seen: set[str] = set()
     out = []
     for k, n in enumerate(names):

@@ -18,6 +18,7 @@ from nodeflow.formats.comfyui.mapping import (PRIMITIVE_NODE, control_value, is_
 from nodeflow.formats.comfyui.overrides import KEY as NF_KEY
 from nodeflow.formats.comfyui.overrides import apply_node_overrides
 from nodeflow.formats.comfyui.report import ImportReport
+from nodeflow.formats.comfyui.slots import unique_names
 
 #: Node fields turned into Node attributes; every other field is kept in node.extra["comfy"] and written back.
 NODE_KEYS = {"id", "type", "pos", "size", "mode", "title", "color", "inputs", "outputs", "widgets_values", "order",
@@ -203,21 +204,10 @@ def fix_value(type_name: str, name: str, value):
     return value
 
 
-def _unique(names: list[str]) -> list[str]:
-    seen: set[str] = set()
-    out = []
-    for k, n in enumerate(names):
-        if n in seen:
-            n = f"{n} ({k})"
-        seen.add(n)
-        out.append(n)
-    return out
-
-
 def _placeholder(rn: raw.RawNode, comfy: dict) -> tuple[dict, list[str], list[str]]:
     """A node type we don't have: keep its slots as written, and its values by name where the file names them."""
-    inputs = _unique([s.widget or s.name or f"input {k}" for k, s in enumerate(rn.inputs)])
-    outputs = _unique([s.name or f"output {k}" for k, s in enumerate(rn.outputs)])
+    inputs = unique_names([s.widget or s.name or f"input {k}" for k, s in enumerate(rn.inputs)])
+    outputs = unique_names([s.name or f"output {k}" for k, s in enumerate(rn.outputs)])
     comfy["inputs"] = [copy.copy(s.data) for s in rn.inputs]
     comfy["outputs"] = [copy.copy(s.data) for s in rn.outputs]
     wv = rn.data.get("widgets_values")
