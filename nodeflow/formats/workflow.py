@@ -127,7 +127,7 @@ def parse_json(text: str | bytes, what: str = "file", limit: int = MAX_FILE_BYTE
 def from_dict(data: Any, registry=None) -> tuple[Graph, LoadReport]:
     report = LoadReport()
     if not isinstance(data, dict):
-        raise WorkflowError(f"expected a JSON object at the top, found {_kind(data)}")
+        raise WorkflowError(f"expected a JSON object at the top, found {kind(data)}")
     fmt = data.get("format")
     if fmt != FORMAT_NAME:
         hint = " (this looks like a ComfyUI workflow: use import)" if "nodes" in data and "last_node_id" in data \
@@ -135,7 +135,7 @@ def from_dict(data: Any, registry=None) -> tuple[Graph, LoadReport]:
         raise WorkflowError(f"'format' is {fmt!r}, expected {FORMAT_NAME!r}{hint}")
     version = data.get("version")
     if not isinstance(version, int) or isinstance(version, bool):
-        raise WorkflowError(f"'version' must be an integer, found {_kind(version)}")
+        raise WorkflowError(f"'version' must be an integer, found {kind(version)}")
     if version > FORMAT_VERSION:
         raise WorkflowError(f"format version {version} is newer than this NodeFlow reads ({FORMAT_VERSION}); "
                             "update NodeFlow")
@@ -143,19 +143,19 @@ def from_dict(data: Any, registry=None) -> tuple[Graph, LoadReport]:
         data = migrate(data, version)
         report.migrated_from = version
     graph = Graph()
-    graph.meta = _obj(data.get("meta", {}), "meta")
+    graph.meta = obj(data.get("meta", {}), "meta")
     graph.extra = {k: v for k, v in data.items() if k not in _TOP_KEYS}
-    for i, nd in enumerate(_list(data.get("nodes", []), "nodes")):
+    for i, nd in enumerate(lst(data.get("nodes", []), "nodes")):
         node = _node(nd, f"nodes[{i}]")
         if node.id in graph.nodes:
             raise WorkflowError(f"nodes[{i}]: node id {node.id} is used twice")
         graph._add_node(node)
-    for i, ld in enumerate(_list(data.get("links", []), "links")):
+    for i, ld in enumerate(lst(data.get("links", []), "links")):
         link = _link(ld, f"links[{i}]")
         if link.id in graph.links:
             raise WorkflowError(f"links[{i}]: link id {link.id} is used twice")
         graph._add_link(link)  # links to missing nodes are kept: validation reports them by name
-    for i, gd in enumerate(_list(data.get("groups", []), "groups")):
+    for i, gd in enumerate(lst(data.get("groups", []), "groups")):
         group = _group(gd, f"groups[{i}]")
         if group.id in graph.groups:
             raise WorkflowError(f"groups[{i}]: group id {group.id} is used twice")
@@ -188,9 +188,9 @@ def _migrate_0_to_1(data: dict) -> dict:
     """Version 0 (pre-release) stored links as [id, src, output, dst, input] and values under "widgets"."""
     data = dict(data)
     data["links"] = [{"id": l[0], "from": [l[1], l[2]], "to": [l[3], l[4]]} if isinstance(l, list) and len(l) == 5
-                     else l for l in _list(data.get("links", []), "links")]
+                     else l for l in lst(data.get("links", []), "links")]
     nodes = []
-    for nd in _list(data.get("nodes", []), "nodes"):
+    for nd in lst(data.get("nodes", []), "nodes"):
         if isinstance(nd, dict) and "widgets" in nd and "values" not in nd:
             nd = dict(nd)
             nd["values"] = nd.pop("widgets")
@@ -213,64 +213,83 @@ def migrate(data: dict, version: int) -> dict:
     return data
 
 
-# -- field parsing with clear errors ----------------------------------------------------------------------------------
-def _kind(v: Any) -> str:
+# -- field parsing with clear errors (also the ComfyUI reader's: formats/comfyui/fields.py) ----------------------------
+#: Largest coordinate or size accepted in a file.
+MAX_COORD = 1e9
+
+
+def kind(v: Any) -> str:
     return {dict: "an object", list: "a list", str: "text", bool: "true/false", type(None): "null",
             int: "an integer", float: "a number"}.get(type(v), type(v).__name__)
 
 
-def _obj(v: Any, where: str) -> dict:
+def obj(v: Any, where: str) -> dict:
     if not isinstance(v, dict):
-        raise WorkflowError(f"{where}: expected an object, found {_kind(v)}")
+        raise WorkflowError(f"{where}: expected an object, found {kind(v)}")
     return v
 
 
-def _list(v: Any, where: str) -> list:
+def lst(v: Any, where: str) -> list:
     if not isinstance(v, list):
-        raise WorkflowError(f"{where}: expected a list, found {_kind(v)}")
+        raise WorkflowError(f"{where}: expected a list, found {kind(v)}")
     return v
 
 
-def _int(v: Any, where: str) -> int:
+def int_id(v: Any, where: str, expected: str = "an integer") -> int:
+    """A node, link or group id: an integer (not true/false) that JSON numbers hold exactly."""
     if isinstance(v, bool) or not isinstance(v, int):
-        raise WorkflowError(f"{where}: expected an integer, found {_kind(v)}")
+        raise WorkflowError(f"{where}: expected {expected}, found {kind(v)}")
     if not -(2 ** 53) <= v <= 2 ** 53:
         raise WorkflowError(f"{where}: {v} is out of range for an id")
     return v
 
 
-def _str(v: Any, where: str, limit: int = 100_000) -> str:
+def text(v: Any, where: str, limit: int) -> str:
     if not isinstance(v, str):
-        raise WorkflowError(f"{where}: expected text, found {_kind(v)}")
+        raise WorkflowError(f"{where}: expected text, found {kind(v)}")
     if len(v) > limit:
         raise WorkflowError(f"{where}: text of {len(v)} characters is too long (limit {limit})")
     return v
 
 
-def _pair(v: Any, where: str) -> tuple[float, float]:
-    if isinstance(v, dict) and set(v) >= {"0", "1"}:  # some tools write [x, y] as {"0": x, "1": y}
+def opt_text(v: Any, where: str, limit: int) -> str | None:
+    return None if v is None else text(v, where, limit)
+
+
+def pair(v: Any, where: str) -> tuple[float, float]:
+    """[x, y] of finite, sane numbers."""
+    if isinstance(v, dict) and "0" in v and "1" in v:  # some tools write [x, y] as {"0": x, "1": y}
         v = [v["0"], v["1"]]
     if not isinstance(v, list) or len(v) != 2:
-        raise WorkflowError(f"{where}: expected [x, y], found {_kind(v)}")
+        raise WorkflowError(f"{where}: expected [x, y], found {kind(v)}")
     out = []
     for c in v:
-        if isinstance(c, bool) or not isinstance(c, (int, float)) or not math.isfinite(c) or abs(c) > 1e9:
-            raise WorkflowError(f"{where}: expected two finite numbers, found {c!r}")
+        if isinstance(c, bool) or not isinstance(c, (int, float)) or not math.isfinite(c) or abs(c) > MAX_COORD:
+            raise WorkflowError(f"{where}: expected two finite numbers, found {c!r}"[:200])
         out.append(float(c))
     return out[0], out[1]
 
 
+def rect(v: Any, where: str) -> tuple[float, float, float, float]:
+    v = lst(v, where)
+    if len(v) != 4:
+        raise WorkflowError(f"{where}: expected [x, y, width, height], found {len(v)} numbers")
+    x, y = pair(v[:2], where)
+    w, h = pair(v[2:], where)
+    return x, y, w, h
+
+
 def _node(nd: Any, where: str) -> Node:
-    nd = _obj(nd, where)
-    node_id = _int(nd.get("id"), f"{where}.id")
+    nd = obj(nd, where)
+    node_id = int_id(nd.get("id"), f"{where}.id")
     where = f"{where} (node {node_id})"
-    type_name = _str(nd.get("type"), f"{where}.type", 200)
+    type_name = text(nd.get("type"), f"{where}.type", 200)
     if not type_name:
         raise WorkflowError(f"{where}.type: empty node type")
-    values = _obj(nd.get("values", {}), f"{where}.values")
-    sockets = _list(nd.get("sockets", []), f"{where}.sockets")
+    values = obj(nd.get("values", {}), f"{where}.values")
+    sockets = lst(nd.get("sockets", []), f"{where}.sockets")
     for i, s in enumerate(sockets):
-        _str(s, f"{where}.sockets[{i}]", 200)
+        text(s, f"{where}.sockets[{i}]", 200)
     mode = nd.get("mode", "normal")
     if mode not in NODE_MODES:
         raise WorkflowError(f"{where}.mode: {mode!r} is not one of {', '.join(NODE_MODES)}")
@@ -279,45 +298,38 @@ def _node(nd: Any, where: str) -> Node:
         raise WorkflowError(f"{where}.version: expected an integer >= 1, found {version!r}")
     collapsed = nd.get("collapsed", False)
     if not isinstance(collapsed, bool):
-        raise WorkflowError(f"{where}.collapsed: expected true/false, found {_kind(collapsed)}")
-    color = nd.get("color")
-    if color is not None:
-        _str(color, f"{where}.color", 64)
+        raise WorkflowError(f"{where}.collapsed: expected true/false, found {kind(collapsed)}")
+    color = opt_text(nd.get("color"), f"{where}.color", 64)
     size = nd.get("size")
-    controls = _obj(nd.get("controls", {}), f"{where}.controls")
+    controls = obj(nd.get("controls", {}), f"{where}.controls")
     for key, c in controls.items():
         if c not in SEED_CONTROLS:
             raise WorkflowError(f"{where}.controls.{key}: {c!r} is not one of {', '.join(SEED_CONTROLS)}")
-    return Node(id=node_id, type=type_name, title=_str(nd.get("title", ""), f"{where}.title", 1000),
-                pos=_pair(nd.get("pos", [0, 0]), f"{where}.pos"),
-                size=None if size is None else _pair(size, f"{where}.size"), values=dict(values),
+    return Node(id=node_id, type=type_name, title=text(nd.get("title", ""), f"{where}.title", 1000),
+                pos=pair(nd.get("pos", [0, 0]), f"{where}.pos"),
+                size=None if size is None else pair(size, f"{where}.size"), values=dict(values),
                 socket_inputs=frozenset(sockets), mode=mode, collapsed=collapsed, color=color,
                 type_version=version, controls=dict(controls), extra={k: v for k, v in nd.items() if k not in _NODE_KEYS})
 
 
 def _link(ld: Any, where: str) -> Link:
-    ld = _obj(ld, where)
-    link_id = _int(ld.get("id"), f"{where}.id")
+    ld = obj(ld, where)
+    link_id = int_id(ld.get("id"), f"{where}.id")
     ends = []
     for end in ("from", "to"):
-        v = _list(ld.get(end), f"{where}.{end}")
+        v = lst(ld.get(end), f"{where}.{end}")
         if len(v) != 2:
             raise WorkflowError(f"{where}.{end}: expected [node id, socket name]")
-        ends.append((_int(v[0], f"{where}.{end}[0]"), _str(v[1], f"{where}.{end}[1]", 200)))
+        ends.append((int_id(v[0], f"{where}.{end}[0]"), text(v[1], f"{where}.{end}[1]", 200)))
     return Link(link_id, ends[0][0], ends[0][1], ends[1][0], ends[1][1])
 
 
 def _group(gd: Any, where: str) -> Group:
-    gd = _obj(gd, where)
-    rect = _list(gd.get("rect"), f"{where}.rect")
-    if len(rect) != 4:
-        raise WorkflowError(f"{where}.rect: expected [x, y, width, height]")
-    xy, wh = _pair(rect[:2], f"{where}.rect"), _pair(rect[2:], f"{where}.rect")
-    color = gd.get("color")
-    if color is not None:
-        _str(color, f"{where}.color", 64)
-    return Group(id=_int(gd.get("id"), f"{where}.id"), title=_str(gd.get("title", ""), f"{where}.title", 1000),
-                 rect=(*xy, *wh), color=color, extra={k: v for k, v in gd.items() if k not in _GROUP_KEYS})
+    gd = obj(gd, where)
+    bounds = rect(gd.get("rect"), f"{where}.rect")
+    color = opt_text(gd.get("color"), f"{where}.color", 64)
+    return Group(id=int_id(gd.get("id"), f"{where}.id"), title=text(gd.get("title", ""), f"{where}.title", 1000),
+                 rect=bounds, color=color, extra={k: v for k, v in gd.items() if k not in _GROUP_KEYS})
 
 
 def _looks_like_api_prompt(data: dict) -> bool:

@@ -9,7 +9,9 @@ import json
 import math
 from typing import Any
 
-from nodeflow.formats.workflow import WorkflowError
+# The checks NodeFlow's own files use too; re-exported here, where the ComfyUI readers find them (``f.obj`` ...).
+from nodeflow.formats.workflow import MAX_COORD, WorkflowError, int_id, kind, lst, obj, opt_text, rect, text
+from nodeflow.formats.workflow import pair as _strict_pair
 
 MAX_JSON_BYTES = 64 * 1024 * 1024
 #: Longest text anywhere in a file (prompts and notes are a few KB; a 10 MB "prompt" is an attack or an accident).
@@ -18,12 +20,7 @@ MAX_NODES = 20_000
 MAX_LINKS = 200_000
 #: Larger than any seed ComfyUI accepts (2**64 - 1): beyond this a number is garbage, not a value.
 MAX_ABS_INT = 2 ** 64
-MAX_COORD = 1e9
-
-
-def kind(v: Any) -> str:
-    return {dict: "an object", list: "a list", str: "text", bool: "true/false", type(None): "null",
-            int: "an integer", float: "a number"}.get(type(v), type(v).__name__)
+MAX_DEPTH = 200
 
 
 def check_limits(data: Any, where: str) -> None:
@@ -57,9 +54,6 @@ def check_limits(data: Any, where: str) -> None:
             raise WorkflowError(f"{_path(where, trail)}: a key is too long (limit {MAX_STRING_CHARS} characters)")
 
 
-MAX_DEPTH = 200
-
-
 def _path(where: str, trail) -> str:
     keys = []
     while trail is not None:
@@ -80,18 +74,6 @@ def json_copy(data: Any) -> Any:
         raise WorkflowError(f"not JSON data: {e}") from None
 
 
-def obj(v: Any, where: str) -> dict:
-    if not isinstance(v, dict):
-        raise WorkflowError(f"{where}: expected an object, found {kind(v)}")
-    return v
-
-
-def lst(v: Any, where: str) -> list:
-    if not isinstance(v, list):
-        raise WorkflowError(f"{where}: expected a list, found {kind(v)}")
-    return v
-
-
 def opt_list(v: Any, where: str) -> list:
     return [] if v is None else lst(v, where)
 
@@ -102,11 +84,7 @@ def ident(v: Any, where: str) -> int:
         v = int(v)
     if isinstance(v, float) and v.is_integer():
         v = int(v)
-    if isinstance(v, bool) or not isinstance(v, int):
-        raise WorkflowError(f"{where}: expected an integer id, found {kind(v)}")
-    if not -(2 ** 53) <= v <= 2 ** 53:
-        raise WorkflowError(f"{where}: {v} is out of range for an id")
-    return v
+    return int_id(v, where, "an integer id")
 
 
 def slot(v: Any, where: str) -> int:
@@ -117,38 +95,8 @@ def slot(v: Any, where: str) -> int:
     return v
 
 
-def text(v: Any, where: str, limit: int = MAX_STRING_CHARS) -> str:
-    if not isinstance(v, str):
-        raise WorkflowError(f"{where}: expected text, found {kind(v)}")
-    if len(v) > limit:
-        raise WorkflowError(f"{where}: text of {len(v)} characters is too long (limit {limit})")
-    return v
-
-
-def opt_text(v: Any, where: str, limit: int = MAX_STRING_CHARS) -> str | None:
-    return None if v is None else text(v, where, limit)
-
-
 def pair(v: Any, where: str) -> tuple[float, float]:
     """[x, y] (or {"0": x, "1": y}, as some ComfyUI versions write it) of finite, sane numbers."""
-    if isinstance(v, dict) and "0" in v and "1" in v:
-        v = [v["0"], v["1"]]
     if isinstance(v, (list, tuple)) and len(v) >= 2:
         v = list(v[:2])  # some writers append extra entries; x and y are what matters
-    if not isinstance(v, list) or len(v) != 2:
-        raise WorkflowError(f"{where}: expected [x, y], found {kind(v)}")
-    out = []
-    for c in v:
-        if isinstance(c, bool) or not isinstance(c, (int, float)) or not math.isfinite(c) or abs(c) > MAX_COORD:
-            raise WorkflowError(f"{where}: expected two finite numbers, found {c!r}"[:200])
-        out.append(float(c))
-    return out[0], out[1]
-
-
-def rect(v: Any, where: str) -> tuple[float, float, float, float]:
-    v = lst(v, where)
-    if len(v) != 4:
-        raise WorkflowError(f"{where}: expected [x, y, width, height], found {len(v)} numbers")
-    x, y = pair(v[:2], where)
-    w, h = pair(v[2:], where)
-    return x, y, w, h
+    return _strict_pair(v, where)
