@@ -13,7 +13,7 @@ import math
 
 import torch
 
-from nodes.diffusion.sampling.step_math import batch_sigma, notify
+from nodes.diffusion.sampling.step_math import batch_sigma, evaluate_step, notify
 
 FINAL_SIGMA = 0.001
 
@@ -53,8 +53,7 @@ def _uni_pc(denoiser, x, sigmas, *, callback, variant):
     order = max(1, min(3, steps - 1))
     lambdas = [-math.log(s) for s in sig]
 
-    denoised = denoiser(x, batch_sigma(sigmas.new_tensor(sig[0]), x))
-    notify(callback, 0, denoised, x)
+    denoised = evaluate_step(denoiser, x, sigmas.new_tensor(sig[0]), 0, callback)
     history = [(0, denoised)]  # (index into sig, data prediction there), newest last
     for step in range(1, steps + 1):
         step_order = min(order, step, steps + 1 - step)

@@ -10,15 +10,14 @@ from __future__ import annotations
 import torch
 
 from nodes.diffusion.sampling.noise import GeneratorNoiseSampler
-from nodes.diffusion.sampling.step_math import ancestral_step, batch_sigma, notify, to_d
+from nodes.diffusion.sampling.step_math import ancestral_step, batch_sigma, derivative, evaluate_step, to_d
 
 
 def sample_euler_ancestral(denoiser, x, sigmas, *, seed=None, callback=None, noise_sampler=None, eta=1.0):
     noise_sampler = noise_sampler or GeneratorNoiseSampler(x, seed)
     for i in range(len(sigmas) - 1):
         sigma, sigma_next = sigmas[i], sigmas[i + 1]
-        denoised = denoiser(x, batch_sigma(sigma, x))
-        notify(callback, i, denoised, x)
+        denoised = evaluate_step(denoiser, x, sigma, i, callback)
         sigma_down, sigma_up = ancestral_step(sigma, sigma_next, eta)
         if sigma_down == 0:
             x = denoised
@@ -31,8 +30,7 @@ def sample_dpm_2_ancestral(denoiser, x, sigmas, *, seed=None, callback=None, noi
     noise_sampler = noise_sampler or GeneratorNoiseSampler(x, seed)
     for i in range(len(sigmas) - 1):
         sigma, sigma_next = sigmas[i], sigmas[i + 1]
-        denoised = denoiser(x, batch_sigma(sigma, x))
-        notify(callback, i, denoised, x)
+        denoised = evaluate_step(denoiser, x, sigma, i, callback)
         sigma_down, sigma_up = ancestral_step(sigma, sigma_next, eta)
         d = to_d(x, sigma, denoised)
         if sigma_down == 0:
@@ -40,7 +38,7 @@ def sample_dpm_2_ancestral(denoiser, x, sigmas, *, seed=None, callback=None, noi
             continue
         sigma_mid = sigma.log().lerp(sigma_down.log(), 0.5).exp()
         x_2 = x + d * (sigma_mid - sigma)
-        d_2 = to_d(x_2, sigma_mid, denoiser(x_2, batch_sigma(sigma_mid, x)))
+        d_2 = derivative(denoiser, x_2, sigma_mid)
         x = x + d_2 * (sigma_down - sigma)
         x = x + noise_sampler(sigma, sigma_next) * sigma_up
     return x
@@ -51,8 +49,7 @@ def sample_dpmpp_2s_ancestral(denoiser, x, sigmas, *, seed=None, callback=None, 
     noise_sampler = noise_sampler or GeneratorNoiseSampler(x, seed)
     for i in range(len(sigmas) - 1):
         sigma, sigma_next = sigmas[i], sigmas[i + 1]
-        denoised = denoiser(x, batch_sigma(sigma, x))
-        notify(callback, i, denoised, x)
+        denoised = evaluate_step(denoiser, x, sigma, i, callback)
         sigma_down, sigma_up = ancestral_step(sigma, sigma_next, eta)
         if sigma_down == 0:
             x = x + to_d(x, sigma, denoised) * (sigma_down - sigma)
@@ -83,8 +80,7 @@ def sample_ddpm(denoiser, x, sigmas, *, seed=None, callback=None, noise_sampler=
     noise_sampler = noise_sampler or GeneratorNoiseSampler(x, seed)
     for i in range(len(sigmas) - 1):
         sigma, sigma_next = sigmas[i], sigmas[i + 1]
-        denoised = denoiser(x, batch_sigma(sigma, x))
-        notify(callback, i, denoised, x)
+        denoised = evaluate_step(denoiser, x, sigma, i, callback)
         x = _ddpm_step(x / torch.sqrt(1.0 + sigma ** 2), sigma, sigma_next, (x - denoised) / sigma, noise_sampler)
         if sigma_next != 0:
             x = x * torch.sqrt(1.0 + sigma_next ** 2)
@@ -96,8 +92,7 @@ def sample_lcm(denoiser, x, sigmas, *, seed=None, callback=None, noise_sampler=N
     noise_sampler = noise_sampler or GeneratorNoiseSampler(x, seed)
     for i in range(len(sigmas) - 1):
         sigma, sigma_next = sigmas[i], sigmas[i + 1]
-        denoised = denoiser(x, batch_sigma(sigma, x))
-        notify(callback, i, denoised, x)
+        denoised = evaluate_step(denoiser, x, sigma, i, callback)
         x = denoised
         if sigma_next > 0:
             x = x + noise_sampler(sigma, sigma_next) * sigma_next

@@ -7,15 +7,14 @@ ComfyUI. Hand-written from the paper (k-diffusion cannot be installed here: it n
 from __future__ import annotations
 
 from nodes.diffusion.sampling.noise import GeneratorNoiseSampler
-from nodes.diffusion.sampling.step_math import ancestral_step, batch_sigma, notify, to_d
+from nodes.diffusion.sampling.step_math import ancestral_step, evaluate_step, to_d
 
 
 def sample_euler_ancestral_cfg_pp(denoiser, x, sigmas, *, seed=None, callback=None, noise_sampler=None, eta=1.0):
     noise_sampler = noise_sampler or (GeneratorNoiseSampler(x, seed) if eta else None)
     for i in range(len(sigmas) - 1):
         sigma, sigma_next = sigmas[i], sigmas[i + 1]
-        denoised = denoiser(x, batch_sigma(sigma, x))
-        notify(callback, i, denoised, x)
+        denoised = evaluate_step(denoiser, x, sigma, i, callback)
         if sigma_next == 0:
             x = denoised
             continue

@@ -12,13 +12,12 @@ from __future__ import annotations
 
 import torch
 
-from nodes.diffusion.sampling.step_math import batch_sigma, notify, to_d
+from nodes.diffusion.sampling.step_math import derivative, evaluate_step, to_d
 
 
 def sample_euler(denoiser, x, sigmas, *, seed=None, callback=None, noise_sampler=None):
     for i in range(len(sigmas) - 1):
-        denoised = denoiser(x, batch_sigma(sigmas[i], x))
-        notify(callback, i, denoised, x)
+        denoised = evaluate_step(denoiser, x, sigmas[i], i, callback)
         x = x + to_d(x, sigmas[i], denoised) * (sigmas[i + 1] - sigmas[i])
     return x
 
@@ -26,15 +25,14 @@ def sample_euler(denoiser, x, sigmas, *, seed=None, callback=None, noise_sampler
 def sample_heun(denoiser, x, sigmas, *, seed=None, callback=None, noise_sampler=None):
     for i in range(len(sigmas) - 1):
         sigma, sigma_next = sigmas[i], sigmas[i + 1]
-        denoised = denoiser(x, batch_sigma(sigma, x))
-        notify(callback, i, denoised, x)
+        denoised = evaluate_step(denoiser, x, sigma, i, callback)
         d = to_d(x, sigma, denoised)
         dt = sigma_next - sigma
         if sigma_next == 0:  # the ODE's derivative is undefined at 0: plain Euler
             x = x + d * dt
             continue
         x_2 = x + d * dt
-        d_2 = to_d(x_2, sigma_next, denoiser(x_2, batch_sigma(sigma_next, x)))
+        d_2 = derivative(denoiser, x_2, sigma_next)
         x = x + (d + d_2) / 2 * dt
     return x
 
@@ -44,22 +42,21 @@ def sample_heunpp2(denoiser, x, sigmas, *, seed=None, callback=None, noise_sampl
     s_end = sigmas[-1]
     for i in range(len(sigmas) - 1):
         sigma = sigmas[i]
-        denoised = denoiser(x, batch_sigma(sigma, x))
-        notify(callback, i, denoised, x)
+        denoised = evaluate_step(denoiser, x, sigma, i, callback)
         d = to_d(x, sigma, denoised)
         dt = sigmas[i + 1] - sigma
         if sigmas[i + 1] == s_end:
             x = x + d * dt
         elif sigmas[i + 2] == s_end:
             x_2 = x + d * dt
-            d_2 = to_d(x_2, sigmas[i + 1], denoiser(x_2, batch_sigma(sigmas[i + 1], x)))
+            d_2 = derivative(denoiser, x_2, sigmas[i + 1])
             w2 = sigmas[i + 1] / (2 * sigmas[0])
             x = x + (d * (1 - w2) + d_2 * w2) * dt
         else:
             x_2 = x + d * dt
-            d_2 = to_d(x_2, sigmas[i + 1], denoiser(x_2, batch_sigma(sigmas[i + 1], x)))
+            d_2 = derivative(denoiser, x_2, sigmas[i + 1])
             x_3 = x_2 + d_2 * (sigmas[i + 2] - sigmas[i + 1])
-            d_3 = to_d(x_3, sigmas[i + 2], denoiser(x_3, batch_sigma(sigmas[i + 2], x)))
+            d_3 = derivative(denoiser, x_3, sigmas[i + 2])
             w2, w3 = sigmas[i + 1] / (3 * sigmas[0]), sigmas[i + 2] / (3 * sigmas[0])
             x = x + ((1 - w2 - w3) * d + w2 * d_2 + w3 * d_3) * dt
     return x
@@ -69,15 +66,14 @@ def sample_dpm_2(denoiser, x, sigmas, *, seed=None, callback=None, noise_sampler
     """DPM-Solver-2 in sigma space: the derivative is taken at the log-midpoint sigma."""
     for i in range(len(sigmas) - 1):
         sigma, sigma_next = sigmas[i], sigmas[i + 1]
-        denoised = denoiser(x, batch_sigma(sigma, x))
-        notify(callback, i, denoised, x)
+        denoised = evaluate_step(denoiser, x, sigma, i, callback)
         d = to_d(x, sigma, denoised)
         if sigma_next == 0:
             x = x + d * (sigma_next - sigma)
             continue
         sigma_mid = sigma.log().lerp(sigma_next.log(), 0.5).exp()
         x_2 = x + d * (sigma_mid - sigma)
-        d_2 = to_d(x_2, sigma_mid, denoiser(x_2, batch_sigma(sigma_mid, x)))
+        d_2 = derivative(denoiser, x_2, sigma_mid)
         x = x + d_2 * (sigma_next - sigma)
     return x
 
@@ -100,8 +96,7 @@ def sample_lms(denoiser, x, sigmas, *, seed=None, callback=None, noise_sampler=N
     sigmas_cpu = sigmas.detach().cpu().double().numpy()
     ds: list[torch.Tensor] = []
     for i in range(len(sigmas) - 1):
-        denoised = denoiser(x, batch_sigma(sigmas[i], x))
-        notify(callback, i, denoised, x)
+        denoised = evaluate_step(denoiser, x, sigmas[i], i, callback)
         ds = (ds + [to_d(x, sigmas[i], denoised)])[-order:]
         if sigmas[i + 1] == 0:
             x = denoised
@@ -117,8 +112,7 @@ def sample_dpmpp_2m(denoiser, x, sigmas, *, seed=None, callback=None, noise_samp
     old_denoised = None
     for i in range(len(sigmas) - 1):
         sigma, sigma_next = sigmas[i], sigmas[i + 1]
-        denoised = denoiser(x, batch_sigma(sigma, x))
-        notify(callback, i, denoised, x)
+        denoised = evaluate_step(denoiser, x, sigma, i, callback)
         if sigma_next == 0:
             x = denoised
         else:

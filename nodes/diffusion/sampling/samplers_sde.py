@@ -10,12 +10,19 @@ from __future__ import annotations
 import torch
 
 from nodes.diffusion.sampling.noise import BrownianTreeNoiseSampler
-from nodes.diffusion.sampling.step_math import ancestral_step, batch_sigma, notify
+from nodes.diffusion.sampling.step_math import ancestral_step, batch_sigma, evaluate_step
 
 
 def _brownian(x, sigmas, seed):
     positive = sigmas[sigmas > 0]
     return BrownianTreeNoiseSampler(x, positive.min(), sigmas.max(), seed)
+
+
+def _add_sde_noise(x, noise_sampler, sigma, sigma_next, h, eta):
+    """The multistep SDE's fresh noise for a step of ``h`` in lambda (none at eta = 0)."""
+    if not eta:
+        return x
+    return x + noise_sampler(sigma, sigma_next) * sigma_next * (-torch.expm1(-2 * h * eta)).sqrt()
 
 
 def sample_dpmpp_sde(denoiser, x, sigmas, *, seed=None, callback=None, noise_sampler=None, eta=1.0, r=0.5):
@@ -26,8 +33,7 @@ def sample_dpmpp_sde(denoiser, x, sigmas, *, seed=None, callback=None, noise_sam
     fac = 1 / (2 * r)
     for i in range(len(sigmas) - 1):
         sigma, sigma_next = sigmas[i], sigmas[i + 1]
-        denoised = denoiser(x, batch_sigma(sigma, x))
-        notify(callback, i, denoised, x)
+        denoised = evaluate_step(denoiser, x, sigma, i, callback)
         if sigma_next == 0:
             x = denoised
             continue
@@ -53,8 +59,7 @@ def _sample_dpmpp_2m_sde(denoiser, x, sigmas, *, seed, callback, noise_sampler, 
     old_denoised, h_last = None, None
     for i in range(len(sigmas) - 1):
         sigma, sigma_next = sigmas[i], sigmas[i + 1]
-        denoised = denoiser(x, batch_sigma(sigma, x))
-        notify(callback, i, denoised, x)
+        denoised = evaluate_step(denoiser, x, sigma, i, callback)
         h = None
         if sigma_next == 0:
             x = denoised
@@ -68,8 +73,7 @@ def _sample_dpmpp_2m_sde(denoiser, x, sigmas, *, seed, callback, noise_sampler, 
                     x = x + (-torch.expm1(-h_eta) / (-h_eta) + 1) * (1 / r) * (denoised - old_denoised)
                 else:  # midpoint
                     x = x - 0.5 * torch.expm1(-h_eta) * (1 / r) * (denoised - old_denoised)
-            if eta:
-                x = x + noise_sampler(sigma, sigma_next) * sigma_next * (-torch.expm1(-2 * h * eta)).sqrt()
+            x = _add_sde_noise(x, noise_sampler, sigma, sigma_next, h, eta)
         old_denoised, h_last = denoised, h
     return x
 
@@ -94,8 +98,7 @@ def sample_dpmpp_3m_sde(denoiser, x, sigmas, *, seed=None, callback=None, noise_
     h_1 = h_2 = None
     for i in range(len(sigmas) - 1):
         sigma, sigma_next = sigmas[i], sigmas[i + 1]
-        denoised = denoiser(x, batch_sigma(sigma, x))
-        notify(callback, i, denoised, x)
+        denoised = evaluate_step(denoiser, x, sigma, i, callback)
         h = None
         if sigma_next == 0:
             x = denoised
@@ -114,8 +117,7 @@ def sample_dpmpp_3m_sde(denoiser, x, sigmas, *, seed=None, callback=None, noise_
                 x = x + phi_2 * d1 - phi_3 * d2
             elif h_1 is not None:
                 x = x + phi_2 * (denoised - denoised_1) / (h_1 / h)
-            if eta:
-                x = x + noise_sampler(sigma, sigma_next) * sigma_next * (-torch.expm1(-2 * h * eta)).sqrt()
+            x = _add_sde_noise(x, noise_sampler, sigma, sigma_next, h, eta)
         denoised_1, denoised_2 = denoised, denoised_1
         h_1, h_2 = h, h_1
     return x
