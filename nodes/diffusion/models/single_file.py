@@ -41,6 +41,18 @@ def _state_dict(component) -> dict:
     return dict(component.state_dict()) if hasattr(component, "state_dict") else dict(component)
 
 
+def _key_map(keys, top: Mapping[str, str], block_name, what: str) -> dict[str, str]:
+    """diffusers key -> original key: diffusers' own name table for top-level weights, ``block_name(dotted parts)``
+    for the numbered blocks; a key that neither names is an error."""
+    out = {}
+    for key in keys:
+        new = top[key] if key in top else block_name(key.split("."))
+        if new is None:
+            raise ValueError(f"no single-file name for {what} weight {key!r}")
+        out[key] = new
+    return out
+
+
 # -- UNet ----------------------------------------------------------------------------------------------------------
 
 def unet_key_map(keys) -> dict[str, str]:
@@ -49,41 +61,37 @@ def unet_key_map(keys) -> dict[str, str]:
     per_level = count_indices(keys, "down_blocks.0.resnets.")
     up_with_attention = {int(k.split(".")[1]) for k in keys if k.startswith("up_blocks.") and ".attentions." in k}
     top = {**_mapping()["unet"]["layers"], **_mapping()["unet"]["addition_embed_type"]}
-    out = {}
-    for key in keys:
-        if key in top:
-            out[key] = top[key]
-            continue
-        parts = key.split(".")
-        rest = ".".join(parts[4:])
-        if parts[0] == "down_blocks":
-            i, kind, j = int(parts[1]), parts[2], int(parts[3])
-            first = 1 + i * (per_level + 1)
-            if kind == "resnets":
-                out[key] = f"input_blocks.{first + j}.0.{_rename_first(rest, _UNET_RESNET)}"
-            elif kind == "attentions":
-                out[key] = f"input_blocks.{first + j}.1.{rest}"
-            elif kind == "downsamplers":
-                out[key] = f"input_blocks.{first + per_level}.0.op.{rest.split('.', 1)[1]}"
-        elif parts[0] == "up_blocks":
-            i, kind, j = int(parts[1]), parts[2], int(parts[3])
-            first = i * (per_level + 1)  # the decoder has one more resnet per level
-            if kind == "resnets":
-                out[key] = f"output_blocks.{first + j}.0.{_rename_first(rest, _UNET_RESNET)}"
-            elif kind == "attentions":
-                out[key] = f"output_blocks.{first + j}.1.{rest}"
-            elif kind == "upsamplers":
-                slot = 2 if i in up_with_attention else 1
-                out[key] = f"output_blocks.{first + per_level}.{slot}.{rest}"
-        elif parts[0] == "mid_block":
-            kind, j, rest = parts[1], int(parts[2]), ".".join(parts[3:])
-            if kind == "resnets":
-                out[key] = f"middle_block.{0 if j == 0 else 2}.{_rename_first(rest, _UNET_RESNET)}"
-            elif kind == "attentions":
-                out[key] = f"middle_block.1.{rest}"
-        if key not in out:
-            raise ValueError(f"no single-file name for UNet weight {key!r}")
-    return out
+    return _key_map(keys, top, lambda parts: _unet_block_name(parts, per_level, up_with_attention), "UNet")
+
+
+def _unet_block_name(parts: list[str], per_level: int, up_with_attention: set[int]) -> str | None:
+    rest = ".".join(parts[4:])
+    if parts[0] == "down_blocks":
+        i, kind, j = int(parts[1]), parts[2], int(parts[3])
+        first = 1 + i * (per_level + 1)
+        if kind == "resnets":
+            return f"input_blocks.{first + j}.0.{_rename_first(rest, _UNET_RESNET)}"
+        if kind == "attentions":
+            return f"input_blocks.{first + j}.1.{rest}"
+        if kind == "downsamplers":
+            return f"input_blocks.{first + per_level}.0.op.{rest.split('.', 1)[1]}"
+    elif parts[0] == "up_blocks":
+        i, kind, j = int(parts[1]), parts[2], int(parts[3])
+        first = i * (per_level + 1)  # the decoder has one more resnet per level
+        if kind == "resnets":
+            return f"output_blocks.{first + j}.0.{_rename_first(rest, _UNET_RESNET)}"
+        if kind == "attentions":
+            return f"output_blocks.{first + j}.1.{rest}"
+        if kind == "upsamplers":
+            slot = 2 if i in up_with_attention else 1
+            return f"output_blocks.{first + per_level}.{slot}.{rest}"
+    elif parts[0] == "mid_block":
+        kind, j, rest = parts[1], int(parts[2]), ".".join(parts[3:])
+        if kind == "resnets":
+            return f"middle_block.{0 if j == 0 else 2}.{_rename_first(rest, _UNET_RESNET)}"
+        if kind == "attentions":
+            return f"middle_block.1.{rest}"
+    return None
 
 
 def unet_to_original(unet) -> dict:
@@ -97,31 +105,26 @@ def vae_key_map(keys) -> dict[str, str]:
     """diffusers AutoencoderKL key -> original key (without ``first_stage_model.``)."""
     keys = list(keys)
     levels = max(count_indices(keys, "encoder.down_blocks."), count_indices(keys, "decoder.up_blocks."))
-    top = _mapping()["vae"]
-    out = {}
-    for key in keys:
-        if key in top:
-            out[key] = top[key]
-            continue
-        parts = key.split(".")
-        side, block = parts[0], parts[1]
-        if block in ("down_blocks", "up_blocks"):
-            i, kind, j, rest = int(parts[2]), parts[3], int(parts[4]), ".".join(parts[5:])
-            level, name = (i, "down") if block == "down_blocks" else (levels - 1 - i, "up")
-            if kind == "resnets":
-                out[key] = f"{side}.{name}.{level}.block.{j}.{_rename_first(rest, {'conv_shortcut': 'nin_shortcut'})}"
-            elif kind in ("downsamplers", "upsamplers"):
-                out[key] = f"{side}.{name}.{level}.{name}sample.{rest}"
-        elif block == "mid_block":
-            kind, j, rest = parts[2], int(parts[3]), ".".join(parts[4:])
-            if kind == "resnets":
-                out[key] = f"{side}.mid.block_{j + 1}.{rest}"
-            elif kind == "attentions":
-                name, _, tail = rest.rpartition(".")
-                out[key] = f"{side}.mid.attn_1.{_VAE_ATTENTION.get(name, name)}.{tail}"
-        if key not in out:
-            raise ValueError(f"no single-file name for VAE weight {key!r}")
-    return out
+    return _key_map(keys, _mapping()["vae"], lambda parts: _vae_block_name(parts, levels), "VAE")
+
+
+def _vae_block_name(parts: list[str], levels: int) -> str | None:
+    side, block = parts[0], parts[1]
+    if block in ("down_blocks", "up_blocks"):
+        i, kind, j, rest = int(parts[2]), parts[3], int(parts[4]), ".".join(parts[5:])
+        level, name = (i, "down") if block == "down_blocks" else (levels - 1 - i, "up")
+        if kind == "resnets":
+            return f"{side}.{name}.{level}.block.{j}.{_rename_first(rest, {'conv_shortcut': 'nin_shortcut'})}"
+        if kind in ("downsamplers", "upsamplers"):
+            return f"{side}.{name}.{level}.{name}sample.{rest}"
+    elif block == "mid_block":
+        kind, j, rest = parts[2], int(parts[3]), ".".join(parts[4:])
+        if kind == "resnets":
+            return f"{side}.mid.block_{j + 1}.{rest}"
+        if kind == "attentions":
+            name, _, tail = rest.rpartition(".")
+            return f"{side}.mid.attn_1.{_VAE_ATTENTION.get(name, name)}.{tail}"
+    return None
 
 
 def vae_to_original(vae, prefix: str = "first_stage_model.") -> dict:
