@@ -12,6 +12,7 @@ from PySide6.QtWidgets import QGraphicsItem, QStyleOptionGraphicsItem
 from nodeflow.app.canvas import node_layout as nl
 from nodeflow.app.canvas.node_paint import MAX_MSG_LINES, MSG_LINE_H, paint_node
 from nodeflow.app.canvas.run_state import NodeRunState
+from nodeflow.app.images import thumbnail
 from nodeflow.core import socket_types as st
 
 if TYPE_CHECKING:
@@ -257,10 +258,7 @@ class NodeItem(QGraphicsItem):
 
 def _thumb(image: QImage) -> QPixmap:
     if max(image.width(), image.height()) > THUMB_MAX:
-        from PySide6.QtCore import Qt
-
-        image = image.scaled(THUMB_MAX, THUMB_MAX, Qt.AspectRatioMode.KeepAspectRatio,
-                             Qt.TransformationMode.SmoothTransformation)
+        image = thumbnail(image, THUMB_MAX)
     return QPixmap.fromImage(image)
 
 

@@ -1,1 +1,22 @@
 """The window's side panels: node library, inspector, results gallery, log, run bar."""
+from __future__ import annotations
+
+from PySide6.QtWidgets import QHBoxLayout, QLabel, QPushButton, QVBoxLayout, QWidget
+
+
+def add_clear_bar_layout(panel: QWidget, content: QWidget, on_clear, text: str = "") -> QLabel:
+    """Lay ``panel`` out as a bar (a dim status label and a Clear button calling ``on_clear``) over ``content``;
+    returns the label."""
+    label = QLabel(text)
+    label.setObjectName("dimText")
+    clear = QPushButton("Clear")
+    clear.clicked.connect(on_clear)
+    bar = QHBoxLayout()
+    bar.setContentsMargins(4, 2, 4, 2)
+    bar.addWidget(label, 1)
+    bar.addWidget(clear)
+    layout = QVBoxLayout(panel)
+    layout.setContentsMargins(0, 0, 0, 0)
+    layout.addLayout(bar)
+    layout.addWidget(content, 1)
+    return label

@@ -9,10 +9,13 @@ from typing import Any
 
 from PySide6.QtCore import QSize, Qt, Signal
 from PySide6.QtGui import QIcon, QImage, QPixmap
-from PySide6.QtWidgets import QHBoxLayout, QLabel, QListView, QListWidget, QListWidgetItem, QPushButton, QVBoxLayout, \
-    QWidget
+from PySide6.QtWidgets import QListView, QListWidget, QListWidgetItem, QWidget
+
+from nodeflow.app.images import thumbnail
+from nodeflow.app.panels import add_clear_bar_layout
 
 THUMB = 128
+NO_IMAGES = "No images yet: run a workflow with an output node."
 #: Full-size images are kept in memory; beyond this many the oldest leave the gallery (their files stay on disk).
 MAX_ENTRIES = 500
 #: Parameters shown first, in this order; anything else recorded follows.
@@ -77,24 +80,11 @@ class GalleryPanel(QWidget):
         self.list.setUniformItemSizes(True)
         self.list.itemClicked.connect(self._clicked)
         self.list.itemActivated.connect(self._clicked)
-        self.count_label = QLabel("No images yet: run a workflow with an output node.")
-        self.count_label.setObjectName("dimText")
-        clear = QPushButton("Clear")
-        clear.clicked.connect(self.clear)
-        bar = QHBoxLayout()
-        bar.setContentsMargins(4, 2, 4, 2)
-        bar.addWidget(self.count_label, 1)
-        bar.addWidget(clear)
-        layout = QVBoxLayout(self)
-        layout.setContentsMargins(0, 0, 0, 0)
-        layout.addLayout(bar)
-        layout.addWidget(self.list, 1)
+        self.count_label = add_clear_bar_layout(self, self.list, self.clear, NO_IMAGES)
 
     def add(self, entry: GalleryEntry) -> None:
         self.entries.insert(0, entry)
-        thumb = entry.image.scaled(THUMB, THUMB, Qt.AspectRatioMode.KeepAspectRatio,
-                                   Qt.TransformationMode.SmoothTransformation)
-        item = QListWidgetItem(QIcon(QPixmap.fromImage(thumb)), entry.caption)
+        item = QListWidgetItem(QIcon(QPixmap.fromImage(thumbnail(entry.image, THUMB))), entry.caption)
         item.setToolTip(entry.describe())
         item.setData(Qt.ItemDataRole.UserRole, entry)
         self.list.insertItem(0, item)
@@ -116,4 +106,4 @@ class GalleryPanel(QWidget):
     def _update_label(self) -> None:
         n = len(self.entries)
         self.count_label.setText(f"{n} image{'s' if n != 1 else ''} this session (click one to open it)" if n
-                                 else "No images yet: run a workflow with an output node.")
+                                 else NO_IMAGES)

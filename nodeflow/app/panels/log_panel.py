@@ -8,8 +8,9 @@ from typing import Any
 
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtGui import QFontDatabase
-from PySide6.QtWidgets import (QHBoxLayout, QLabel, QPlainTextEdit, QPushButton, QSplitter, QTreeWidget,
-                               QTreeWidgetItem, QVBoxLayout, QWidget)
+from PySide6.QtWidgets import QPlainTextEdit, QSplitter, QTreeWidget, QTreeWidgetItem, QWidget
+
+from nodeflow.app.panels import add_clear_bar_layout
 
 LEVELS = ("info", "warning", "error")
 _MARKS = {"info": "·", "warning": "▲", "error": "✖"}
@@ -51,18 +52,7 @@ class LogPanel(QWidget):
         split.addWidget(self.tree)
         split.addWidget(self.details)
         split.setSizes([200, 90])
-        self.summary = QLabel("")
-        self.summary.setObjectName("dimText")
-        clear = QPushButton("Clear")
-        clear.clicked.connect(self.clear)
-        bar = QHBoxLayout()
-        bar.setContentsMargins(4, 2, 4, 2)
-        bar.addWidget(self.summary, 1)
-        bar.addWidget(clear)
-        layout = QVBoxLayout(self)
-        layout.setContentsMargins(0, 0, 0, 0)
-        layout.addLayout(bar)
-        layout.addWidget(split, 1)
+        self.summary = add_clear_bar_layout(self, split, self.clear)
 
     def add(self, level: str, message: str, details: str = "", *, document=None, node_id: int | None = None
             ) -> LogEntry:
