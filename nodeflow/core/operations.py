@@ -34,6 +34,24 @@ def _node(graph: Graph, node_id: int) -> Node:
         raise OperationError(f"no node with id {node_id}") from None
 
 
+def _group(graph: Graph, group_id: int) -> Group:
+    try:
+        return graph.groups[group_id]
+    except KeyError:
+        raise OperationError(f"no group with id {group_id}") from None
+
+
+def _swap(mapping: dict, key: str, value: Any) -> Any:
+    """Store a copy of ``value`` under ``key`` (``_MISSING`` removes the key); returns what was there (or
+    ``_MISSING``), the inverse's value."""
+    old = mapping.get(key, _MISSING)
+    if value is _MISSING:
+        mapping.pop(key, None)
+    else:
+        mapping[key] = copy.deepcopy(value)
+    return old
+
+
 @dataclass(frozen=True)
 class AddNode(Operation):
     node: Node
@@ -120,12 +138,7 @@ class SetValue(Operation):
     label = "set value"
 
     def apply(self, graph):
-        node = _node(graph, self.node_id)
-        old = node.values.get(self.name, _MISSING)
-        if self.value is _MISSING:
-            node.values.pop(self.name, None)
-        else:
-            node.values[self.name] = copy.deepcopy(self.value)
+        old = _swap(_node(graph, self.node_id).values, self.name, self.value)
         inverse = SetValue(self.node_id, self.name, old)
         graph._notify(self, inverse)
         return inverse
@@ -204,9 +217,8 @@ class RemoveGroup(Operation):
     label = "remove frame"
 
     def apply(self, graph):
-        if self.group_id not in graph.groups:
-            raise OperationError(f"no group with id {self.group_id}")
-        group = graph.groups.pop(self.group_id)
+        group = _group(graph, self.group_id)
+        del graph.groups[self.group_id]
         inverse = AddGroup(group)
         graph._notify(self, inverse)
         return inverse
@@ -223,9 +235,7 @@ class UpdateGroup(Operation):
         return cls(group_id, tuple(changes.items()))
 
     def apply(self, graph):
-        group = graph.groups.get(self.group_id)
-        if group is None:
-            raise OperationError(f"no group with id {self.group_id}")
+        group = _group(graph, self.group_id)
         old = []
         for key, value in self.changes:
             if key not in ("title", "rect", "color"):
@@ -244,12 +254,7 @@ class SetMeta(Operation):
     label = "edit workflow"
 
     def apply(self, graph):
-        old = graph.meta.get(self.key, _MISSING)
-        if self.value is _MISSING:
-            graph.meta.pop(self.key, None)
-        else:
-            graph.meta[self.key] = copy.deepcopy(self.value)
-        inverse = SetMeta(self.key, old)
+        inverse = SetMeta(self.key, _swap(graph.meta, self.key, self.value))
         graph._notify(self, inverse)
         return inverse
 
