@@ -283,6 +283,14 @@ def connect(graph: Graph, src: int, src_output: str, dst: int, dst_input: str) -
     return AddLink(Link(graph.new_link_id(), src, src_output, dst, dst_input))
 
 
+def route_through(graph: Graph, link: Link, node_id: int, input_name: str, output_name: str) -> tuple[AddLink, AddLink]:
+    """Insert a node into ``link``: its source feeds ``input_name``, ``output_name`` feeds its target (that second
+    link replaces ``link`` in the target's input, one link per input, so no removal is needed)."""
+    first = graph.new_link_id()
+    return (AddLink(Link(first, link.src, link.src_output, node_id, input_name)),
+            AddLink(Link(first + 1, node_id, output_name, link.dst, link.dst_input)))
+
+
 def set_socket_input(graph: Graph, node_id: int, input_name: str, as_socket: bool) -> Operation:
     """Turn a value widget into an input socket (or back; turning back drops the link feeding it)."""
     node = _node(graph, node_id)

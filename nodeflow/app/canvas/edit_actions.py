@@ -2,7 +2,6 @@
 Gestures, menus and keys all end up here, so the rules live in one place."""
 from __future__ import annotations
 
-import math
 from typing import TYPE_CHECKING, Any
 
 from PySide6.QtCore import QPointF, QRectF
@@ -69,16 +68,12 @@ class EditActions:
                     if nt.input(target).kind == "either":
                         node.socket_inputs = frozenset({target})
                         steps = [ops.AddNode(node)]
-                    steps.append(ops.AddLink(_link(self.graph, nid, socket, node.id, target)))
+                    steps.append(ops.connect(self.graph, nid, socket, node.id, target))
             else:
                 i_type = rules.in_type(scratch, self.registry, nid, socket) or "*"
                 source = rules.first_output_for(nt, i_type)
                 if source is not None:
-                    dst = self.graph.nodes[nid]
-                    inp_decl = self.registry.get(dst.type).input(socket)
-                    if inp_decl is not None and inp_decl.kind == "either" and socket not in dst.socket_inputs:
-                        steps.append(ops.SetNodeField(nid, "socket_inputs", dst.socket_inputs | {socket}))
-                    steps.append(ops.AddLink(_link(self.graph, node.id, source, nid, socket)))
+                    steps.append(rules.connect_operation(self.graph, self.registry, node.id, source, nid, socket))
         if not self.push(ops.Batch(tuple(steps), label=f"add {nt.display_name if nt else type_name}")):
             return None
         self.canvas.select_nodes([node.id])
@@ -169,10 +164,8 @@ class EditActions:
         from nodeflow.app.canvas.node_layout import REROUTE_D
 
         node = self.make_node("Reroute", scene_pos - QPointF(REROUTE_D / 2, REROUTE_D / 2))
-        first = _link(self.graph, link.src, link.src_output, node.id, "input")
-        second = ops.Link(first.id + 1, node.id, "output", link.dst, link.dst_input)
-        # the second link replaces the old one in its input (one link per input), so one batch does it all
-        self.push(ops.Batch((ops.AddNode(node), ops.AddLink(first), ops.AddLink(second)), label="add reroute"))
+        self.push(ops.Batch((ops.AddNode(node), *ops.route_through(self.graph, link, node.id, "input", "output")),
+                            label="add reroute"))
         return node.id
 
     # -- frames -------------------------------------------------------------------------------------------------
@@ -225,11 +218,3 @@ class EditActions:
 
 
 _MISSING = object()
-
-
-def _link(graph, src, output, dst, input_name) -> ops.Link:
-    return ops.Link(graph.new_link_id(), src, output, dst, input_name)
-
-
-def snap(value: float, grid: float = 10.0) -> float:
-    return math.floor(value / grid + 0.5) * grid

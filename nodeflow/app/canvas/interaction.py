@@ -88,10 +88,6 @@ class Gesture:
     def paint(self, painter: QPainter, rect: QRectF) -> None:
         """Overlay drawn in the view's foreground while the gesture runs."""
 
-    def overlay_rect(self) -> QRectF | None:
-        """Scene area the overlay covers (None: repaint the whole viewport)."""
-        return None
-
 
 # -- moving nodes and frames --------------------------------------------------------------------------------------------
 class MoveGesture(Gesture):
@@ -191,15 +187,12 @@ class MoveGesture(Gesture):
         label = "move"
         if self.insert is not None and self.insert[0].link.id in graph.links:
             wire, inp, out = self.insert
-            link, nid = wire.link, self.items[0].node_id
-            first = graph.new_link_id()
+            nid = self.items[0].node_id
             node = graph.nodes[nid]
             nt = self.items[0].node_type
             if nt.input(inp).kind == "either" and inp not in node.socket_inputs:
                 steps.append(ops.SetNodeField(nid, "socket_inputs", node.socket_inputs | {inp}))
-            # the second link replaces the old one in the downstream input
-            steps += [ops.AddLink(ops.Link(first, link.src, link.src_output, nid, inp)),
-                      ops.AddLink(ops.Link(first + 1, nid, out, link.dst, link.dst_input))]
+            steps += ops.route_through(graph, wire.link, nid, inp, out)
             label = "insert into wire"
         if not self.canvas.actions.push(ops.Batch(tuple(steps), label=label)):
             self.cancel()
