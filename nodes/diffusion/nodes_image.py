@@ -23,6 +23,8 @@ def load_image(ctx, image):
     import torch
     from PIL import Image, ImageOps, UnidentifiedImageError
 
+    from nodes.diffusion.image_convert import pil_to_tensor
+
     path = ctx.settings.folders.resolve("input", image)
     if path is None:
         raise NodeError(f"{image}: not found in {', '.join(ctx.settings.folders.searched('input'))}", field="image")
@@ -32,7 +34,7 @@ def load_image(ctx, image):
             im.load()
     except (UnidentifiedImageError, OSError, ValueError) as e:
         raise NodeError(f"{image}: not a readable image ({e})", field="image") from None
-    rgb = torch.from_numpy(np.asarray(im.convert("RGB"), dtype=np.float32) / 255.0)[None]
+    rgb = pil_to_tensor(im)
     if "A" in im.getbands() or (im.mode == "P" and "transparency" in im.info):
         alpha = np.asarray(im.convert("RGBA").getchannel("A"), dtype=np.float32) / 255.0
         mask = 1.0 - torch.from_numpy(alpha)[None]
