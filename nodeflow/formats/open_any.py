@@ -6,7 +6,7 @@ from pathlib import Path
 
 from nodeflow.core.graph import Graph
 from nodeflow.formats import workflow
-from nodeflow.formats.workflow import WorkflowError
+from nodeflow.formats.workflow import WorkflowError, read_json
 
 
 def load_graph(path, registry) -> Graph:
@@ -35,23 +35,6 @@ def load_graph_report(path, registry, settings=None):
         return workflow.from_dict(data, registry)  # its own clear message about the format field
     raise WorkflowError(f"{path}: not a workflow: expected a NodeFlow workflow, a ComfyUI workflow or a ComfyUI "
                         "API prompt")
-
-
-def read_json(path: Path):
-    try:
-        size = path.stat().st_size
-    except OSError as e:
-        raise WorkflowError(f"{path}: cannot read ({e.strerror or e})") from None
-    if size > workflow.MAX_FILE_BYTES:
-        raise WorkflowError(f"{path}: {size} bytes is too large for a workflow file")
-    try:
-        raw = path.read_bytes()
-    except OSError as e:
-        raise WorkflowError(f"{path}: cannot read ({e.strerror or e})") from None
-    try:
-        return workflow.parse_json(raw)
-    except WorkflowError as e:
-        raise WorkflowError(f"{path}: {e}") from None
 
 
 def _load_png(path: Path, registry, settings):

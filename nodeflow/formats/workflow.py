@@ -90,6 +90,15 @@ def save(graph: Graph, path: str | os.PathLike) -> Path:
 # -- loading --------------------------------------------------------------------------------------------------------
 def load(path: str | os.PathLike, registry=None) -> tuple[Graph, LoadReport]:
     path = Path(path)
+    data = read_json(path)
+    try:
+        return from_dict(data, registry)
+    except WorkflowError as e:
+        raise WorkflowError(f"{path}: {e}") from None
+
+
+def read_json(path: Path) -> Any:
+    """The JSON in a workflow file (any format), size-limited; every error a WorkflowError naming the file."""
     try:
         size = path.stat().st_size
         if size > MAX_FILE_BYTES:
@@ -98,7 +107,7 @@ def load(path: str | os.PathLike, registry=None) -> tuple[Graph, LoadReport]:
     except OSError as e:
         raise WorkflowError(f"{path}: cannot read ({e.strerror or e})") from None
     try:
-        return from_dict(parse_json(raw), registry)
+        return parse_json(raw)
     except WorkflowError as e:
         raise WorkflowError(f"{path}: {e}") from None
 
