@@ -34,7 +34,6 @@ class LogPanel(QWidget):
     def __init__(self, parent: QWidget | None = None):
         super().__init__(parent)
         self.entries: list[LogEntry] = []
-        self.error_count = 0
         self.tree = QTreeWidget()
         self.tree.setHeaderLabels(["", "Time", "Message"])
         self.tree.setRootIsDecorated(False)
@@ -70,7 +69,6 @@ class LogPanel(QWidget):
         self.tree.addTopLevelItem(item)
         self.tree.scrollToItem(item)
         if level == "error":
-            self.error_count += 1
             self.errorCountChanged.emit(self.error_count)
         self._update_summary()
         return entry
@@ -88,9 +86,12 @@ class LogPanel(QWidget):
         self.entries.clear()
         self.tree.clear()
         self.details.clear()
-        self.error_count = 0
         self.errorCountChanged.emit(0)
         self._update_summary()
+
+    @property
+    def error_count(self) -> int:
+        return sum(1 for e in self.entries if e.level == "error")
 
     def messages(self, level: str | None = None) -> list[str]:
         return [e.message for e in self.entries if level is None or e.level == level]
