@@ -13,7 +13,7 @@ from PySide6.QtGui import QUndoStack
 
 from nodeflow.core.graph import Graph
 from nodeflow.formats import workflow
-from nodeflow.formats.workflow import LoadReport, WorkflowError
+from nodeflow.formats.workflow import LoadReport
 
 
 class Document(QObject):

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import copy
 from dataclasses import dataclass, field
-from typing import Any, Callable, Iterable
+from typing import Any, Callable
 
 NODE_MODES = ("normal", "muted", "bypassed")
 
@@ -222,6 +222,3 @@ def _freeze(value: Any) -> Any:
         return int(value)  # 1.0 and 1 compare equal after a JSON round trip
     return value
 
-
-def nodes_in(graph: Graph, ids: Iterable[int]) -> list[Node]:
-    return [graph.nodes[i] for i in ids if i in graph.nodes]

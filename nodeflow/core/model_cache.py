@@ -29,10 +29,6 @@ class ModelCache:
                 self.loads[key] = self.loads.get(key, 0) + 1
             return value
 
-    def peek(self, key: Hashable) -> Any | None:
-        with self._lock:
-            return self._items.get(key)
-
     def items(self) -> list[tuple[Hashable, Any]]:
         with self._lock:
             return list(self._items.items())

@@ -71,10 +71,6 @@ class Input:
         """True when the input has a value widget by default (kind widget or either)."""
         return self.kind in ("widget", "either")
 
-    @property
-    def has_dynamic_choices(self) -> bool:
-        return callable(self.choices) or self.files is not None
-
     def choice_list(self, settings=None) -> list[str] | None:
         if self.files is not None:
             from nodeflow.config import current_settings

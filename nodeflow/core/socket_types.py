@@ -58,10 +58,6 @@ def color(name: str) -> str:
     return t.color if t else "#888888"
 
 
-def all_types() -> list[SocketType]:
-    return list(_TYPES.values())
-
-
 def compatible(out_type: str, in_type: str) -> tuple[bool, str]:
     """Can an output of ``out_type`` feed an input of ``in_type``? Returns (ok, reason if not)."""
     if out_type == in_type or ANY in (out_type, in_type):

@@ -71,7 +71,7 @@ def _decode_text_chunk(ctype: bytes, body: bytes) -> tuple[str, str] | None:
             return keyword, _text(rest, "latin-1")
         if ctype == b"zTXt":
             return keyword, _text(zlib.decompressobj().decompress(rest[1:], MAX_TEXT_BYTES), "latin-1")
-        compressed, _method = rest[0], rest[1]
+        compressed = rest[0]  # rest[1] is the compression method: zlib is the only one defined
         _lang, _, rest = rest[2:].partition(b"\x00")
         _translated, _, text = rest.partition(b"\x00")
         if compressed:

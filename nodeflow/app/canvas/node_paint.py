@@ -40,7 +40,6 @@ def paint_node(p: QPainter, item: "NodeItem", lod: float) -> None:
     w, h = L.width, L.height
     body = QRectF(0, 0, w, h)
     title_color = item.title_color()
-    state = item.state
     if lod < LOD_BLOCKS:
         p.setPen(Qt.PenStyle.NoPen)
         p.setBrush(qcolor(_body_color(item)))

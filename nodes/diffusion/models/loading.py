@@ -198,7 +198,6 @@ WEIGHT_STEMS = ("diffusion_pytorch_model", "model", "pytorch_model")
 
 def read_component_weights(folder: Path) -> dict:
     """One component's weights: ``<stem>[.fp16].safetensors``, a sharded ``.safetensors.index.json``, or ``.bin``."""
-    import torch
     from safetensors import SafetensorError
     from safetensors.torch import load_file
 
