@@ -145,7 +145,7 @@ class Settings:
 
     def with_overrides(self, *, models: list[str] | None = None, output: str | None = None,
                        input: str | None = None, device: str | None = None, precision: str | None = None,
-                       cache_budget_mb: int | None = None) -> "Settings":
+                       cache_budget_mb: int | None = None, cpu_threads: int | None = None) -> "Settings":
         """Command-line flags: ``models`` adds roots in front (searched first)."""
         s = self
         if models:
@@ -160,6 +160,8 @@ class Settings:
             s = replace(s, precision=_check_choice("precision", precision, PRECISIONS))
         if cache_budget_mb is not None:
             s = replace(s, cache_budget_mb=int(cache_budget_mb))
+        if cpu_threads is not None:
+            s = replace(s, cpu_threads=max(0, int(cpu_threads)))
         return s
 
     @classmethod

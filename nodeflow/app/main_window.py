@@ -323,7 +323,8 @@ class MainWindow(QMainWindow):
             self.apply_preferences(dialog.result_preferences())
 
     def apply_preferences(self, prefs: preferences.Preferences) -> None:
-        """Store ``prefs`` and apply them: settings for new runs, cache budget, theme, autosave interval."""
+        """Store ``prefs`` and apply them: settings for new runs and for the open canvases (file choices), cache
+        budget, theme, autosave interval."""
         from nodeflow.config import SettingsError, set_current_settings
 
         try:
@@ -337,11 +338,21 @@ class MainWindow(QMainWindow):
         set_current_settings(settings)
         self.runner.executor.settings = settings  # read by the next run (the worker is idle or mid-run: both fine)
         self.runner.set_cache_budget(settings.cache_budget_bytes)
+        for view in self.tabs.views():
+            view.canvas.set_settings(settings)
+            self._recheck_files(view)
+        self.inspector.refresh()  # its file lists (checkpoints...) come from the folders
         if self.autosaver is not None:
             self.autosaver.set_interval(prefs.autosave_seconds)
         self.set_theme(prefs.theme)
         self._update_cache_label()
         self.log.info("Settings applied")
+
+    def _recheck_files(self, view: DocumentView) -> None:
+        """Model and input folders may have changed: missing-file marks follow them, other marks stay."""
+        kept = [p for p in view.canvas.problems() if p.kind != "missing_file"]
+        found = [p for p in validate(view.document.graph, self.registry, self.settings) if p.kind == "missing_file"]
+        view.canvas.set_problems(kept + found)
 
     def show_about(self) -> None:
         QMessageBox.about(self, "About NodeFlow", "NodeFlow — a node-based editor for image-generation pipelines.\n"

@@ -37,6 +37,7 @@ class Preferences:
     device: str = ""  # "" keeps the settings file's value
     precision: str = ""
     cache_budget_mb: int = 0  # 0 keeps the settings file's value
+    cpu_threads: int | None = None  # None keeps the settings file's value; 0 is "automatic", a value of its own
     theme: str = "dark"
     autosave_seconds: int = 30
 
@@ -50,6 +51,8 @@ class Preferences:
         p.device = str(store.value("run/device", "") or "")
         p.precision = str(store.value("run/precision", "") or "")
         p.cache_budget_mb = _as_int(store.value("run/cache_budget_mb", 0), 0)
+        threads = _as_int(store.value("run/cpu_threads", ""), -1)
+        p.cpu_threads = threads if threads >= 0 else None
         theme = str(store.value("ui/theme", "dark") or "dark")
         p.theme = theme if theme in THEMES else "dark"
         p.autosave_seconds = max(5, _as_int(store.value("ui/autosave_seconds", 30), 30))
@@ -63,6 +66,7 @@ class Preferences:
         store.setValue("run/device", self.device)
         store.setValue("run/precision", self.precision)
         store.setValue("run/cache_budget_mb", int(self.cache_budget_mb))
+        store.setValue("run/cpu_threads", "" if self.cpu_threads is None else int(self.cpu_threads))
         store.setValue("ui/theme", self.theme)
         store.setValue("ui/autosave_seconds", int(self.autosave_seconds))
         store.sync()
@@ -72,7 +76,7 @@ class Preferences:
         return base.with_overrides(models=self.model_dirs or None, output=self.output_dir or None,
                                    input=self.input_dir or None, device=self.device or None,
                                    precision=self.precision or None,
-                                   cache_budget_mb=self.cache_budget_mb or None)
+                                   cache_budget_mb=self.cache_budget_mb or None, cpu_threads=self.cpu_threads)
 
     def copy(self) -> "Preferences":
         return Preferences(**{f.name: (list(v) if isinstance(v := getattr(self, f.name), list) else v)

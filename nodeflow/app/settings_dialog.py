@@ -1,6 +1,9 @@
-"""Settings: model folders, input and output folders, device, precision, cache memory budget, theme, autosave.
+"""Settings: model folders, input and output folders, device, precision, cache memory budget, CPU threads, theme,
+autosave.
 Stored with QSettings (``preferences.Preferences``) and turned into ``nodeflow.config.Settings`` by the window."""
 from __future__ import annotations
+
+import os
 
 from PySide6.QtWidgets import (QComboBox, QDialog, QDialogButtonBox, QFileDialog, QFormLayout, QHBoxLayout, QLabel,
                                QLineEdit, QListWidget, QPushButton, QSpinBox, QVBoxLayout, QWidget)
@@ -70,6 +73,12 @@ class SettingsDialog(QDialog):
         self.cache.setSuffix(" MB")
         self.cache.setValue(prefs.cache_budget_mb or settings.cache_budget_mb)
         self.cache.setToolTip("Memory for cached node outputs; least recently used results are dropped beyond it")
+        self.cpu_threads = QSpinBox()
+        self.cpu_threads.setRange(0, max(os.cpu_count() or 1, settings.cpu_threads))
+        self.cpu_threads.setSpecialValueText("automatic")  # shown for 0
+        self.cpu_threads.setValue(prefs.cpu_threads if prefs.cpu_threads is not None else settings.cpu_threads)
+        self.cpu_threads.setToolTip("Threads for running models on the CPU. Automatic uses half the cores (or "
+                                    "OMP_NUM_THREADS): more threads than idle cores makes every step slower.")
         self.theme = QComboBox()
         self.theme.addItems(THEMES)
         self.theme.setCurrentText(prefs.theme)
@@ -84,9 +93,11 @@ class SettingsDialog(QDialog):
         form.addRow("Device", self.device)
         form.addRow("Precision", self.precision)
         form.addRow("Cache budget", self.cache)
+        form.addRow("CPU threads", self.cpu_threads)
         form.addRow("Theme", self.theme)
         form.addRow("Autosave every", self.autosave)
-        note = QLabel("Device and precision apply to the next model load (use Run > Free memory to reload).")
+        note = QLabel("Device and precision apply to the next model load (use Run > Free memory to reload); "
+                      "CPU threads to the next run.")
         note.setObjectName("dimText")
         note.setWordWrap(True)
         box = QDialogButtonBox(QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel)
@@ -110,6 +121,7 @@ class SettingsDialog(QDialog):
         p.device = self.device.currentText()
         p.precision = self.precision.currentText()
         p.cache_budget_mb = self.cache.value()
+        p.cpu_threads = self.cpu_threads.value()
         p.theme = self.theme.currentText()
         p.autosave_seconds = self.autosave.value()
         return p

@@ -26,9 +26,8 @@ def resolve_device(preference: str = "auto") -> str:
     return "cpu"
 
 
-@lru_cache(maxsize=4)
 def configure_cpu_threads(threads: int = 0) -> int:
-    """Set torch's CPU thread count once: ``threads``, else OMP_NUM_THREADS if the user set it, else half the cores.
+    """Set torch's CPU thread count (before each run, so a changed setting applies): ``threads``, else OMP_NUM_THREADS if the user set it, else half the cores.
 
     Why not torch's default (all cores): its OpenMP workers spin while they wait, so when anything else runs on the
     machine every parallel op stalls. Measured on a 2-core machine with one core busy: 20 steps of a small model took
@@ -39,5 +38,6 @@ def configure_cpu_threads(threads: int = 0) -> int:
     if threads <= 0:
         env = os.environ.get("OMP_NUM_THREADS", "")
         threads = int(env) if env.isdigit() and int(env) > 0 else max(1, (os.cpu_count() or 2) // 2)
-    torch.set_num_threads(threads)
+    if torch.get_num_threads() != threads:  # not cached per value: going back to an earlier value must apply too
+        torch.set_num_threads(threads)
     return threads

@@ -16,6 +16,7 @@ Run feedback (GUI thread only)
     set_node_preview(node_id, QImage | None)       live preview drawn in the node while it runs
     set_node_images(node_id, list[QImage])         output images drawn in the node (click emits imageClicked)
     set_problems(list[Problem])                    validation problems drawn on their nodes and fields
+    problems() -> list[Problem]                    those drawn now
     clear_states()                                 forget run states and previews (images stay)
 
 Selection, clipboard, editing
@@ -29,6 +30,7 @@ Selection, clipboard, editing
 View
     fit_all(), fit_selection(), zoom(), set_zoom(z), zoom_by(factor, anchor=None), pan_by(dx, dy),
     visible_scene_rect(), set_theme(Palette), set_graph(graph), set_minimap_visible(bool)
+    set_settings(settings)             folders for file choice lists (checkpoints...) after the user changed them
 
 Keys (when the canvas has focus) are listed in ``shortcuts.py`` (KEYS for the handling, SHORTCUTS for a help
 overlay). The window's own actions win over them (Qt shortcuts are matched first); route an Edit menu's Copy,

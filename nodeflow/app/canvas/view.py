@@ -106,6 +106,11 @@ class Canvas(QGraphicsView):
         self.minimap.rebuild()
         self.viewport().update()
 
+    def set_settings(self, settings) -> None:
+        """Use ``settings`` from now on (folders for file choice lists, defaults of new nodes)."""
+        self.settings = settings
+        self.graph_scene.settings = settings
+
     def set_minimap_visible(self, visible: bool) -> None:
         self.minimap.wanted = bool(visible)
         self.minimap.rebuild()
@@ -121,6 +126,10 @@ class Canvas(QGraphicsView):
 
     def set_problems(self, problems) -> None:
         self.graph_scene.set_problems(list(problems or []))
+
+    def problems(self) -> list:
+        """The problems drawn on nodes now (those without a node are not kept)."""
+        return [p for item in self.graph_scene.nodes.values() for p in item.problems]
 
     def clear_states(self) -> None:
         self.graph_scene.clear_states()

@@ -51,6 +51,10 @@ class InspectorPanel(QWidget):
         self._multi = len(ids)
         self._rebuild()
 
+    def refresh(self) -> None:
+        """Rebuild the form (its choice lists may have changed: other model folders)."""
+        self._rebuild()
+
     # -- graph observation ----------------------------------------------------------------------------------------
     def _graph_changed(self, op, _inverse) -> None:
         if self.node_id is None or self._sync_pending:
