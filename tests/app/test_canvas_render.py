@@ -190,3 +190,60 @@ def test_graph_changes_from_outside_the_canvas_are_drawn(make_canvas, app_regist
     assert 1 in canvas.graph_scene.nodes
     graph.apply(ops.RemoveNode(7))  # the old graph no longer reaches the canvas
     assert len(canvas.graph_scene.nodes) == 1
+
+
+def test_long_texts_stay_inside_their_nodes_and_show_in_full_on_hover(qtbot, make_canvas, app_registry,
+                                                                      monkeypatch, tmp_path):
+    """Placeholders from an API prompt (laid out in 400-px columns) with long type names, socket names and values
+    do not cover their neighbours; each shortened text (title, socket label, value, file name) shows on hover."""
+    from PySide6.QtCore import QEvent
+    from PySide6.QtGui import QHelpEvent
+    from PySide6.QtWidgets import QToolTip
+
+    from nodeflow.app.canvas.widgets_paint import row_texts
+    from nodeflow.formats.comfyui.api_import import import_api
+
+    socket = "clip_vision_conditioning_from_the_upstream_loader"
+    prompt = {"1": {"class_type": "CheckpointLoaderWithAnExtremelyLongTypeName", "inputs": {}},
+              "2": {"class_type": "ImpactWildcardEncodeWithAnExtremelyLongTypeName",
+                    "inputs": {socket: ["1", 0], "wildcard_text": "a photo of " * 20}},
+              "3": {"class_type": "SaveImageWithAnExtremelyLongTypeNameToo", "inputs": {"images": ["2", 0]}}}
+    graph, _report = import_api(prompt, app_registry)
+    long_file = "subfolder/another_subfolder/a_really_long_input_image_file_name_0001.png"
+    reader = new_node(app_registry, "ReadFile", 10, (0, 300))
+    reader.values["name"] = long_file
+    reader.title = "A file reader with a custom title far longer than its node"
+    graph.apply(ops.AddNode(reader))
+    canvas = make_canvas(graph, size=(1300, 600))
+    canvas.centerOn(QPointF(600, 200))
+    items = canvas.graph_scene.nodes
+    bodies = {nid: item.scene_body_rect() for nid, item in items.items()}
+    for a in bodies:
+        for b in bodies:
+            assert a == b or not bodies[a].intersects(bodies[b]), (a, b)
+    canvas.grab().save(str(tmp_path / "long_texts.png"))
+
+    shown = []
+    monkeypatch.setattr(QToolTip, "showText", staticmethod(lambda pos, text, *a: shown.append(text)))
+
+    def hover(node_id, local) -> str:
+        pos = canvas.mapFromScene(items[node_id].pos() + QPointF(*local))
+        canvas.viewportEvent(QHelpEvent(QEvent.Type.ToolTip, pos, canvas.viewport().mapToGlobal(pos)))
+        return shown[-1]
+
+    encode = items[2]
+    assert "⚠ missing node type ImpactWildcardEncodeWithAnExtremelyLongTypeName" in hover(2, (60, 13))
+    slot = encode.layout.inputs[socket]
+    assert socket in hover(2, (slot.x + 30, slot.y)).splitlines()
+    row = encode.layout.widget("wildcard_text")
+    assert ("wildcard_text: " + "a photo of " * 20).strip() in hover(2, (row.x + 40, row.center_y))
+    title = hover(10, (60, 13))
+    assert title.splitlines()[0] == reader.title
+    name = items[10].layout.widget("name")
+    assert long_file in hover(10, (name.x + name.w - 30, name.center_y)).splitlines()
+    value = row_texts(name, long_file)[1].shown()  # a file name keeps its folder and its end
+    assert value.startswith("subfold") and value.endswith("0001.png") and "…" in value
+    assert encode.tooltip_text(encode.hit(encode.pos() + QPointF(100, 200))) == encode.tooltip_text()  # outside
+    # texts shown in full are not repeated in the tooltip
+    out = items[10].layout.outputs["INT"]
+    assert items[10].elided_texts(items[10].hit(items[10].pos() + QPointF(out.x, out.y))) == []

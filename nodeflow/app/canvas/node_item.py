@@ -10,8 +10,10 @@ from PySide6.QtGui import QImage, QPainter, QPixmap
 from PySide6.QtWidgets import QGraphicsItem, QStyleOptionGraphicsItem
 
 from nodeflow.app.canvas import node_layout as nl
-from nodeflow.app.canvas.node_paint import MAX_MSG_LINES, MSG_LINE_H, paint_node
+from nodeflow.app.canvas.node_paint import (MAX_MSG_LINES, MSG_LINE_H, paint_node, socket_label_rect,
+                                            title_text_rect)
 from nodeflow.app.canvas.run_state import NodeRunState
+from nodeflow.app.canvas.widgets_paint import elide, row_texts
 from nodeflow.app.images import thumbnail
 from nodeflow.core import socket_types as st
 
@@ -181,9 +183,37 @@ class NodeItem(QGraphicsItem):
                 return wire.type_name
         return st.ANY
 
-    def tooltip_text(self, hit: nl.Hit | None = None) -> str:
-        """What hovering shows: the full error, problems, why the node ran or was reused, the input's help."""
-        parts = []
+    def elided_texts(self, hit: nl.Hit | None, scene_pos: QPointF | None = None) -> list[str]:
+        """The full texts of what is painted shortened under ``hit`` (title, socket label, widget label or value);
+        ``scene_pos`` finds a socket label hovered beside its dot."""
+        if hit is None or self.layout.kind == "reroute":
+            return []
+        L, node = self.layout, self.node
+        if hit.kind in ("title", "collapse"):
+            title = self.title_text()
+            return [title] if elide(title, title_text_rect(L, node.id).width(), 12, True) != title else []
+        if hit.kind in ("input", "output", "body") and not L.collapsed:
+            local = None if scene_pos is None else scene_pos - self.pos()
+            for slot in (*L.inputs.values(), *L.outputs.values()):
+                box = socket_label_rect(L, slot)
+                on_dot = hit.name == slot.name and hit.kind == ("input" if slot.side == "in" else "output")
+                hovered = on_dot or (local is not None and box.contains(local))
+                if hovered and elide(slot.label, box.width()) != slot.label:
+                    return [slot.label]
+            return []
+        if hit.kind == "widget" and hit.name:
+            name, control = hit.name.split(":")[0], hit.name.endswith(":control")
+            row = next((r for r in L.widgets if r.name == name and (r.kind == "control") == control), None)
+            if row is None:
+                return []
+            value = node.values.get(name, row.input.default if row.input is not None else None)
+            return [t.text for t in row_texts(row, value, node.controls.get(name, "fixed")) if t.elided]
+        return []
+
+    def tooltip_text(self, hit: nl.Hit | None = None, scene_pos: QPointF | None = None) -> str:
+        """What hovering shows: text shortened on the node in full, the full error, problems, why the node ran or
+        was reused, the input's help."""
+        parts = self.elided_texts(hit, scene_pos)
         node, nt = self.node, self.node_type
         if self.layout.kind == "placeholder":
             parts.append(f"Node type '{node.type}' is not installed. Its values and links are kept; install the "

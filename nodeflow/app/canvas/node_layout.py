@@ -23,6 +23,9 @@ SOCKET_R = 5.0
 MULTILINE_H = 72.0
 MIN_W = 200.0
 MAX_AUTO_W = 420.0
+#: Placeholders stay narrow whatever their "missing node type ..." title and raw values (both elided, in full on
+#: hover), so they fit the 400-px columns an API-prompt import lays out and never cover their neighbours.
+PLACEHOLDER_MAX_W = 300.0
 CHAR_W = 6.6  # average advance of the 11 px UI font; widths are estimates, text is elided when painted
 TITLE_CHAR_W = 7.8  # the 12 px bold title font
 REROUTE_D = 16.0
@@ -248,7 +251,7 @@ def compute_layout(node: Node, nt: NodeType | None, linked_inputs: Iterable[str]
             needed = max(needed, text_width(label) + 110)
         elif wkind == "readonly":
             needed = max(needed, text_width(text) + 2 * PAD)
-    width = max(MIN_W, min(MAX_AUTO_W, needed))
+    width = max(MIN_W, min(PLACEHOLDER_MAX_W if kind == "placeholder" else MAX_AUTO_W, needed))
     if node.size is not None:
         width = max(MIN_W * 0.75, float(node.size[0]))
 

@@ -75,25 +75,20 @@ def paint_node(p: QPainter, item: "NodeItem", lod: float) -> None:
         p.drawRoundedRect(body, RADIUS, RADIUS)
 
     # title: collapse arrow, text, node id
-    text_left = 8.0
     if L.kind != "note":
         _paint_collapse_arrow(p, L.collapsed, pal, item.title_text_color())
-        text_left = 22.0
-    right_reserve = 8.0
     if detail:
-        id_text = f"#{node.id}"
-        p.setFont(font(10))
-        p.setPen(qcolor(item.title_text_color(), 130))
-        id_w = text_advance(id_text, 10)
         if not L.collapsed:
+            p.setFont(font(10))
+            p.setPen(qcolor(item.title_text_color(), 130))
+            id_text = f"#{node.id}"
+            id_w = text_advance(id_text, 10)
             p.drawText(QRectF(w - id_w - 8, 0, id_w, nl.TITLE_H), Qt.AlignmentFlag.AlignVCenter, id_text)
-            right_reserve = id_w + 14
         p.setFont(font(12, bold=True))
         p.setPen(qcolor(item.title_text_color()))
-        title = item.title_text()
-        p.drawText(QRectF(text_left, 0, w - text_left - right_reserve, nl.TITLE_H),
-                   Qt.AlignmentFlag.AlignVCenter | Qt.AlignmentFlag.AlignLeft,
-                   elide(title, w - text_left - right_reserve, 12, True))
+        box = title_text_rect(L, node.id)
+        p.drawText(box, Qt.AlignmentFlag.AlignVCenter | Qt.AlignmentFlag.AlignLeft,
+                   elide(item.title_text(), box.width(), 12, True))
     else:
         # zoomed out: no widget text, but the title grows (up to the bar's height) so it stays readable
         size = int(min(22, max(12, 10 / lod)))
@@ -129,6 +124,23 @@ def paint_node(p: QPainter, item: "NodeItem", lod: float) -> None:
         p.setBrush(Qt.BrushStyle.NoBrush)
         p.setPen(QPen(qcolor(pal.selection), 2.0))
         p.drawRoundedRect(body.adjusted(-2.5, -2.5, 2.5, 2.5), RADIUS + 2, RADIUS + 2)
+
+
+def title_text_rect(L: nl.NodeLayout, node_id: int) -> QRectF:
+    """Where the title goes at full detail: after the collapse arrow, before the node id (hidden when collapsed)."""
+    left = 8.0 if L.kind == "note" else 22.0
+    right = 8.0 if L.collapsed else text_advance(f"#{node_id}", 10) + 14
+    return QRectF(left, 0, max(0.0, L.width - left - right), nl.TITLE_H)
+
+
+def socket_label_rect(L: nl.NodeLayout, slot: nl.Slot) -> QRectF:
+    """Input labels take the left half of a socket row, output labels the right half; the whole row when the
+    other side has no socket there (a placeholder's inputs, a sampler's lower inputs)."""
+    across = L.outputs if slot.side == "in" else L.inputs
+    shared = any(abs(other.y - slot.y) < 1 for other in across.values())
+    room = L.width / 2 - 14 if shared else L.width - 11 - nl.PAD
+    x = slot.x + 11 if slot.side == "in" else slot.x - 11 - room
+    return QRectF(x, slot.y - 9, room, 18)
 
 
 def _body_color(item: "NodeItem") -> str:
@@ -173,13 +185,9 @@ def _paint_sockets(p: QPainter, item: "NodeItem", detail: bool) -> None:
                 pal.text_dim if s.optional else pal.text)
             p.setPen(qcolor(label_color))
             p.setFont(font(11, italic=s.optional))
-            half = L.width / 2 - 14
-            if s.side == "in":
-                p.drawText(QRectF(s.x + 11, s.y - 9, half, 18), Qt.AlignmentFlag.AlignVCenter
-                           | Qt.AlignmentFlag.AlignLeft, elide(s.label, half))
-            else:
-                p.drawText(QRectF(s.x - 11 - half, s.y - 9, half, 18), Qt.AlignmentFlag.AlignVCenter
-                           | Qt.AlignmentFlag.AlignRight, elide(s.label, half))
+            box = socket_label_rect(L, s)
+            align = Qt.AlignmentFlag.AlignLeft if s.side == "in" else Qt.AlignmentFlag.AlignRight
+            p.drawText(box, Qt.AlignmentFlag.AlignVCenter | align, elide(s.label, box.width()))
 
 
 def _paint_images(p: QPainter, item: "NodeItem") -> None:

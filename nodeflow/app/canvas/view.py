@@ -521,10 +521,11 @@ class Canvas(QGraphicsView):
         return super().viewportEvent(event)
 
     def _show_tooltip(self, event) -> None:
-        under = what_is_under(self, self.to_scene(QPointF(event.pos())))
+        scene_pos = self.to_scene(QPointF(event.pos()))
+        under = what_is_under(self, scene_pos)
         text = ""
         if under.kind == "node":
-            text = under.node.tooltip_text(under.hit)
+            text = under.node.tooltip_text(under.hit, scene_pos)
         elif under.kind == "wire":
             link = under.wire.link
             g = self.graph

@@ -5,6 +5,7 @@ QPlainTextEdit, a QMenu) exists only while the user edits the value (see ``edito
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
 from functools import lru_cache
 
 from PySide6.QtCore import QPointF, QRectF, Qt
@@ -23,12 +24,71 @@ def _metrics(pixel_size: int, bold: bool = False, italic: bool = False) -> QFont
     return QFontMetricsF(font(pixel_size, bold, italic))
 
 
-def elide(text: str, width: float, pixel_size: int = 11, bold: bool = False) -> str:
-    return _metrics(pixel_size, bold).elidedText(text, Qt.TextElideMode.ElideRight, max(0.0, width))
+def elide(text: str, width: float, pixel_size: int = 11, bold: bool = False,
+          mode: Qt.TextElideMode = Qt.TextElideMode.ElideRight) -> str:
+    return _metrics(pixel_size, bold).elidedText(text, mode, max(0.0, width))
 
 
 def text_advance(text: str, pixel_size: int = 11, bold: bool = False) -> float:
     return _metrics(pixel_size, bold).horizontalAdvance(text)
+
+
+@dataclass(frozen=True)
+class RowText:
+    """One line of text a widget row paints, elided to its box (painting and tooltips share this geometry)."""
+
+    text: str
+    rect: QRectF
+    align: Qt.AlignmentFlag
+    dim: bool = False  # labels are dim, values are not
+    pixel_size: int = 11
+    mode: Qt.TextElideMode = Qt.TextElideMode.ElideRight
+
+    def shown(self) -> str:
+        return elide(self.text, self.rect.width(), self.pixel_size, mode=self.mode)
+
+    @property
+    def elided(self) -> bool:
+        return self.shown() != self.text
+
+
+_LEFT = Qt.AlignmentFlag.AlignVCenter | Qt.AlignmentFlag.AlignLeft
+_RIGHT = Qt.AlignmentFlag.AlignVCenter | Qt.AlignmentFlag.AlignRight
+
+
+def row_texts(row: WidgetRow, value, control_mode: str = "fixed") -> list[RowText]:
+    """The single-line texts of a row (none for multiline prompts and notes, which wrap)."""
+    rect = QRectF(*row.rect)
+    if row.kind == "readonly":
+        return [RowText(row.text, rect.adjusted(4, 0, -4, 0), _LEFT, dim=True, pixel_size=10)]
+    if row.kind in ("multiline", "note"):
+        return []
+    inp = row.input
+    label = inp.display if inp is not None else row.name
+    if row.kind == "toggle":
+        return [RowText(label, QRectF(rect.left() + 10, rect.top(), rect.width() - 48, rect.height()), _LEFT, True)]
+    left, right = rect.left() + 10, rect.right() - 10
+    if row.kind in ("number", "combo"):
+        left, right = rect.left() + ARROW_W + 2, rect.right() - ARROW_W - 2
+    if row.kind == "control":
+        label, shown = "control after generate", control_mode
+    else:
+        shown = format_value(value, inp)
+    room = right - left - 8
+    # a long value leaves the label what it needs (up to 38 %); a long label leaves the value what it needs
+    value_w = max(0.0, min(text_advance(shown), room - min(text_advance(label), room * 0.38)))
+    label_w = max(0.0, room - value_w)
+    # file names keep their start (folder) and their end (version, extension): the middle is what goes
+    mode = Qt.TextElideMode.ElideMiddle if inp is not None and inp.files else Qt.TextElideMode.ElideRight
+    return [RowText(label, QRectF(left, rect.top(), label_w, rect.height()), _LEFT, dim=True),
+            RowText(shown, QRectF(right - value_w, rect.top(), value_w, rect.height()), _RIGHT, mode=mode)]
+
+
+def _paint_texts(p: QPainter, texts: list[RowText], pal: Palette) -> None:
+    for t in texts:
+        p.setFont(font(t.pixel_size))
+        p.setPen(qcolor(pal.text_dim if t.dim else pal.widget_text))
+        p.drawText(t.rect, t.align, t.shown())
 
 
 def paint_widget(p: QPainter, row: WidgetRow, value, pal: Palette, *, detail: bool = True,
@@ -39,41 +99,22 @@ def paint_widget(p: QPainter, row: WidgetRow, value, pal: Palette, *, detail: bo
         return
     if row.kind == "readonly":
         if detail:
-            p.setFont(font(10))
-            p.setPen(qcolor(pal.text_dim))
-            p.drawText(rect.adjusted(4, 0, -4, 0), Qt.AlignmentFlag.AlignVCenter | Qt.AlignmentFlag.AlignLeft,
-                       elide(row.text, rect.width() - 8, 10))
+            _paint_texts(p, row_texts(row, value), pal)
         return
     p.setPen(QPen(qcolor(pal.error), 1.2) if problem else Qt.PenStyle.NoPen)
     p.setBrush(qcolor(pal.widget_hover if hovered else pal.widget_bg))
     p.drawRoundedRect(rect, RADIUS, RADIUS)
     if not detail:
         return
-    inp = row.input
-    label = inp.display if inp is not None else row.name
     if row.kind == "multiline":
-        _paint_multiline(p, rect, value, label, pal)
+        inp = row.input
+        _paint_multiline(p, rect, value, inp.display if inp is not None else row.name, pal)
         return
     if row.kind == "toggle":
-        _paint_toggle(p, rect, bool(value), label, pal)
-        return
-    left, right = rect.left() + 10, rect.right() - 10
-    if row.kind in ("number", "combo"):
+        _paint_toggle(p, rect, bool(value), pal)
+    elif row.kind in ("number", "combo"):
         _paint_arrows(p, rect, pal)
-        left, right = rect.left() + ARROW_W + 2, rect.right() - ARROW_W - 2
-    if row.kind == "control":
-        label, shown = "control after generate", control_mode
-    else:
-        shown = format_value(value, inp)
-    p.setFont(font(11))
-    value_w = min(text_advance(shown), (right - left) * 0.62)
-    label_w = right - left - value_w - 8
-    p.setPen(qcolor(pal.text_dim))
-    p.drawText(QRectF(left, rect.top(), max(0.0, label_w), rect.height()),
-               Qt.AlignmentFlag.AlignVCenter | Qt.AlignmentFlag.AlignLeft, elide(label, label_w))
-    p.setPen(qcolor(pal.widget_text))
-    p.drawText(QRectF(right - value_w, rect.top(), value_w, rect.height()),
-               Qt.AlignmentFlag.AlignVCenter | Qt.AlignmentFlag.AlignRight, elide(shown, value_w))
+    _paint_texts(p, row_texts(row, value, control_mode), pal)
 
 
 def _paint_arrows(p: QPainter, rect: QRectF, pal: Palette) -> None:
@@ -85,13 +126,8 @@ def _paint_arrows(p: QPainter, rect: QRectF, pal: Palette) -> None:
     p.drawPolygon([QPointF(rx + 2.5, cy), QPointF(rx - 2, cy - 3.5), QPointF(rx - 2, cy + 3.5)])
 
 
-def _paint_toggle(p: QPainter, rect: QRectF, on: bool, label: str, pal: Palette) -> None:
+def _paint_toggle(p: QPainter, rect: QRectF, on: bool, pal: Palette) -> None:
     sw = QRectF(rect.right() - 34, rect.center().y() - 6, 26, 12)
-    p.setFont(font(11))
-    p.setPen(qcolor(pal.text_dim))
-    p.drawText(QRectF(rect.left() + 10, rect.top(), sw.left() - rect.left() - 14, rect.height()),
-               Qt.AlignmentFlag.AlignVCenter | Qt.AlignmentFlag.AlignLeft,
-               elide(label, sw.left() - rect.left() - 14))
     p.setPen(Qt.PenStyle.NoPen)
     p.setBrush(qcolor(pal.accent) if on else qcolor(pal.border))
     p.drawRoundedRect(sw, 6, 6)
