@@ -141,6 +141,7 @@ class MainWindow(QMainWindow):
         self.undo_group.addStack(doc.undo_stack)
         if self.palette_colors is not None:
             canvas.set_theme(self.palette_colors)
+        canvas.set_minimap_visible(self.prefs.show_minimap)
         canvas.selectionChanged.connect(lambda ids, v=view: self._selection_changed(v, ids))
         canvas.nodeActivated.connect(lambda _nid: self._show_dock("inspector"))
         canvas.imageClicked.connect(lambda nid, i, v=view: self._open_node_image(v, nid, i))
@@ -246,22 +247,18 @@ class MainWindow(QMainWindow):
         canvas.setFocus()
         return node.id
 
-    def _canvas_call(self, method: str, *args):
+    def current_canvas(self):
         view = self.tabs.current_view()
-        return getattr(view.canvas, method)(*args) if view is not None else None
+        return view.canvas if view is not None else None
 
-    def copy_selection(self) -> None:
-        self._canvas_call("copy_to_clipboard")
-
-    def cut_selection(self) -> None:
-        self._canvas_call("copy_to_clipboard")
-        self._canvas_call("delete_selection")
-
-    def paste(self) -> None:
-        self._canvas_call("paste_from_clipboard")
-
-    def select_all(self) -> None:
-        self._canvas_call("select_all")
+    def set_minimap_visible(self, visible: bool) -> None:
+        """The minimap of every canvas, now and in tabs opened later (a stored preference)."""
+        for view in self.tabs.views():
+            view.canvas.set_minimap_visible(visible)
+        self.act.minimap.setChecked(visible)
+        if self.prefs.show_minimap != visible:
+            self.prefs.show_minimap = visible
+            self.prefs.save()
 
     def _reveal_node(self, doc, node_id: int) -> None:
         view = self.tabs.view_of(doc)

@@ -40,6 +40,7 @@ class Preferences:
     cpu_threads: int | None = None  # None keeps the settings file's value; 0 is "automatic", a value of its own
     theme: str = "dark"
     autosave_seconds: int = 30
+    show_minimap: bool = True
 
     @classmethod
     def load(cls, store: QSettings | None = None) -> "Preferences":
@@ -56,6 +57,7 @@ class Preferences:
         theme = str(store.value("ui/theme", "dark") or "dark")
         p.theme = theme if theme in THEMES else "dark"
         p.autosave_seconds = max(5, _as_int(store.value("ui/autosave_seconds", 30), 30))
+        p.show_minimap = str(store.value("ui/minimap", "true")).lower() not in ("false", "0")
         return p
 
     def save(self, store: QSettings | None = None) -> None:
@@ -69,6 +71,7 @@ class Preferences:
         store.setValue("run/cpu_threads", "" if self.cpu_threads is None else int(self.cpu_threads))
         store.setValue("ui/theme", self.theme)
         store.setValue("ui/autosave_seconds", int(self.autosave_seconds))
+        store.setValue("ui/minimap", bool(self.show_minimap))
         store.sync()
 
     def apply(self, base: Settings) -> Settings:

@@ -21,9 +21,10 @@ def _action(window, text: str, slot=None, shortcuts=(), tip: str = "") -> QActio
 
 
 def _canvas_call(window, method: str, *args):
+    """A slot calling ``method`` of the current tab's canvas (whichever tab is current when it fires)."""
     def call():
-        view = window.tabs.current_view()
-        fn = getattr(view.canvas, method, None) if view is not None else None
+        canvas = window.current_canvas()
+        fn = getattr(canvas, method, None) if canvas is not None else None
         if fn is not None:
             fn(*args)
     return call
@@ -46,15 +47,19 @@ def build_actions(w) -> SimpleNamespace:
     a.undo.setShortcuts([QKeySequence("Ctrl+Z")])
     a.redo = w.undo_group.createRedoAction(w, "&Redo")
     a.redo.setShortcuts([QKeySequence("Ctrl+Shift+Z"), QKeySequence("Ctrl+Y")])
-    # handled by the canvas's own keys: the menu only names them
-    a.cut = _action(w, "Cu&t\tCtrl+X", w.cut_selection)
-    a.copy = _action(w, "&Copy\tCtrl+C", w.copy_selection)
-    a.paste = _action(w, "&Paste\tCtrl+V", w.paste)
+    # handled by the canvas's own keys (text fields keep theirs): the menu only names them
+    a.cut = _action(w, "Cu&t\tCtrl+X", _canvas_call(w, "cut_to_clipboard"))
+    a.copy = _action(w, "&Copy\tCtrl+C", _canvas_call(w, "copy_to_clipboard"))
+    a.paste = _action(w, "&Paste\tCtrl+V", _canvas_call(w, "paste_from_clipboard"))
     a.duplicate = _action(w, "D&uplicate\tCtrl+D", _canvas_call(w, "duplicate_selection"))
     a.delete = _action(w, "&Delete\tDel", _canvas_call(w, "delete_selection"))
-    a.select_all = _action(w, "Select &All\tCtrl+A", w.select_all)
+    a.select_all = _action(w, "Select &All\tCtrl+A", _canvas_call(w, "select_all"))
     a.fit_all = _action(w, "&Fit All\tF", _canvas_call(w, "fit_all"))
     a.fit_selection = _action(w, "Fit &Selection\tShift+F", _canvas_call(w, "fit_selection"))
+    a.minimap = _action(w, "&Minimap", tip="Show the overview in the corner of each canvas")
+    a.minimap.setCheckable(True)
+    a.minimap.setChecked(w.prefs.show_minimap)
+    a.minimap.toggled.connect(w.set_minimap_visible)
     a.search = _action(w, "Add &Node…\tTab", _canvas_call(w, "open_search"))
     a.run = _action(w, "&Run", w.run_current, ["Ctrl+Return", "Ctrl+Enter"], "Run the workflow (Ctrl+Enter)")
     a.run_selected = _action(w, "Run to &Selected", w.run_selected, ["Ctrl+Shift+Return", "Ctrl+Shift+Enter"],
@@ -99,15 +104,19 @@ def build_menus(w, a: SimpleNamespace) -> SimpleNamespace:
     file.addAction(a.settings)
     file.addSeparator()
     file.addAction(a.quit)
-    edit = bar.addMenu("&Edit")
+    edit = m.edit = bar.addMenu("&Edit")
     edit.addActions([a.undo, a.redo])
     edit.addSeparator()
     edit.addActions([a.cut, a.copy, a.paste, a.duplicate, a.delete, a.select_all])
     edit.addSeparator()
     edit.addAction(a.search)
-    view = bar.addMenu("&View")
+    edit.aboutToShow.connect(lambda: update_edit_actions(w, a))
+    view = m.view = bar.addMenu("&View")
     view.addActions([a.fit_all, a.fit_selection])
     view.addSeparator()
+    view.addAction(a.minimap)
+    view.addSeparator()
+    view.aboutToShow.connect(lambda: update_edit_actions(w, a))
     view.addActions([a.next_tab, a.prev_tab])
     view.addSeparator()
     m.panels = view.addMenu("&Panels")
@@ -120,3 +129,18 @@ def build_menus(w, a: SimpleNamespace) -> SimpleNamespace:
     help_menu = bar.addMenu("&Help")
     help_menu.addActions([a.help, a.about])
     return m
+
+
+def update_edit_actions(w, a: SimpleNamespace) -> None:
+    """Greys out what would do nothing on the current canvas (run as a menu opens: no bookkeeping per click)."""
+    from PySide6.QtGui import QGuiApplication
+
+    canvas = w.current_canvas()
+    selected = canvas is not None and canvas.has_selection()
+    for action in (a.cut, a.copy, a.duplicate, a.delete, a.fit_selection):
+        action.setEnabled(selected)
+    a.paste.setEnabled(canvas is not None and bool(QGuiApplication.clipboard().text()))
+    has_nodes = canvas is not None and bool(canvas.graph.nodes or canvas.graph.groups)
+    a.select_all.setEnabled(has_nodes)
+    a.fit_all.setEnabled(canvas is not None)
+    a.search.setEnabled(canvas is not None)

@@ -24,7 +24,8 @@ Selection, clipboard, editing
     copy_selection() -> str            NodeFlow workflow JSON of the selection (nodes, links between them, frames)
     paste(text, at=None) -> list[int]  fresh ids; ``at`` = scene position (QPointF or (x, y)) of the top-left;
                                        works across canvases and with text from the system clipboard
-    copy_to_clipboard(), paste_from_clipboard(at=None), duplicate_selection(), delete_selection()
+    copy_to_clipboard(), cut_to_clipboard(), paste_from_clipboard(at=None), duplicate_selection(),
+    delete_selection(), has_selection() -> bool (nodes or frames)
     open_search(scene_pos=None, filter_from=None)   filter_from = (node id, socket, "out" | "in")
 
 View

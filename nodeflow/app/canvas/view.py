@@ -169,11 +169,19 @@ class Canvas(QGraphicsView):
 
     def copy_to_clipboard(self) -> str:
         text = self.copy_selection()
-        if self.selected_node_ids() or self.graph_scene.selected_group_ids():
+        if self.has_selection():
             QGuiApplication.clipboard().setText(text)
             n = len(self.selected_node_ids())
             self.message.emit(f"Copied {n} node{'s' if n != 1 else ''}")
         return text
+
+    def cut_to_clipboard(self) -> str:
+        text = self.copy_to_clipboard()
+        self.delete_selection()
+        return text
+
+    def has_selection(self) -> bool:
+        return bool(self.selected_node_ids() or self.graph_scene.selected_group_ids())
 
     def paste_from_clipboard(self, at: QPointF | None = None) -> list[int]:
         if at is None:
@@ -564,7 +572,7 @@ class Canvas(QGraphicsView):
         handlers = {
             "delete": self.delete_selection,
             "copy": self.copy_to_clipboard,
-            "cut": lambda: (self.copy_to_clipboard(), self.delete_selection()),
+            "cut": self.cut_to_clipboard,
             "paste": self.paste_from_clipboard,
             "duplicate": self.duplicate_selection,
             "select_all": self.select_all,
