@@ -764,3 +764,75 @@ def test_space_drag_pans(qtbot, make_canvas, driver, small):
     assert after.x() == pytest.approx(before.x() - 120, abs=1.5) and after.y() == pytest.approx(before.y() - 60,
                                                                                                  abs=1.5)
     assert graph.nodes[n["const"]].pos == (-500.0, -200.0)  # nothing moved, nothing selected
+
+
+# -- auto-pan at the edges ------------------------------------------------------------------------------------------
+def _hold_near(qtbot, canvas, view_point, ms=300):
+    """Move the pressed mouse to ``view_point`` (viewport pixels) and keep it there for ``ms``."""
+    from PySide6.QtCore import QPoint
+
+    qtbot.mouseMove(canvas.viewport(), QPoint(*view_point))
+    qtbot.wait(ms)
+
+
+def test_dragging_a_node_to_the_edge_pans_and_the_node_follows(qtbot, make_canvas, small, undo_stack, tmp_path):
+    graph, n = small
+    canvas = make_canvas(graph, undo_stack, size=(900, 600))
+    vp = canvas.viewport()
+    start = canvas.mapFromScene(title_point(canvas, n["scale"]))
+    qtbot.mousePress(vp, Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier, start)
+    _hold_near(qtbot, canvas, (start.x() + 40, start.y()), ms=50)  # in the middle: no panning
+    still = canvas.visible_scene_rect()
+    _hold_near(qtbot, canvas, (start.x() + 80, start.y()), ms=100)
+    assert canvas.visible_scene_rect() == still and not canvas.mouse.edge_pan.active
+    edge = (vp.width() - 6, start.y())
+    _hold_near(qtbot, canvas, edge, ms=400)
+    moved = canvas.visible_scene_rect()
+    assert moved.left() > still.left() + 100 and moved.top() == pytest.approx(still.top(), abs=1)
+    # the node stays under the resting pointer while the scene scrolls under it
+    under = canvas.to_scene(QPointF(*edge))
+    assert item(canvas, n["scale"]).pos().x() == pytest.approx(under.x() - 70, abs=2)
+    canvas.grab().save(str(tmp_path / "edge_pan.png"))
+    qtbot.mouseRelease(vp, Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier, QPointF(*edge).toPoint())
+    assert not canvas.mouse.edge_pan.active
+    after_release = canvas.visible_scene_rect()
+    qtbot.wait(100)
+    assert canvas.visible_scene_rect() == after_release  # stops with the gesture
+    x, y = graph.nodes[n["scale"]].pos
+    assert x > 400 and y == -200.0
+    assert undo_stack.count() == 1  # one move, however far it scrolled
+    undo_stack.undo()
+    assert graph.nodes[n["scale"]].pos == (100.0, -200.0)
+
+
+def test_dragging_a_wire_to_the_edge_pans_and_the_wire_follows(qtbot, make_canvas, small, undo_stack):
+    graph, n = small
+    canvas = make_canvas(graph, undo_stack, size=(900, 600))
+    vp = canvas.viewport()
+    start = canvas.mapFromScene(sock(canvas, n["const"], "INT", "out"))
+    qtbot.mousePress(vp, Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier, start)
+    before = canvas.visible_scene_rect()
+    top_edge = (start.x() + 60, 3)
+    _hold_near(qtbot, canvas, top_edge, ms=300)
+    assert canvas.visible_scene_rect().top() < before.top() - 80  # the view went up
+    gesture = canvas.mouse.gesture
+    assert gesture.end == canvas.to_scene(QPointF(*top_edge))  # the loose end stays under the pointer
+    qtbot.keyClick(canvas, Qt.Key.Key_Escape)  # cancelling stops the scrolling too
+    assert canvas.mouse.gesture is None and not canvas.mouse.edge_pan.active
+    qtbot.mouseRelease(vp, Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier, QPointF(*top_edge).toPoint())
+    assert undo_stack.count() == 0
+
+
+def test_edge_velocity_grows_towards_the_edge():
+    from PySide6.QtCore import QRect
+
+    from nodeflow.app.canvas.edge_pan import EDGE_PX, MAX_STEP_PX, edge_velocity
+
+    r = QRect(0, 0, 800, 600)
+    assert edge_velocity(r, QPointF(400, 300)).isNull()
+    assert edge_velocity(r, QPointF(EDGE_PX + 1, 300)).isNull()
+    slow, fast = edge_velocity(r, QPointF(EDGE_PX - 4, 300)).x(), edge_velocity(r, QPointF(1, 300)).x()
+    assert -MAX_STEP_PX <= fast < slow < 0
+    assert edge_velocity(r, QPointF(-50, 300)).x() == -MAX_STEP_PX  # past the edge: full speed, no more
+    corner = edge_velocity(r, QPointF(799, 599))
+    assert corner.x() > 0 and corner.y() > 0

@@ -64,6 +64,9 @@ def what_is_under(canvas: "Canvas", pos: QPointF, wires: bool = True) -> Under:
 
 class Gesture:
     cursor = Qt.CursorShape.ArrowCursor
+    #: The view scrolls while the pointer drags near its edge (``edge_pan``); ``move`` must then work from scene
+    #: positions, since the pointer rests while the scene moves under it.
+    auto_pan = False
 
     def __init__(self, canvas: "Canvas", press_view: QPointF, press_scene: QPointF):
         self.canvas = canvas
@@ -92,6 +95,7 @@ class Gesture:
 # -- moving nodes and frames --------------------------------------------------------------------------------------------
 class MoveGesture(Gesture):
     cursor = Qt.CursorShape.ClosedHandCursor
+    auto_pan = True
 
     def __init__(self, canvas, press_view, press_scene, click_node: NodeItem | None = None,
                  click_frame: FrameItem | None = None, narrow_on_click: bool = False):
@@ -222,6 +226,7 @@ class WireGesture(Gesture):
     wire of a connected input makes it a drag from that wire's output with ``picked`` set."""
 
     cursor = Qt.CursorShape.CrossCursor
+    auto_pan = True
 
     def __init__(self, canvas, press_view, press_scene, node_id: int, socket: str, side: str,
                  picked: int | None = None):
@@ -476,6 +481,8 @@ def step_value(inp, start, steps: int):
 
 # -- box select, pan, resize, cut ---------------------------------------------------------------------------------------
 class BoxSelectGesture(Gesture):
+    auto_pan = True
+
     def __init__(self, canvas, press_view, press_scene, additive: bool):
         super().__init__(canvas, press_view, press_scene)
         scene = canvas.graph_scene
@@ -543,6 +550,7 @@ class PanGesture(Gesture):
 
 class ResizeGesture(Gesture):
     cursor = Qt.CursorShape.SizeFDiagCursor
+    auto_pan = True
 
     def __init__(self, canvas, press_view, press_scene, node: NodeItem | None = None, frame: FrameItem | None = None):
         super().__init__(canvas, press_view, press_scene)

@@ -10,6 +10,7 @@ from PySide6.QtGui import QMouseEvent
 
 from nodeflow.app.canvas import interaction as ia
 from nodeflow.app.canvas import menus
+from nodeflow.app.canvas.edge_pan import EdgePanner
 
 if TYPE_CHECKING:
     from nodeflow.app.canvas.view import Canvas
@@ -25,6 +26,7 @@ class MouseRouter:
     def __init__(self, canvas: "Canvas"):
         self.canvas = canvas
         self.gesture: ia.Gesture | None = None
+        self.edge_pan = EdgePanner(canvas)
         self.space_down = False
         self._right_press: QPointF | None = None
 
@@ -116,8 +118,14 @@ class MouseRouter:
     def move(self, event: QMouseEvent) -> None:
         view_pos = event.position()
         scene_pos = self.canvas.to_scene(view_pos)
-        if self.gesture is not None:
-            self.gesture.move(view_pos, scene_pos, event.modifiers())
+        g = self.gesture
+        if g is not None:
+            g.move(view_pos, scene_pos, event.modifiers())
+            # not for a press that barely moved: grabbing a socket near the edge must not scroll the view
+            if g.auto_pan and g.dragging and (view_pos - g.press_view).manhattanLength() >= ia.DRAG_THRESHOLD:
+                self.edge_pan.follow(view_pos, event.modifiers())
+            else:
+                self.edge_pan.stop()
             return
         if self._right_press is not None:
             return
@@ -150,6 +158,7 @@ class MouseRouter:
             if not moved:
                 self.context_menu(scene_pos, event.globalPosition().toPoint())
             return
+        self.edge_pan.stop()
         gesture, self.gesture = self.gesture, None
         if gesture is None:
             return
@@ -163,6 +172,7 @@ class MouseRouter:
             self.canvas.viewport().update()
 
     def cancel(self) -> None:
+        self.edge_pan.stop()
         gesture, self.gesture = self.gesture, None
         if gesture is not None:
             gesture.cancel()
