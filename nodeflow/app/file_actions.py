@@ -166,6 +166,7 @@ class FileActions(QObject):
         return self._write(view, Path(path))
 
     def _write(self, view, path: Path) -> bool:
+        view.canvas.commit_edits()  # a value still being typed belongs in the file
         try:
             view.document.save(path)
         except (OSError, ValueError) as e:

@@ -81,6 +81,7 @@ class RunControl(QObject):
     def run(self, view, targets=None):
         """Queue a run of the view's document (``targets``: node ids to run up to; None: all output nodes)."""
         doc, canvas = view.document, view.canvas
+        canvas.commit_edits()  # a value still being typed belongs to this run
         snapshot = doc.graph.copy()
         problems = validate(snapshot, self.registry, self._settings())
         canvas.set_problems(problems)

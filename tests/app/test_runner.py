@@ -333,3 +333,34 @@ def test_gallery_keeps_a_bounded_number_of_images(qtbot, editor, monkeypatch):
     for i in range(5):
         panel.add(gallery_module.GalleryEntry(QImage(4, 4, QImage.Format.Format_RGB888), f"n{i}", {"seed": i}))
     assert [e.node_title for e in panel.entries] == ["n4", "n3", "n2"] and panel.list.count() == 3
+
+
+def test_ctrl_enter_or_ctrl_s_while_typing_a_value_uses_the_typed_value(qtbot, editor, driver, tmp_path):
+    """The window's shortcuts reach past an open inline editor: its text is applied before the run or the save."""
+    from PySide6.QtCore import QPointF, Qt
+    from PySide6.QtWidgets import QLineEdit
+
+    from nodeflow.formats import workflow
+
+    w = editor.window
+    nid = w.add_node("MakeImage")
+    canvas = editor.view.canvas
+    node = canvas.graph_scene.nodes[nid]
+
+    def type_value(text):
+        row = node.layout.widget("value")
+        driver.click(canvas, node.pos() + QPointF(row.x + row.w / 2, row.center_y))
+        edit = canvas.editors.widget
+        assert isinstance(edit, QLineEdit)
+        edit.setText(text)
+        return edit
+
+    CALLS.clear()
+    with qtbot.waitSignal(editor.runner.jobFinished, timeout=10000) as blocker:
+        qtbot.keyClick(type_value("77"), Qt.Key.Key_Return, Qt.KeyboardModifier.ControlModifier)
+    assert blocker.args[0].graph.nodes[nid].values["value"] == 77 and CALLS["MakeImage"] == 1
+    assert editor.graph.nodes[nid].values["value"] == 77 and not canvas.editors.active
+    editor.doc.path = tmp_path / "typed.json"  # saved before: Ctrl+S writes without asking
+    qtbot.keyClick(type_value("88"), Qt.Key.Key_S, Qt.KeyboardModifier.ControlModifier)
+    graph, _ = workflow.load(tmp_path / "typed.json", editor.registry)
+    assert graph.nodes[nid].values["value"] == 88 and not editor.doc.dirty

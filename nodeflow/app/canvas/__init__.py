@@ -27,6 +27,7 @@ Selection, clipboard, editing
     copy_to_clipboard(), cut_to_clipboard(), paste_from_clipboard(at=None), duplicate_selection(),
     delete_selection(), has_selection() -> bool (nodes or frames)
     open_search(scene_pos=None, filter_from=None)   filter_from = (node id, socket, "out" | "in")
+    commit_edits()                     apply and close an open inline editor (call before running or saving)
 
 View
     fit_all(), fit_selection(), zoom(), set_zoom(z), zoom_by(factor, anchor=None), pan_by(dx, dy),

@@ -306,6 +306,11 @@ class Canvas(QGraphicsView):
         return None
 
     # == editing helpers used by gestures and menus ==================================================================
+    def commit_edits(self) -> None:
+        """Apply what is being typed in an inline editor (a number, a title...) and close it: a run or a save
+        started with Ctrl+Enter / Ctrl+S while typing must see the new value (window shortcuts beat the field)."""
+        self.editors.close(commit=True)
+
     def close_popups(self) -> None:
         self.editors.close(commit=True)
         self.search.dismiss()
