@@ -3,7 +3,7 @@ never drifts from the menus) and the canvas's (``canvas/shortcuts.py``). F1 or ?
 from __future__ import annotations
 
 from PySide6.QtCore import QEvent, QObject, QRectF, Qt
-from PySide6.QtGui import QAction, QColor, QFont, QKeySequence, QPainter
+from PySide6.QtGui import QAction, QColor, QFont, QFontMetricsF, QKeySequence, QPainter
 from PySide6.QtWidgets import QWidget
 
 
@@ -90,15 +90,20 @@ class HelpOverlay(QWidget):
             p.setPen(pal.link().color())
             p.drawText(QRectF(x, y, col_w, line), name)
             y += line * 1.3
+            # the keys column is as wide as its longest entry (at most half), descriptions get the rest
+            keys_w = min(col_w * 0.5, max((QFontMetricsF(bold).horizontalAdvance(k) for k, _t in rows), default=0))
+            text_x, text_w = x + keys_w + 16, col_w - keys_w - 28
             for keys, text in rows:
                 if y > panel.bottom() - line:
                     break
                 p.setFont(bold)
                 p.setPen(pal.windowText().color())
-                p.drawText(QRectF(x, y, col_w * 0.42, line), Qt.AlignmentFlag.AlignLeft, keys)
+                p.drawText(QRectF(x, y, keys_w, line), Qt.AlignmentFlag.AlignLeft,
+                           QFontMetricsF(bold).elidedText(keys, Qt.TextElideMode.ElideRight, keys_w))
                 p.setFont(body)
                 p.setPen(pal.placeholderText().color())
-                p.drawText(QRectF(x + col_w * 0.44, y, col_w * 0.54, line), Qt.AlignmentFlag.AlignLeft, text)
+                p.drawText(QRectF(text_x, y, text_w, line), Qt.AlignmentFlag.AlignLeft,
+                           QFontMetricsF(body).elidedText(text, Qt.TextElideMode.ElideRight, text_w))
                 y += line
         p.setFont(body)
         p.setPen(pal.placeholderText().color())

@@ -486,6 +486,44 @@ def test_move_selection_is_one_undo_step(make_canvas, driver, small, undo_stack)
     assert item(canvas, n["add"]).pos() == QPointF(-200, -200)
 
 
+def test_alt_drag_copies_the_selection_and_moves_the_copy(qtbot, make_canvas, driver, small, undo_stack):
+    graph, n = small
+    canvas = make_canvas(graph, undo_stack)
+    canvas.select_nodes([n["const"], n["add"]])
+    before = set(graph.nodes)
+    start = title_point(canvas, n["add"])
+    ALT = Qt.KeyboardModifier.AltModifier
+    driver.click(canvas, start, mods=ALT)  # a click copies nothing (it narrows the selection, as a click does)
+    assert set(graph.nodes) == before and undo_stack.count() == 0
+    canvas.select_nodes([n["const"], n["add"]])
+    driver.drag(canvas, start, start + QPointF(0, 300), mods=ALT, steps=8)
+    copies = sorted(set(graph.nodes) - before)
+    assert len(copies) == 2 and canvas.selected_node_ids() == copies
+    assert graph.nodes[n["const"]].pos == (-500.0, -200.0) and graph.nodes[n["add"]].pos == (-200.0, -200.0)
+    assert sorted(graph.nodes[i].pos for i in copies) == [(-500.0, 100.0), (-200.0, 100.0)]
+    const_copy, add_copy = (next(i for i in copies if graph.nodes[i].type == t) for t in ("Const", "Add"))
+    assert graph.link_into(add_copy, "a").src == const_copy  # the link between the copies is copied
+    assert graph.nodes[const_copy].values == graph.nodes[n["const"]].values
+    assert undo_stack.count() == 1  # copy and move are one step
+    undo_stack.undo()
+    assert set(graph.nodes) == before
+
+
+def test_alt_drag_on_a_framed_selection_leaves_the_original_frame_alone(make_canvas, driver, small, undo_stack):
+    graph, n = small
+    canvas = make_canvas(graph, undo_stack)
+    canvas.select_nodes([n["const"], n["add"]])
+    gid = canvas.actions.frame_selection()
+    canvas.select_nodes([n["add"]], [gid])
+    before = set(graph.nodes)
+    start = title_point(canvas, n["add"])
+    driver.drag(canvas, start, start + QPointF(0, 400), mods=Qt.KeyboardModifier.AltModifier, steps=8)
+    assert len(graph.nodes) == len(before) + 2 and len(graph.groups) == 2
+    assert graph.nodes[n["const"]].pos == (-500.0, -200.0) and graph.nodes[n["add"]].pos == (-200.0, -200.0)
+    new_gid = max(graph.groups)
+    assert graph.groups[new_gid].rect[1] == graph.groups[gid].rect[1] + 400
+
+
 def test_frame_moves_its_nodes_and_resizes(make_canvas, driver, small, undo_stack):
     graph, n = small
     graph.apply(ops.AddGroup(Group(1, "Inputs", (-540, -260, 300, 420))))  # holds Const and Seed
@@ -552,6 +590,32 @@ def test_copy_paste_within_and_between_canvases(qtbot, make_canvas, driver, smal
     dup = max(graph.nodes)
     assert graph.nodes[dup].type == "Scale"
     assert graph.nodes[dup].pos == (130.0, -170.0)
+
+
+def test_ctrl_v_pastes_a_comfyui_workflow_copied_as_text(qtbot, make_canvas, driver, undo_stack):
+    """A ComfyUI prompt or workflow copied from a file or a web page pastes as nodes (one undo step), types NodeFlow
+    lacks as placeholders, as ComfyUI itself pastes workflow text."""
+    from PySide6.QtGui import QGuiApplication
+
+    graph = Graph()
+    canvas = make_canvas(graph, undo_stack)
+    messages = []
+    canvas.message.connect(messages.append)
+    prompt = {"1": {"class_type": "PrimitiveInt", "inputs": {"value": 5}},
+              "2": {"class_type": "KSampler", "inputs": {"seed": ["1", 0], "steps": 20, "cfg": 7.0}}}
+    QGuiApplication.clipboard().setText(json.dumps(prompt, indent=2))
+    canvas.setFocus()
+    driver.key(canvas, Qt.Key.Key_V, CTRL)
+    assert sorted(n.type for n in graph.nodes.values()) == ["KSampler", "PrimitiveInt"]
+    prim = next(n for n in graph.nodes.values() if n.type == "PrimitiveInt")
+    sampler = next(n for n in graph.nodes.values() if n.type == "KSampler")
+    assert prim.values["value"] == 5 and sampler.values["steps"] == 20
+    assert graph.link_into(sampler.id, "seed").src == prim.id
+    assert canvas.selected_node_ids() == sorted(graph.nodes) and undo_stack.count() == 1
+    assert "placeholders for missing node types: KSampler" in messages[-1]
+    assert canvas.graph_scene.nodes[sampler.id].layout.kind == "placeholder"
+    undo_stack.undo()
+    assert not graph.nodes
 
 
 def test_pasting_garbage_says_why(make_canvas):
@@ -657,6 +721,20 @@ def test_wheel_zooms_around_the_cursor_and_keys_fit(qtbot, make_canvas, driver, 
     centre = canvas.visible_scene_rect().center()
     driver.drag_view(canvas, (600, 400), (700, 400), button=Qt.MouseButton.MiddleButton)
     assert canvas.visible_scene_rect().center().x() == pytest.approx(centre.x() - 100 / canvas.zoom(), abs=2)
+
+
+def test_period_fits_the_selection_or_everything(qtbot, make_canvas, driver, small):
+    graph, n = small
+    canvas = make_canvas(graph)
+    canvas.setFocus()
+    canvas.select_nodes([n["scale"]])
+    driver.key(canvas, Qt.Key.Key_Period)
+    assert canvas.zoom() == pytest.approx(1.25)  # one node: as close as fitting goes
+    assert canvas.visible_scene_rect().contains(item(canvas, n["scale"]).scene_body_rect())
+    assert not canvas.visible_scene_rect().contains(item(canvas, n["const"]).scene_body_rect())
+    canvas.select_nodes([])
+    driver.key(canvas, Qt.Key.Key_Period)
+    assert all(canvas.visible_scene_rect().contains(i.scene_body_rect()) for i in canvas.graph_scene.nodes.values())
 
 
 def test_minimap_click_moves_the_view(qtbot, make_canvas, small):

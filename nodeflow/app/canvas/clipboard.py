@@ -1,6 +1,6 @@
 """Copy and paste as NodeFlow workflow JSON (Qt-free): the copied text is a complete workflow holding the selected
 nodes, the links between them and the selected frames, so it pastes into another tab, another window, or a text
-editor and back."""
+editor and back. ComfyUI workflow JSON pastes too (imported, unknown types as placeholders)."""
 from __future__ import annotations
 
 import json
@@ -32,18 +32,32 @@ def copy_text(graph: Graph, node_ids, group_ids=()) -> str:
     return json.dumps(workflow.to_dict(sub), ensure_ascii=False, allow_nan=False)
 
 
-def parse(text: str) -> Graph:
-    """The graph in ``text``; raises PasteError for anything that is not a NodeFlow workflow."""
+def parse(text: str, registry=None) -> Graph:
+    """The graph in ``text``: NodeFlow nodes, or (given the ``registry`` to map its node types) a ComfyUI workflow
+    or API prompt copied from a file or a web page, as ComfyUI pastes them; raises PasteError for anything else."""
     text = (text or "").strip()
     if not text.startswith("{"):
         raise PasteError("the clipboard does not hold NodeFlow nodes")
     try:
-        graph, _report = workflow.loads(text)
+        data = workflow.parse_json(text, "clipboard text")
+        comfyui = _comfyui() if registry is not None else None
+        if comfyui is not None and comfyui.detect(data) in (comfyui.UI, comfyui.API):
+            graph, _report = comfyui.import_data(data, registry)
+        else:
+            graph, _report = workflow.from_dict(data)
     except workflow.WorkflowError as e:
         raise PasteError(f"cannot paste: {e}") from None
     if not graph.nodes and not graph.groups:
         raise PasteError("nothing to paste")
     return graph
+
+
+def _comfyui():
+    try:
+        from nodeflow.formats import comfyui
+    except ImportError:  # an installation without the ComfyUI formats pastes NodeFlow nodes only
+        return None
+    return comfyui
 
 
 def bounds(graph: Graph) -> tuple[float, float]:
@@ -53,11 +67,11 @@ def bounds(graph: Graph) -> tuple[float, float]:
     return (min(xs), min(ys)) if xs else (0.0, 0.0)
 
 
-def paste_operation(target: Graph, text: str, at: tuple[float, float] | None = None
+def paste_operation(target: Graph, text: str, at: tuple[float, float] | None = None, registry=None
                     ) -> tuple[ops.Batch, list[int], list[int]]:
     """One batch adding the pasted nodes, links and frames with fresh ids. ``at``: where the top-left of what is
     pasted goes; None shifts it by PASTE_OFFSET from where it was copied. Returns (batch, node ids, group ids)."""
-    source = parse(text)
+    source = parse(text, registry)
     left, top = bounds(source)
     offset = PASTE_OFFSET if at is None else (at[0] - left, at[1] - top)
     batch, id_map = ops.add_nodes_with_links(target, list(source.nodes.values()), list(source.links.values()),

@@ -196,14 +196,14 @@ class EditActions:
         return clipboard.copy_text(self.graph, self.canvas.selected_node_ids(),
                                    self.canvas.graph_scene.selected_group_ids())
 
-    def paste(self, text: str, at: QPointF | None = None) -> list[int]:
+    def paste(self, text: str, at: QPointF | None = None, merge_key=None) -> list[int]:
         try:
             batch, node_ids, group_ids = clipboard.paste_operation(
-                self.graph, text, None if at is None else (round(at.x()), round(at.y())))
+                self.graph, text, None if at is None else (round(at.x()), round(at.y())), self.registry)
         except clipboard.PasteError as e:
             self.canvas.message.emit(str(e))
             return []
-        if not self.push(batch):
+        if not self.push(batch, merge_key=merge_key):
             return []
         self.canvas.select_nodes(node_ids, group_ids)
         unknown = sorted({self.graph.nodes[i].type for i in node_ids if self.graph.nodes[i].type not in self.registry})
@@ -212,9 +212,21 @@ class EditActions:
         return node_ids
 
     def duplicate(self) -> list[int]:
-        if not self.canvas.selected_node_ids() and not self.canvas.graph_scene.selected_group_ids():
+        if not self.canvas.has_selection():
             return []
         return self.paste(self.copy_text())
+
+    def clone_selection(self, merge_key=None) -> list[int]:
+        """Copies of the selection, and of the nodes inside selected frames, exactly where they are (then
+        selected), for a drag to move them away (Alt+drag)."""
+        scene = self.canvas.graph_scene
+        groups = scene.selected_group_ids()
+        ids = set(scene.selected_node_ids()).union(*(scene.nodes_in_frame(g) for g in groups))
+        if not ids and not groups:
+            return []
+        text = clipboard.copy_text(self.graph, ids, groups)
+        left, top = clipboard.bounds(clipboard.parse(text))
+        return self.paste(text, QPointF(left, top), merge_key=merge_key)
 
 
 _MISSING = object()

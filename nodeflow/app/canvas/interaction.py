@@ -102,31 +102,40 @@ class MoveGesture(Gesture):
         super().__init__(canvas, press_view, press_scene)
         self.click_node, self.click_frame = click_node, click_frame
         self.narrow_on_click = narrow_on_click
-        scene = canvas.graph_scene
-        frames = [scene.frames[g] for g in scene.selected_group_ids()]
-        ids = set(scene.selected_node_ids())
-        for f in frames:
-            ids.update(scene.nodes_in_frame(f.group_id))
-        self.items = [scene.nodes[i] for i in sorted(ids) if i in scene.nodes]
-        self.frames = frames
-        self.start = {it.node_id: it.pos() for it in self.items}
-        self.frame_start = {f.group_id: f.pos() for f in frames}
         self.delta = QPointF()
         #: Called on release when the press did not turn into a drag (clicking an image thumbnail).
         self.on_click = None
         #: A lone, unconnected node dropped on a wire is inserted into it: (wire, input, output) while hovering.
         self.insert: tuple[Wire, str, str] | None = None
+        #: Pushed with the move, so that an earlier step of the same gesture (a clone) merges with it.
+        self.merge_key = None
+        self._take_selection()
+
+    def _take_selection(self, frame_contents: bool = True) -> None:
+        """Move what is selected: nodes, frames, and (``frame_contents``) the nodes inside those frames."""
+        scene = self.canvas.graph_scene
+        frames = [scene.frames[g] for g in scene.selected_group_ids()]
+        ids = set(scene.selected_node_ids())
+        for f in frames if frame_contents else ():
+            ids.update(scene.nodes_in_frame(f.group_id))
+        self.items = [scene.nodes[i] for i in sorted(ids) if i in scene.nodes]
+        self.frames = frames
+        self.start = {it.node_id: it.pos() for it in self.items}
+        self.frame_start = {f.group_id: f.pos() for f in frames}
         self._can_insert = (len(self.items) == 1 and not frames and not self.items[0].wires
                             and self.items[0].layout.kind == "node")
+
+    def _start_drag(self) -> None:
+        wires = set()
+        for it in self.items:
+            wires |= it.wires
+        self.canvas.graph_scene.begin_live(wires)
 
     def move(self, view_pos, scene_pos, mods):
         if not self.dragging:
             if not self.moved_enough(view_pos):
                 return
-            wires = set()
-            for it in self.items:
-                wires |= it.wires
-            self.canvas.graph_scene.begin_live(wires)
+            self._start_drag()
         self.delta = scene_pos - self.press_scene
         for it in self.items:
             it.setPos(self.start[it.node_id] + self.delta)
@@ -198,7 +207,7 @@ class MoveGesture(Gesture):
                 steps.append(ops.SetNodeField(nid, "socket_inputs", node.socket_inputs | {inp}))
             steps += ops.route_through(graph, wire.link, nid, inp, out)
             label = "insert into wire"
-        if not self.canvas.actions.push(ops.Batch(tuple(steps), label=label)):
+        if not self.canvas.actions.push(ops.Batch(tuple(steps), label=label), merge_key=self.merge_key):
             self.cancel()
         self.canvas.graph_scene.end_live()
 
@@ -208,6 +217,18 @@ class MoveGesture(Gesture):
         for f in self.frames:
             f.setPos(self.frame_start[f.group_id])
         self.canvas.graph_scene.end_live()
+
+
+class CloneGesture(MoveGesture):
+    """Alt+drag on a node (as in ComfyUI): once the press becomes a drag, the selection is copied in place and the
+    copies move; copy and move are one undo step. A click without a drag copies nothing."""
+
+    def _start_drag(self) -> None:
+        self.merge_key = ("clone", new_gesture_id())
+        if self.canvas.actions.clone_selection(merge_key=self.merge_key):
+            # the copies are selected now; a copied frame lies over its originals, so only the copies move
+            self._take_selection(frame_contents=False)
+        super()._start_drag()
 
 
 # -- wires ------------------------------------------------------------------------------------------------------------

@@ -20,6 +20,7 @@ _HOVER_CURSORS = {"output": Qt.CursorShape.CrossCursor, "input": Qt.CursorShape.
                   "collapse": Qt.CursorShape.PointingHandCursor, "image": Qt.CursorShape.PointingHandCursor}
 _CTRL = Qt.KeyboardModifier.ControlModifier
 _SHIFT = Qt.KeyboardModifier.ShiftModifier
+_ALT = Qt.KeyboardModifier.AltModifier
 
 
 class MouseRouter:
@@ -91,7 +92,8 @@ class MouseRouter:
             self._start(ia.WireGesture(canvas, view_pos, scene_pos, nid, "output", "out"))
         else:
             narrow = self._select_for_press(item, mods)
-            gesture = ia.MoveGesture(canvas, view_pos, scene_pos, click_node=item, narrow_on_click=narrow)
+            kind = ia.CloneGesture if mods & _ALT else ia.MoveGesture
+            gesture = kind(canvas, view_pos, scene_pos, click_node=item, narrow_on_click=narrow)
             if hit.kind == "image":
                 gesture.on_click = lambda: canvas.imageClicked.emit(nid, hit.index)
             self._start(gesture)
