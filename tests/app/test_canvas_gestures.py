@@ -914,3 +914,25 @@ def test_edge_velocity_grows_towards_the_edge():
     assert edge_velocity(r, QPointF(-50, 300)).x() == -MAX_STEP_PX  # past the edge: full speed, no more
     corner = edge_velocity(r, QPointF(799, 599))
     assert corner.x() > 0 and corner.y() > 0
+
+
+def test_fixing_a_field_clears_its_problem_marks(qtbot, make_canvas, driver, app_registry, undo_stack, settings):
+    """After a run refused for "not connected" or a missing file, connecting or choosing clears that mark at once."""
+    from nodeflow.core.validation import validate
+
+    (settings.input_dir / "there.png").write_bytes(b"x")
+    b = GraphBuilder(app_registry)
+    c = b.add("Const", pos=(-300, 0))
+    add = b.add("Add", pos=(0, 0))
+    reader = b.add("ReadFile", pos=(0, 200), name="gone.png")
+    canvas = make_canvas(b.graph, undo_stack)
+    canvas.set_problems(validate(b.graph, app_registry, settings))
+    marks = {(p.node_id, p.field, p.kind) for p in canvas.problems()}
+    assert {(add, "a", "missing_input"), (reader, "name", "missing_file")} <= marks
+    driver.drag(canvas, sock(canvas, c, "INT", "out"), sock(canvas, add, "a", "in"))
+    assert b.graph.link_into(add, "a") is not None
+    assert not [p for p in canvas.problems() if p.node_id == add]
+    assert not item(canvas, add).message_lines()
+    canvas.actions.set_value(reader, "name", "there.png")
+    assert not [p for p in canvas.problems() if p.node_id == reader]
+    canvas.grab().save("/tmp/canvas_marks_cleared.png")

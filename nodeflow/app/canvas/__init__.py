@@ -15,7 +15,8 @@ Run feedback (GUI thread only)
                                                    (seconds) / error (message); ``reason`` shows on hover
     set_node_preview(node_id, QImage | None)       live preview drawn in the node while it runs
     set_node_images(node_id, list[QImage])         output images drawn in the node (click emits imageClicked)
-    set_problems(list[Problem])                    validation problems drawn on their nodes and fields
+    set_problems(list[Problem])                    validation problems drawn on their nodes and fields (a field's
+                                                   marks go when it is edited or connected; runs check again)
     problems() -> list[Problem]                    those drawn now
     clear_states()                                 forget run states and previews (images stay)
 

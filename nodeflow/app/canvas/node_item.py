@@ -107,6 +107,12 @@ class NodeItem(QGraphicsItem):
         self.problems = list(problems)
         self._refresh_bounds()
 
+    def forget_problems(self, field: str) -> None:
+        """``field`` was just edited or connected: its marks go (the next run checks it again)."""
+        kept = [p for p in self.problems if getattr(p, "field", None) != field]
+        if len(kept) != len(self.problems):
+            self.set_problems(kept)
+
     def set_images(self, images: list[QImage]) -> None:
         self.images = [_thumb(img) for img in images if img is not None and not img.isNull()]
         self.relayout()

@@ -133,6 +133,9 @@ class GraphScene(QGraphicsScene):
         self._add_wire(link)
         self._relayout_ends(link)
         self._recolor_downstream(link.dst)
+        dst = self.nodes.get(link.dst)
+        if dst is not None:
+            dst.forget_problems(link.dst_input)
 
     def _on_RemoveLink(self, op) -> None:  # noqa: N802
         wire = self.wires.get(op.link_id)
@@ -147,6 +150,7 @@ class GraphScene(QGraphicsScene):
     def _on_SetValue(self, op) -> None:  # noqa: N802
         item = self.nodes.get(op.node_id)
         if item is not None:
+            item.forget_problems(op.name)
             item.update()
 
     def _on_MoveNodes(self, op) -> None:  # noqa: N802
