@@ -241,8 +241,9 @@ def test_long_texts_stay_inside_their_nodes_and_show_in_full_on_hover(qtbot, mak
     assert title.splitlines()[0] == reader.title
     name = items[10].layout.widget("name")
     assert long_file in hover(10, (name.x + name.w - 30, name.center_y)).splitlines()
-    value = row_texts(name, long_file)[1].shown()  # a file name keeps its folder and its end
+    label, value = (t.shown() for t in row_texts(name, long_file))  # a file name keeps its folder and its end
     assert value.startswith("subfold") and value.endswith("0001.png") and "…" in value
+    assert label == "name" and items[10].layout.width >= 250  # file choices start wide; short labels stay whole
     assert encode.tooltip_text(encode.hit(encode.pos() + QPointF(100, 200))) == encode.tooltip_text()  # outside
     # texts shown in full are not repeated in the tooltip
     out = items[10].layout.outputs["INT"]

@@ -28,6 +28,7 @@ MAX_AUTO_W = 420.0
 PLACEHOLDER_MAX_W = 300.0
 CHAR_W = 6.6  # average advance of the 11 px UI font; widths are estimates, text is elided when painted
 TITLE_CHAR_W = 7.8  # the 12 px bold title font
+FILE_NAME_ROOM = 120.0  # extra width for a file choice's value
 REROUTE_D = 16.0
 NOTE_SIZE = (260.0, 150.0)
 GRIP = 12.0
@@ -248,7 +249,8 @@ def compute_layout(node: Node, nt: NodeType | None, linked_inputs: Iterable[str]
     for name, wkind, inp, text in widget_specs:
         label = inp.display if inp is not None else text
         if wkind in ("number", "combo", "text", "toggle"):
-            needed = max(needed, text_width(label) + 110)
+            # file names (checkpoints, LoRAs) are long: such nodes start about as wide as ComfyUI's loaders
+            needed = max(needed, text_width(label) + 110 + (FILE_NAME_ROOM if inp is not None and inp.files else 0))
         elif wkind == "readonly":
             needed = max(needed, text_width(text) + 2 * PAD)
     width = max(MIN_W, min(PLACEHOLDER_MAX_W if kind == "placeholder" else MAX_AUTO_W, needed))

@@ -75,8 +75,8 @@ def row_texts(row: WidgetRow, value, control_mode: str = "fixed") -> list[RowTex
     else:
         shown = format_value(value, inp)
     room = right - left - 8
-    # a long value leaves the label what it needs (up to 38 %); a long label leaves the value what it needs
-    value_w = max(0.0, min(text_advance(shown), room - min(text_advance(label), room * 0.38)))
+    # a long value leaves the label what it needs (up to 45 %); a long label leaves the value what it needs
+    value_w = max(0.0, min(text_advance(shown), room - min(text_advance(label), room * 0.45)))
     label_w = max(0.0, room - value_w)
     # file names keep their start (folder) and their end (version, extension): the middle is what goes
     mode = Qt.TextElideMode.ElideMiddle if inp is not None and inp.files else Qt.TextElideMode.ElideRight
