@@ -248,3 +248,22 @@ def test_long_texts_stay_inside_their_nodes_and_show_in_full_on_hover(qtbot, mak
     # texts shown in full are not repeated in the tooltip
     out = items[10].layout.outputs["INT"]
     assert items[10].elided_texts(items[10].hit(items[10].pos() + QPointF(out.x, out.y))) == []
+
+
+def test_prompts_wrap_inside_their_box_and_say_when_they_go_on(qapp):
+    """Tag lists without spaces wrap instead of running off the right edge; a prompt taller than its box ends with
+    "…" on its last visible line; line breaks are kept."""
+    from nodeflow.app.canvas.widgets_paint import _metrics, wrapped_lines
+
+    tags = "(masterpiece:1.2),(best_quality:1.1),ultra_detailed,1girl,solo,looking_at_viewer,long_hair,sky"
+    lines = wrapped_lines(tags, 170, 200)
+    assert len(lines) > 2 and "".join(lines) == tags
+    assert all(_metrics(11).horizontalAdvance(line) <= 170 for line in lines)
+    prose = "a photograph of a red fox sitting in a snowy forest at dawn, " * 6
+    line_h = _metrics(11).lineSpacing()
+    shown = wrapped_lines(prose, 170, 4 * line_h + 2)
+    assert len(shown) == 4 and shown[-1].endswith("…") and shown[0].startswith("a photograph")
+    assert wrapped_lines("first\nsecond", 170, 200) == ["first", "second"]
+    exact = wrapped_lines("one\ntwo\nthree", 170, 2 * line_h)  # the third line hidden: say so
+    assert exact[0] == "one" and exact[1].endswith("…")
+    assert wrapped_lines("short", 170, 200) == ["short"]

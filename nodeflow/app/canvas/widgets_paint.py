@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 
 from PySide6.QtCore import QPointF, QRectF, Qt
-from PySide6.QtGui import QFontMetricsF, QPainter, QPen
+from PySide6.QtGui import QFontMetricsF, QPainter, QPen, QTextLayout, QTextOption
 
 from nodeflow.app.canvas.node_layout import WidgetRow, format_value
 from nodeflow.app.canvas.paint_tools import font, qcolor
@@ -136,6 +136,41 @@ def _paint_toggle(p: QPainter, rect: QRectF, on: bool, pal: Palette) -> None:
     p.drawEllipse(QPointF(knob_x, sw.center().y()), 4.5, 4.5)
 
 
+def wrapped_lines(text: str, width: float, height: float, pixel_size: int = 11) -> list[str]:
+    """The lines a text box shows: wrapped at spaces, or anywhere inside a run without them (a comma-separated tag
+    list), the last one ending in "…" when the text goes on below the box."""
+    metrics = _metrics(pixel_size)
+    max_lines = max(1, int(height // metrics.lineSpacing()))
+    text = text.replace("\r\n", "\n")
+    layout = QTextLayout(text.replace("\n", "\u2028"), font(pixel_size))  # U+2028: a line break to the layout
+    option = QTextOption()
+    option.setWrapMode(QTextOption.WrapMode.WrapAtWordBoundaryOrAnywhere)
+    layout.setTextOption(option)
+    spans = []
+    layout.beginLayout()
+    while len(spans) <= max_lines:
+        line = layout.createLine()
+        if not line.isValid():
+            break
+        line.setLineWidth(max(1.0, width))
+        spans.append((line.textStart(), line.textLength()))
+    layout.endLayout()
+    lines = [text[start:start + length].rstrip("\n") for start, length in spans[:max_lines]]
+    if len(spans) > max_lines:
+        rest = text[spans[max_lines - 1][0]:].replace("\n", " ")
+        lines[-1] = metrics.elidedText(rest, Qt.TextElideMode.ElideRight, width)
+        if not lines[-1].endswith("…"):  # the rest fits on the line, but further lines are hidden
+            lines[-1] = metrics.elidedText(lines[-1] + " …", Qt.TextElideMode.ElideLeft, width)
+    return lines
+
+
+def _paint_lines(p: QPainter, box: QRectF, text: str, pixel_size: int) -> None:
+    line_h = _metrics(pixel_size).lineSpacing()
+    for i, line in enumerate(wrapped_lines(text, box.width(), box.height(), pixel_size)):
+        p.drawText(QRectF(box.left(), box.top() + i * line_h, box.width(), line_h),
+                   Qt.AlignmentFlag.AlignTop | Qt.AlignmentFlag.AlignLeft, line)
+
+
 def _paint_multiline(p: QPainter, rect: QRectF, value, label: str, pal: Palette) -> None:
     text = "" if value is None else str(value)
     inner = rect.adjusted(7, 5, -7, -5)
@@ -146,8 +181,7 @@ def _paint_multiline(p: QPainter, rect: QRectF, value, label: str, pal: Palette)
         return
     p.setFont(font(11))
     p.setPen(qcolor(pal.widget_text))
-    p.drawText(inner, Qt.AlignmentFlag.AlignTop | Qt.AlignmentFlag.AlignLeft | Qt.TextFlag.TextWordWrap,
-               text[:4000])
+    _paint_lines(p, inner, text[:4000], 11)
 
 
 def _paint_note_text(p: QPainter, rect: QRectF, value, pal: Palette, detail: bool) -> None:
@@ -156,5 +190,4 @@ def _paint_note_text(p: QPainter, rect: QRectF, value, pal: Palette, detail: boo
     text = "" if value is None else str(value)
     p.setFont(font(12, italic=not text))
     p.setPen(qcolor(pal.note_text) if text else qcolor(pal.note_text, 140))
-    p.drawText(rect.adjusted(4, 2, -4, -2), Qt.AlignmentFlag.AlignTop | Qt.AlignmentFlag.AlignLeft
-               | Qt.TextFlag.TextWordWrap, text[:8000] or "Click to write a note")
+    _paint_lines(p, rect.adjusted(4, 2, -4, -2), text[:8000] or "Click to write a note", 12)
