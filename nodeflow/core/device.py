@@ -27,7 +27,8 @@ def resolve_device(preference: str = "auto") -> str:
 
 
 def configure_cpu_threads(threads: int = 0) -> int:
-    """Set torch's CPU thread count (before each run, so a changed setting applies): ``threads``, else OMP_NUM_THREADS if the user set it, else half the cores.
+    """Set torch's CPU thread count (before each run, so a changed setting applies): ``threads``, else
+    OMP_NUM_THREADS if the user set it, else half the cores.
 
     Why not torch's default (all cores): its OpenMP workers spin while they wait, so when anything else runs on the
     machine every parallel op stalls. Measured on a 2-core machine with one core busy: 20 steps of a small model took
