@@ -11,7 +11,10 @@ SHIPPED = Path(__file__).resolve().parents[2] / "assets" / "models" / "checkpoin
 
 
 def export_single_file(final_dir: Path, path: Path, metadata: dict | None = None) -> Path:
-    """``final_dir`` holds diffusers folders ``unet/``, ``vae/``, ``text_encoder/`` (as train.py writes them)."""
+    """``final_dir`` holds diffusers folders ``unet/``, ``vae/``, ``text_encoder/`` (as train.py writes them); the
+    run's seed and recipe (``run.json`` beside it) are recorded in the file's metadata."""
+    import json
+
     import torch
     from diffusers import AutoencoderKL, UNet2DConditionModel
     from transformers import CLIPTextModel
@@ -23,5 +26,9 @@ def export_single_file(final_dir: Path, path: Path, metadata: dict | None = None
     vae = AutoencoderKL.from_pretrained(final_dir / "vae")
     text = CLIPTextModel.from_pretrained(final_dir / "text_encoder")
     meta = {"modelspec.title": "NodeFlow shapes", "modelspec.license": "MIT", **(metadata or {})}
+    run_file = final_dir.parent / "run.json"
+    if run_file.exists():
+        run = json.loads(run_file.read_text())
+        meta["nodeflow.training"] = json.dumps({"seed": run["seed"], "recipe": run["recipe"]})
     return save_single_file(path, unet=unet, vae=vae, text_encoders=[text], family="sd1",
                             prediction_type="epsilon", dtype=torch.float16, metadata=meta)

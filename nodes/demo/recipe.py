@@ -16,7 +16,10 @@ def norm_groups(channels) -> int:
 @dataclass(frozen=True)
 class Recipe:
     # -- models --------------------------------------------------------------------------------------------------
-    vae_channels: tuple[int, ...] = (16, 16, 32, 64)  # 4 levels: 8x downsampling, 64 px -> 8x8x4 latents
+    # 4 levels: 8x downsampling, 64 px -> 8x8x4 latents. 12 channels give 4 norm groups of 3: with one channel
+    # per group (16 channels -> 16 groups) GroupNorm erases each channel's mean, so flat colours can't be carried
+    # and the decoder grows "droplet" specks to smuggle them through (seen in a first run).
+    vae_channels: tuple[int, ...] = (12, 24, 48, 96)
     vae_layers_per_block: int = 1
     text_hidden: int = 128
     text_layers: int = 3
@@ -26,13 +29,13 @@ class Recipe:
     images: int = 60_000  # pictures encoded once into the latent cache
     caption_dropout: float = 0.1  # empty caption, so classifier-free guidance has an unconditional model
     # -- VAE training ----------------------------------------------------------------------------------------------
-    vae_steps: int = 2500
+    vae_steps: int = 4000
     vae_batch: int = 16
     vae_lr: float = 1e-3
     vae_kl_weight: float = 1e-6
     vae_check_images: int = 1024  # held-out pictures for measuring the latent scale and reconstruction quality
     # -- UNet + text encoder training ----------------------------------------------------------------------------
-    steps: int = 12_000
+    steps: int = 10_000
     batch: int = 64
     lr: float = 5e-4
     text_lr: float = 1e-3  # the text encoder starts from nothing and must bind words before the UNet can use them

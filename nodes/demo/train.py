@@ -94,7 +94,7 @@ class Run:
         r, state_path = self.r, self.out / "vae_state.pt"
         torch.manual_seed(self.seed)
         vae = build_vae(r).to(self.device)
-        opt = torch.optim.AdamW(vae.parameters(), lr=r.vae_lr, weight_decay=0.0)
+        opt = torch.optim.AdamW(vae.parameters(), lr=r.vae_lr, weight_decay=0.0, fused=True)
         sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: 0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * s / r.vae_steps)))
         start = 0
         if state_path.exists():
@@ -218,7 +218,7 @@ class Run:
         for p in [*ema_unet.parameters(), *ema_text.parameters()]:
             p.requires_grad_(False)
         opt = torch.optim.AdamW([{"params": unet.parameters(), "lr": r.lr},
-                                 {"params": text.parameters(), "lr": r.text_lr}], weight_decay=1e-2)
+                                 {"params": text.parameters(), "lr": r.text_lr}], weight_decay=1e-2, fused=True)
         sched = torch.optim.lr_scheduler.LambdaLR(opt, self._lr_factor)
         state_path, start = self.out / "state.pt", 0
         if state_path.exists():
