@@ -17,6 +17,7 @@ from __future__ import annotations
 import dataclasses
 import itertools
 import threading
+import time
 import traceback
 from dataclasses import dataclass, field
 from typing import Any
@@ -66,6 +67,31 @@ def convert_event(event: ev.Event) -> ev.Event:
     return event
 
 
+class _RateLimit:
+    """Drops progress and preview events that come faster than the screen can show them.
+
+    A node may report progress thousands of times a second; each report is a queued signal the GUI thread must
+    handle, and a flood of posted events starves its timers and repaints. The last report (value == total) always
+    passes, so a bar never stays short of full.
+    """
+
+    def __init__(self, interval_s: float = 1 / 30):
+        self.interval_s = interval_s
+        self._last: dict[tuple[type, int], float] = {}
+
+    def allows(self, event: ev.Event) -> bool:
+        if not isinstance(event, (ev.NodeProgress, ev.NodePreview)):
+            return True
+        if isinstance(event, ev.NodeProgress) and event.value >= event.total:
+            return True
+        key = (type(event), event.node_id)
+        now = time.monotonic()
+        if now - self._last.get(key, -1e9) < self.interval_s:
+            return False
+        self._last[key] = now
+        return True
+
+
 class _Worker(QObject):
     event = Signal(object, object)  # RunJob, Event (images already QImages)
     jobStarted = Signal(object)
@@ -81,10 +107,13 @@ class _Worker(QObject):
             self.jobDone.emit(job, None, "")
             return
         self.jobStarted.emit(job)
+        rate = _RateLimit()
 
         def listener(event: ev.Event, job=job) -> None:
             if isinstance(event, ev.RunStarted) and job.cancelled:
                 self.executor.cancel()  # cancel() before run() started was cleared by run(): repeat it
+            if not rate.allows(event):
+                return
             try:
                 event = convert_event(event)
             except Exception:  # a picture we cannot show must not fail the run

@@ -35,7 +35,7 @@ class Recipe:
     vae_kl_weight: float = 1e-6
     vae_check_images: int = 1024  # held-out pictures for measuring the latent scale and reconstruction quality
     # -- UNet + text encoder training ----------------------------------------------------------------------------
-    steps: int = 10_000
+    steps: int = 5_000
     batch: int = 64
     lr: float = 5e-4
     text_lr: float = 1e-3  # the text encoder starts from nothing and must bind words before the UNet can use them

@@ -32,9 +32,12 @@ def test_seed(ctx, seed):
       outputs=[Output("INT", INT)])
 def preview_steps(ctx, x, steps):
     """Reports progress and a live preview (an HxWx3 uint8 array) at each step, like a sampler."""
+    import time
+
     import numpy as np
 
     for i in range(steps):
+        time.sleep(0.05)  # a sampler step takes time; faster reports are thinned out by the runner
         ctx.preview(np.full((8, 8, 3), 40 * i, dtype=np.uint8))
         ctx.progress(i + 1, steps)
     return (x,)
@@ -52,6 +55,7 @@ def busy(ctx, x, ms):
         sum(i * i for i in range(20000))
         steps += 1
         ctx.progress(steps, steps + 1)
+    ctx.progress(steps, steps)
     return (x,)
 
 
