@@ -96,10 +96,23 @@ class _Worker(QObject):
     event = Signal(object, object)  # RunJob, Event (images already QImages)
     jobStarted = Signal(object)
     jobDone = Signal(object, object, str)  # RunJob, RunReport | None, traceback text of a crash ("" if none)
+    warmedUp = Signal(object)  # the module names imported
 
     def __init__(self, executor: Executor):
         super().__init__()
         self.executor = executor
+
+    @Slot(object)
+    def warm_up(self, modules: list[str]) -> None:
+        """Import what node functions will import, before the first run needs it (failures surface at that run)."""
+        import importlib
+
+        for name in modules:
+            try:
+                importlib.import_module(name)
+            except Exception:  # noqa: BLE001 - the run that needs the module reports the error properly
+                pass
+        self.warmedUp.emit(list(modules))
 
     @Slot(object)
     def process(self, job: RunJob) -> None:
@@ -137,7 +150,9 @@ class Runner(QObject):
     event = Signal(object, object)  # RunJob, core event (images as QImage)
     jobFinished = Signal(object)  # RunJob (status and report set)
     busyChanged = Signal(bool)
+    warmedUp = Signal(object)  # module names, once warm_up's imports are done
     _submit = Signal(object)
+    _warm_up = Signal(object)
 
     def __init__(self, executor: Executor, parent: QObject | None = None):
         super().__init__(parent)
@@ -148,6 +163,8 @@ class Runner(QObject):
         self._worker = _Worker(executor)
         self._worker.moveToThread(self._thread)
         self._submit.connect(self._worker.process)
+        self._warm_up.connect(self._worker.warm_up)
+        self._worker.warmedUp.connect(self.warmedUp)
         self._worker.event.connect(self._on_event)
         self._worker.jobStarted.connect(self._on_started)
         self._worker.jobDone.connect(self._on_done)
@@ -165,6 +182,12 @@ class Runner(QObject):
             self.busyChanged.emit(True)
         self._submit.emit(job)
         return job
+
+    def warm_up(self, modules) -> None:
+        """Import ``modules`` on the worker thread, queued like a run: a run submitted meanwhile waits for the
+        imports it would have made itself."""
+        if modules:
+            self._warm_up.emit(list(modules))
 
     @property
     def busy(self) -> bool:

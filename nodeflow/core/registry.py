@@ -2,7 +2,9 @@
 
 Packs come from three places: the built-in packages under ``nodes/``, folders in the user's node-pack directories
 (each sub-folder or ``.py`` file is a pack), and the ``nodeflow.nodes`` entry-point group. A pack module exposes
-``NODE_TYPES`` (a list of NodeType) and optionally ``SOCKET_TYPES`` ({name: (colour, description)}).
+``NODE_TYPES`` (a list of NodeType) and optionally ``SOCKET_TYPES`` ({name: (colour, description)}) and
+``WARM_UP`` (names of the modules its node functions import lazily, such as torch: the editor imports them in the
+background once its window is up, so the first run does not wait for them).
 """
 from __future__ import annotations
 
@@ -38,6 +40,8 @@ class Registry:
         self.types: dict[str, NodeType] = {}
         self.errors: list[PackError] = []
         self.packs: list[str] = []
+        #: Modules the packs' node functions import lazily (``WARM_UP``), in pack order.
+        self.warm_up: list[str] = []
 
     # -- lookups ------------------------------------------------------------------------------------------------
     def get(self, type_name: str) -> NodeType | None:
@@ -87,6 +91,9 @@ class Registry:
                 continue
             added += self.add(t, pack)
         self.packs.append(pack)
+        for name in getattr(module, "WARM_UP", ()) or ():
+            if isinstance(name, str) and name not in self.warm_up:
+                self.warm_up.append(name)
         return added
 
     def _guarded(self, pack: str, load) -> None:

@@ -8,5 +8,8 @@ from nodes.diffusion import nodes_image, nodes_latent, nodes_loaders, nodes_samp
 
 PACK_NAME = "diffusion"
 SOCKET_TYPES = _types.SOCKET_TYPES
+#: torch, diffusers and transformers take ~7 s to import on a small CPU; the editor imports them while the user looks
+#: at the graph (see Registry.warm_up).
+WARM_UP = ("nodes.diffusion.warm_up",)
 NODE_TYPES = [*nodes_loaders.NODE_TYPES, *nodes_latent.NODE_TYPES, *nodes_sampling.NODE_TYPES,
               *nodes_image.NODE_TYPES]

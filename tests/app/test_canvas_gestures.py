@@ -6,7 +6,7 @@ import json
 
 import pytest
 from PySide6.QtCore import QPointF, Qt
-from PySide6.QtGui import QAction, QKeySequence, QUndoStack
+from PySide6.QtGui import QKeySequence, QUndoStack
 
 from nodeflow.core import operations as ops
 from nodeflow.core.builders import GraphBuilder

@@ -5,8 +5,7 @@ from __future__ import annotations
 import random
 import time
 
-import pytest
-from PySide6.QtCore import QPointF, QRectF, Qt
+from PySide6.QtCore import QPointF, QRectF
 from PySide6.QtGui import QColor, QImage, QPainter
 
 from nodeflow.app.canvas import NodeRunState
@@ -149,7 +148,7 @@ def test_level_of_detail_and_themes_change_the_pixels(qtbot, make_canvas, app_re
 
 
 def test_tooltip_event_shows_node_and_wire_text(qtbot, make_canvas, app_registry, monkeypatch):
-    from PySide6.QtCore import QEvent, QPoint
+    from PySide6.QtCore import QEvent
     from PySide6.QtGui import QHelpEvent
     from PySide6.QtWidgets import QToolTip
 

@@ -2,6 +2,7 @@
 node and the gallery, cancel within one step, errors, seed controls after a run."""
 from __future__ import annotations
 
+import sys
 import threading
 import time
 
@@ -379,3 +380,30 @@ def test_ctrl_enter_or_ctrl_s_while_typing_a_value_uses_the_typed_value(qtbot, e
     qtbot.keyClick(type_value("88"), Qt.Key.Key_S, Qt.KeyboardModifier.ControlModifier)
     graph, _ = workflow.load(tmp_path / "typed.json", editor.registry)
     assert graph.nodes[nid].values["value"] == 88 and not editor.doc.dirty
+
+
+def test_warm_up_imports_the_packs_lazy_modules_on_the_worker_thread(qtbot, settings, tmp_path, monkeypatch):
+    (tmp_path / "nf_warm_probe.py").write_text(
+        "import threading\nTHREAD = threading.current_thread() is threading.main_thread()\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    runner = Runner(Executor(window_registry(), settings))
+    try:
+        with qtbot.waitSignal(runner.warmedUp, timeout=10000) as blocker:
+            runner.warm_up(["nf_warm_probe", "nf_no_such_module"])  # a broken name is skipped, not fatal
+        assert blocker.args == [["nf_warm_probe", "nf_no_such_module"]]
+        import nf_warm_probe
+
+        assert nf_warm_probe.THREAD is False  # imported by the worker, not the GUI thread
+    finally:
+        runner.shutdown()
+        sys.modules.pop("nf_warm_probe", None)
+
+
+def test_the_diffusion_pack_names_its_heavy_imports_for_the_warm_up():
+    import importlib.util
+
+    from nodeflow.core.registry import load_registry
+
+    reg = load_registry(entry_points=False)
+    assert "nodes.diffusion.warm_up" in reg.warm_up
+    assert all(importlib.util.find_spec(name) is not None for name in reg.warm_up)
