@@ -23,15 +23,12 @@ SAVE_FILTER = "NodeFlow workflow (*.json)"
 OPENABLE_SUFFIXES = (".json", ".png")
 
 
-def workflow_paths(urls: list[QUrl]) -> list[Path]:
-    """Local workflow files among dropped URLs."""
-    out = []
-    for url in urls:
-        if url.isLocalFile():
-            path = Path(url.toLocalFile())
-            if path.suffix.lower() in OPENABLE_SUFFIXES and path.is_file():
-                out.append(path)
-    return out
+def dropped_paths(urls: list[QUrl]) -> list[Path]:
+    """Local files among dropped URLs that the window takes: workflows, PNGs, and pictures for Load Image."""
+    from nodeflow.app.image_drop import IMAGE_SUFFIXES
+
+    return [p for p in (Path(u.toLocalFile()) for u in urls if u.isLocalFile())
+            if p.suffix.lower() in OPENABLE_SUFFIXES + IMAGE_SUFFIXES and p.is_file()]
 
 
 def template_paths() -> list[Path]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from PySide6.QtCore import QByteArray, QEvent, QObject, Qt, QTimer
+from PySide6.QtCore import QByteArray, QEvent, QObject, QPointF, Qt, QTimer, QUrl
 from PySide6.QtGui import QUndoGroup
 from PySide6.QtWidgets import QApplication, QDockWidget, QGraphicsView, QLabel, QMainWindow, QMessageBox
 
@@ -13,7 +13,7 @@ from nodeflow.app import preferences
 from nodeflow.app.autosave import Autosaver
 from nodeflow.app.document import Document
 from nodeflow.app.document_tabs import DocumentTabs, DocumentView
-from nodeflow.app.file_actions import FileActions, workflow_paths
+from nodeflow.app.file_actions import FileActions, dropped_paths
 from nodeflow.app.help_overlay import HelpOverlay
 from nodeflow.app.panels.gallery import GalleryPanel
 from nodeflow.app.panels.inspector import InspectorPanel
@@ -226,7 +226,7 @@ class MainWindow(QMainWindow):
             self.inspector.set_selection(ids)
 
     # -- editing helpers ------------------------------------------------------------------------------------------
-    def add_node(self, type_name: str, scene_pos=None, view=None) -> int | None:
+    def add_node(self, type_name: str, scene_pos=None, view=None, values: dict | None = None) -> int | None:
         """Add a node of ``type_name`` (at the view's centre unless ``scene_pos``), as one undo step."""
         view = view or self.tabs.current_view()
         nt = self.registry.get(type_name)
@@ -241,7 +241,7 @@ class MainWindow(QMainWindow):
             x, y = centre.x() - 110, centre.y() - 60
             while any(abs(n.pos[0] - x) < 20 and abs(n.pos[1] - y) < 20 for n in graph.nodes.values()):
                 x, y = x + 40, y + 40
-        node = new_node(self.registry, type_name, graph.new_node_id(), (x, y), settings=self.settings)
+        node = new_node(self.registry, type_name, graph.new_node_id(), (x, y), settings=self.settings, **(values or {}))
         push(view.document.undo_stack, graph, ops.AddNode(node), f"add {nt.display_name}")
         canvas.select_nodes([node.id])
         canvas.setFocus()
@@ -374,18 +374,46 @@ class MainWindow(QMainWindow):
         return self._drop_filter_obj
 
     def dragEnterEvent(self, event):  # noqa: N802 - Qt's name
-        if workflow_paths(event.mimeData().urls()):
+        if dropped_paths(event.mimeData().urls()):
             event.acceptProposedAction()
 
     def dropEvent(self, event):  # noqa: N802 - Qt's name
-        paths = workflow_paths(event.mimeData().urls())
+        paths = dropped_paths(event.mimeData().urls())
         if paths:
             event.acceptProposedAction()
             self.open_dropped(paths)
 
-    def open_dropped(self, paths) -> None:
+    def open_dropped(self, paths, scene_pos=None) -> None:
+        """Workflows (and PNGs carrying one) open in tabs; other pictures become Load Image nodes at ``scene_pos``
+        in the current tab (or in a new tab when none is open)."""
+        from nodeflow.app.image_drop import plain_image_paths
+
+        images = set(plain_image_paths([QUrl.fromLocalFile(str(p)) for p in paths]))
         for path in paths:
-            self.file_actions.open_path(path)
+            if Path(path) not in images:
+                self.file_actions.open_path(path)
+        for i, path in enumerate(sorted(images)):
+            pos = None if scene_pos is None else QPointF(scene_pos.x() + 30 * i, scene_pos.y() + 30 * i)
+            self.add_load_image(Path(path), pos)
+
+    def add_load_image(self, path: Path, scene_pos=None) -> int | None:
+        """Copy a picture into the input folder and add a Load Image node showing it (one undo step)."""
+        from nodeflow.app.image_drop import copy_into_input
+
+        if self.registry.get("LoadImage") is None:
+            self.log.error(f"{path.name}: no Load Image node type is installed to open pictures with")
+            return None
+        if self.tabs.current_view() is None:
+            self.file_actions.new()
+        try:
+            name = copy_into_input(path, Path(self.settings.input_dir))
+        except OSError as e:
+            self.log.error(f"{path.name}: could not copy it into the input folder ({e.strerror or e})")
+            return None
+        node_id = self.add_node("LoadImage", scene_pos, values={"image": name})
+        if node_id is not None:
+            self.log.info(f"{path.name}: copied into the input folder as {name!r}, Load Image node #{node_id} added")
+        return node_id
 
     # -- closing --------------------------------------------------------------------------------------------------
     def closeEvent(self, event):  # noqa: N802 - Qt's name
@@ -403,7 +431,8 @@ class MainWindow(QMainWindow):
 
 
 class _DropFilter(QObject):
-    """On a canvas: node types dragged from the library are added where dropped; workflow files open in a tab."""
+    """On a canvas: node types dragged from the library are added where dropped, workflow files open in a tab, other
+    pictures become Load Image nodes where dropped."""
 
     def __init__(self, window: MainWindow):
         super().__init__(window)
@@ -415,18 +444,18 @@ class _DropFilter(QObject):
             return False
         mime = event.mimeData()
         is_node = mime.hasFormat(NODE_TYPE_MIME)
-        paths = [] if is_node else workflow_paths(mime.urls())
+        paths = [] if is_node else dropped_paths(mime.urls())
         if not is_node and not paths:
             return False
         event.acceptProposedAction()
         if kind == QEvent.Type.Drop:
+            view = self.w.tabs.current_view()
+            canvas = view.canvas if view else None
+            pos = canvas.mapToScene(event.position().toPoint()) if isinstance(canvas, QGraphicsView) else None
             if is_node:
-                view = self.w.tabs.current_view()
-                canvas = view.canvas if view else None
-                pos = canvas.mapToScene(event.position().toPoint()) if isinstance(canvas, QGraphicsView) else None
                 self.w.add_node(bytes(mime.data(NODE_TYPE_MIME)).decode(), pos)
             else:
-                self.w.open_dropped(paths)
+                self.w.open_dropped(paths, pos)
         return True
 
 

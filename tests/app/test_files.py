@@ -144,6 +144,47 @@ def test_dropping_workflow_files_opens_tabs(qtbot, editor, tmp_path):
     assert len(w.tabs.views()) == 2
 
 
+def test_dropping_a_plain_picture_adds_a_load_image_node_for_a_copy_in_the_input_folder(qtbot, settings, tmp_path):
+    from PIL import Image
+
+    from nodeflow.core.registry import load_registry
+
+    ed = build_editor(settings, registry=load_registry(entry_points=False))  # the real Load Image node
+    try:
+        ed.window.resize(1000, 700)
+        ed.window.show()
+        qtbot.waitExposed(ed.window)
+        src = tmp_path / "photos"
+        src.mkdir()
+        Image.new("RGB", (16, 12), (200, 30, 30)).save(src / "cat.png")  # no workflow in it
+        Image.new("RGB", (16, 12), (30, 30, 200)).save(src / "dog.jpg")
+        view = ed.window.tabs.current_view()
+        graph = view.document.graph
+        assert _drop(view.canvas.viewport(), [src / "cat.png"], qtbot)
+        [node] = [n for n in graph.nodes.values() if n.type == "LoadImage"]
+        assert node.values["image"] == "cat.png"
+        copy = Path(settings.input_dir) / "cat.png"
+        assert copy.read_bytes() == (src / "cat.png").read_bytes()
+        dropped_at = view.canvas.mapToScene(QPoint(20, 20))
+        assert node.pos == (dropped_at.x(), dropped_at.y())
+        assert len(ed.window.tabs.views()) == 1  # no tab opened for it
+
+        _drop(view.canvas.viewport(), [src / "cat.png", src / "dog.jpg"], qtbot)  # the same cat again, and a dog
+        names = sorted(n.values["image"] for n in graph.nodes.values() if n.type == "LoadImage")
+        assert names == ["cat.png", "cat.png", "dog.jpg"]  # the identical picture reuses its copy
+        Image.new("RGB", (16, 12), (0, 200, 0)).save(src / "cat.png")  # another picture, same name
+        _drop(view.canvas.viewport(), [src / "cat.png"], qtbot)
+        assert "cat (1).png" in {n.values["image"] for n in graph.nodes.values()}
+
+        view.document.undo_stack.undo()
+        assert "cat (1).png" not in {n.values["image"] for n in graph.nodes.values() if n.type == "LoadImage"}
+        from nodeflow.core.validation import validate
+
+        assert [p for p in validate(graph, ed.registry, settings) if p.kind == "missing_file"] == []
+    finally:
+        close_editor(ed)
+
+
 def test_unknown_node_types_open_as_placeholders_with_one_log_message(qtbot, editor, tmp_path):
     data = workflow.to_dict(_small_graph(None, editor.registry).graph)
     data["nodes"].append({"id": 9, "type": "FancyUpscaler", "pos": [0, 300], "values": {"scale": 4}})
