@@ -51,6 +51,8 @@ def build_actions(w) -> SimpleNamespace:
     a.cut = _action(w, "Cu&t\tCtrl+X", _canvas_call(w, "cut_to_clipboard"))
     a.copy = _action(w, "&Copy\tCtrl+C", _canvas_call(w, "copy_to_clipboard"))
     a.paste = _action(w, "&Paste\tCtrl+V", _canvas_call(w, "paste_from_clipboard"))
+    a.paste_with_links = _action(w, "Paste with &Input Links\tCtrl+Shift+V",
+                                 _canvas_call(w, "paste_from_clipboard", None, True))
     a.duplicate = _action(w, "D&uplicate\tCtrl+D", _canvas_call(w, "duplicate_selection"))
     a.delete = _action(w, "&Delete\tDel", _canvas_call(w, "delete_selection"))
     a.select_all = _action(w, "Select &All\tCtrl+A", _canvas_call(w, "select_all"))
@@ -107,7 +109,7 @@ def build_menus(w, a: SimpleNamespace) -> SimpleNamespace:
     edit = m.edit = bar.addMenu("&Edit")
     edit.addActions([a.undo, a.redo])
     edit.addSeparator()
-    edit.addActions([a.cut, a.copy, a.paste, a.duplicate, a.delete, a.select_all])
+    edit.addActions([a.cut, a.copy, a.paste, a.paste_with_links, a.duplicate, a.delete, a.select_all])
     edit.addSeparator()
     edit.addAction(a.search)
     edit.aboutToShow.connect(lambda: update_edit_actions(w, a))
@@ -140,6 +142,7 @@ def update_edit_actions(w, a: SimpleNamespace) -> None:
     for action in (a.cut, a.copy, a.duplicate, a.delete, a.fit_selection):
         action.setEnabled(selected)
     a.paste.setEnabled(canvas is not None and bool(QGuiApplication.clipboard().text()))
+    a.paste_with_links.setEnabled(a.paste.isEnabled())
     has_nodes = canvas is not None and bool(canvas.graph.nodes or canvas.graph.groups)
     a.select_all.setEnabled(has_nodes)
     a.fit_all.setEnabled(canvas is not None)

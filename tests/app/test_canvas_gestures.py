@@ -592,6 +592,30 @@ def test_copy_paste_within_and_between_canvases(qtbot, make_canvas, driver, smal
     assert graph.nodes[dup].pos == (130.0, -170.0)
 
 
+def test_ctrl_shift_v_pastes_keeping_the_links_into_the_copied_inputs(qtbot, make_canvas, driver, small, undo_stack):
+    graph, n = small  # Const -> Add -> Sink
+    canvas = make_canvas(graph, undo_stack)
+    canvas.select_nodes([n["add"]])
+    canvas.setFocus()
+    driver.key(canvas, Qt.Key.Key_C, CTRL)
+    driver.key(canvas, Qt.Key.Key_V, CTRL)  # plain paste: a loose copy
+    plain = max(graph.nodes)
+    assert graph.nodes[plain].type == "Add" and graph.link_into(plain, "a") is None
+    driver.key(canvas, Qt.Key.Key_V, CTRL | Qt.KeyboardModifier.ShiftModifier)
+    kept = max(graph.nodes)
+    assert kept != plain and graph.link_into(kept, "a").src == n["const"]  # fed by the same Const
+    assert graph.link_into(n["add"], "a").src == n["const"]  # the original keeps its link
+    assert not any(l.src == kept for l in graph.links.values())  # outputs are not copied over
+    undo_stack.undo()
+    assert kept not in graph.nodes and graph.link_into(n["add"], "a").src == n["const"]
+    # in another tab, where no such Const exists, it pastes as a plain copy
+    other_graph = Graph()
+    other = make_canvas(other_graph)
+    other.setFocus()
+    driver.key(other, Qt.Key.Key_V, CTRL | Qt.KeyboardModifier.ShiftModifier)
+    assert [x.type for x in other_graph.nodes.values()] == ["Add"] and not other_graph.links
+
+
 def test_ctrl_v_pastes_a_comfyui_workflow_copied_as_text(qtbot, make_canvas, driver, undo_stack):
     """A ComfyUI prompt or workflow copied from a file or a web page pastes as nodes (one undo step), types NodeFlow
     lacks as placeholders, as ComfyUI itself pastes workflow text."""

@@ -1,16 +1,21 @@
 """Copy and paste as NodeFlow workflow JSON (Qt-free): the copied text is a complete workflow holding the selected
 nodes, the links between them and the selected frames, so it pastes into another tab, another window, or a text
-editor and back. ComfyUI workflow JSON pastes too (imported, unknown types as placeholders)."""
+editor and back. ComfyUI workflow JSON pastes too (imported, unknown types as placeholders).
+
+The text also remembers which outside nodes fed the copied nodes' inputs (``INPUTS_KEY``), so Ctrl+Shift+V can
+paste with those links kept, as ComfyUI does, where the same source nodes exist."""
 from __future__ import annotations
 
 import json
 from dataclasses import replace
 
 from nodeflow.core import operations as ops
-from nodeflow.core.graph import Graph
+from nodeflow.core.graph import Graph, Link
 from nodeflow.formats import workflow
 
 PASTE_OFFSET = (30.0, 30.0)
+#: Top-level field of copied text: links from nodes outside the copy into it ({src, src_type, output, dst, input}).
+INPUTS_KEY = "clipboard_inputs"
 
 
 class PasteError(ValueError):
@@ -29,6 +34,11 @@ def copy_text(graph: Graph, node_ids, group_ids=()) -> str:
     for gid in group_ids:
         if gid in graph.groups:
             sub._add_group(graph.groups[gid].copy())
+    outside = [{"src": l.src, "src_type": graph.nodes[l.src].type, "output": l.src_output, "dst": l.dst,
+                "input": l.dst_input}
+               for l in sorted(graph.links.values(), key=lambda l: l.id) if l.dst in ids and l.src not in ids]
+    if outside:
+        sub.extra[INPUTS_KEY] = outside
     return json.dumps(workflow.to_dict(sub), ensure_ascii=False, allow_nan=False)
 
 
@@ -67,15 +77,19 @@ def bounds(graph: Graph) -> tuple[float, float]:
     return (min(xs), min(ys)) if xs else (0.0, 0.0)
 
 
-def paste_operation(target: Graph, text: str, at: tuple[float, float] | None = None, registry=None
-                    ) -> tuple[ops.Batch, list[int], list[int]]:
+def paste_operation(target: Graph, text: str, at: tuple[float, float] | None = None, registry=None,
+                    keep_links: bool = False) -> tuple[ops.Batch, list[int], list[int]]:
     """One batch adding the pasted nodes, links and frames with fresh ids. ``at``: where the top-left of what is
-    pasted goes; None shifts it by PASTE_OFFSET from where it was copied. Returns (batch, node ids, group ids)."""
+    pasted goes; None shifts it by PASTE_OFFSET from where it was copied. ``keep_links``: also link the copies'
+    inputs to the outside nodes that fed the originals, where ``target`` has them (same id and type).
+    Returns (batch, node ids, group ids)."""
     source = parse(text, registry)
     left, top = bounds(source)
     offset = PASTE_OFFSET if at is None else (at[0] - left, at[1] - top)
     batch, id_map = ops.add_nodes_with_links(target, list(source.nodes.values()), list(source.links.values()),
                                              offset)
+    if keep_links:
+        batch = ops.Batch((*batch.ops, *_outside_links(target, source, id_map, batch)), label="paste")
     group_ops, group_ids = [], []
     next_gid = target.new_group_id()
     for g in sorted(source.groups.values(), key=lambda g: g.id):
@@ -85,3 +99,17 @@ def paste_operation(target: Graph, text: str, at: tuple[float, float] | None = N
         next_gid += 1
     return ops.Batch((*group_ops, *batch.ops), label="paste"), list(id_map.values()), group_ids
 
+
+def _outside_links(target: Graph, source: Graph, id_map: dict[int, int], batch: ops.Batch) -> list:
+    next_link = target.new_link_id() + sum(isinstance(op, ops.AddLink) for op in batch.ops)
+    out = []
+    for entry in source.extra.get(INPUTS_KEY) or []:
+        try:
+            src, dst, output, inp = int(entry["src"]), int(entry["dst"]), str(entry["output"]), str(entry["input"])
+        except (KeyError, TypeError, ValueError):  # hand-edited clipboard text: skip what does not parse
+            continue
+        node = target.nodes.get(src)
+        if dst in id_map and node is not None and node.type == entry.get("src_type"):
+            out.append(ops.AddLink(Link(next_link, src, output, id_map[dst], inp)))
+            next_link += 1
+    return out

@@ -196,10 +196,11 @@ class EditActions:
         return clipboard.copy_text(self.graph, self.canvas.selected_node_ids(),
                                    self.canvas.graph_scene.selected_group_ids())
 
-    def paste(self, text: str, at: QPointF | None = None, merge_key=None) -> list[int]:
+    def paste(self, text: str, at: QPointF | None = None, merge_key=None, keep_links: bool = False) -> list[int]:
         try:
             batch, node_ids, group_ids = clipboard.paste_operation(
-                self.graph, text, None if at is None else (round(at.x()), round(at.y())), self.registry)
+                self.graph, text, None if at is None else (round(at.x()), round(at.y())), self.registry,
+                keep_links=keep_links)
         except clipboard.PasteError as e:
             self.canvas.message.emit(str(e))
             return []

@@ -160,12 +160,14 @@ class Canvas(QGraphicsView):
         """NodeFlow JSON of the selected nodes, the links between them and the selected frames."""
         return self.actions.copy_text()
 
-    def paste(self, text: str, at: QPointF | tuple[float, float] | None = None) -> list[int]:
+    def paste(self, text: str, at: QPointF | tuple[float, float] | None = None, keep_links: bool = False
+              ) -> list[int]:
         """Paste NodeFlow JSON with fresh ids; ``at``: scene position of the pasted top-left (None: offset from
-        where it was copied). Returns the new node ids (selected)."""
+        where it was copied); ``keep_links``: keep the links that fed the copied nodes from outside (Ctrl+Shift+V).
+        Returns the new node ids (selected)."""
         if isinstance(at, tuple):
             at = QPointF(*at)
-        return self.actions.paste(text, at)
+        return self.actions.paste(text, at, keep_links=keep_links)
 
     def copy_to_clipboard(self) -> str:
         text = self.copy_selection()
@@ -183,10 +185,10 @@ class Canvas(QGraphicsView):
     def has_selection(self) -> bool:
         return bool(self.selected_node_ids() or self.graph_scene.selected_group_ids())
 
-    def paste_from_clipboard(self, at: QPointF | None = None) -> list[int]:
+    def paste_from_clipboard(self, at: QPointF | None = None, keep_links: bool = False) -> list[int]:
         if at is None:
             at = self._cursor_scene_pos()
-        return self.paste(QGuiApplication.clipboard().text(), at)
+        return self.paste(QGuiApplication.clipboard().text(), at, keep_links)
 
     def duplicate_selection(self) -> list[int]:
         return self.actions.duplicate()
@@ -579,6 +581,7 @@ class Canvas(QGraphicsView):
             "copy": self.copy_to_clipboard,
             "cut": self.cut_to_clipboard,
             "paste": self.paste_from_clipboard,
+            "paste_with_links": lambda: self.paste_from_clipboard(keep_links=True),
             "duplicate": self.duplicate_selection,
             "select_all": self.select_all,
             "fit_all": self.fit_all,
