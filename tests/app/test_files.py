@@ -168,6 +168,8 @@ def test_dropping_a_plain_picture_adds_a_load_image_node_for_a_copy_in_the_input
         dropped_at = view.canvas.mapToScene(QPoint(20, 20))
         assert node.pos == (dropped_at.x(), dropped_at.y())
         assert len(ed.window.tabs.views()) == 1  # no tab opened for it
+        [shown] = [p.toImage() for p in view.canvas.graph_scene.nodes[node.id].images]  # shown before any run
+        assert shown.pixelColor(shown.width() // 2, shown.height() // 2).red() > 150
 
         _drop(view.canvas.viewport(), [src / "cat.png", src / "dog.jpg"], qtbot)  # the same cat again, and a dog
         names = sorted(n.values["image"] for n in graph.nodes.values() if n.type == "LoadImage")
@@ -175,6 +177,16 @@ def test_dropping_a_plain_picture_adds_a_load_image_node_for_a_copy_in_the_input
         Image.new("RGB", (16, 12), (0, 200, 0)).save(src / "cat.png")  # another picture, same name
         _drop(view.canvas.viewport(), [src / "cat.png"], qtbot)
         assert "cat (1).png" in {n.values["image"] for n in graph.nodes.values()}
+
+        [newest] = [n for n in graph.nodes.values() if n.values.get("image") == "cat (1).png"]
+        [green] = [p.toImage() for p in view.canvas.graph_scene.nodes[newest.id].images]
+        assert green.pixelColor(green.width() // 2, green.height() // 2).green() > 150
+        from nodeflow.core import operations as ops
+
+        graph.apply(ops.SetValue(newest.id, "image", "dog.jpg"))  # choosing another file shows that one
+        [blue] = [p.toImage() for p in view.canvas.graph_scene.nodes[newest.id].images]
+        assert blue.pixelColor(blue.width() // 2, blue.height() // 2).blue() > 150
+        graph.apply(ops.SetValue(newest.id, "image", "cat (1).png"))
 
         view.document.undo_stack.undo()
         assert "cat (1).png" not in {n.values["image"] for n in graph.nodes.values() if n.type == "LoadImage"}

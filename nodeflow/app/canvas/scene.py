@@ -152,6 +152,7 @@ class GraphScene(QGraphicsScene):
         if item is not None:
             item.forget_problems(op.name)
             item.update()
+            self._show_input_picture(op.node_id, op.name)
 
     def _on_MoveNodes(self, op) -> None:  # noqa: N802
         moved = []
@@ -199,7 +200,20 @@ class GraphScene(QGraphicsScene):
         item = NodeItem(self, node_id)
         self.nodes[node_id] = item
         self.addItem(item)
+        self._show_input_picture(node_id)
         return item
+
+    def _show_input_picture(self, node_id: int, changed_field: str | None = None) -> None:
+        """Show the picture a node reads from the input folder (see input_preview)."""
+        from nodeflow.app.canvas.input_preview import input_picture_field, load_preview
+
+        node = self.graph.nodes.get(node_id)
+        nt = self.registry.get(node.type) if node is not None else None
+        field = input_picture_field(nt) if nt is not None else None
+        if field is None or changed_field not in (None, field):
+            return
+        image = load_preview(self.settings, node.values.get(field))
+        self.set_images(node_id, [image] if image is not None else [])
 
     def _add_wire(self, link: Link) -> None:
         src, dst = self.nodes.get(link.src), self.nodes.get(link.dst)
