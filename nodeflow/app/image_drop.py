@@ -5,30 +5,25 @@ from __future__ import annotations
 import hashlib
 from pathlib import Path
 
-from PySide6.QtCore import QUrl
-
+#: The node a dropped picture becomes (as in ComfyUI); its file field is found from its declaration.
+LOAD_IMAGE_TYPE = "LoadImage"
 #: What Load Image reads (Pillow); PNGs are looked into first, in case they carry a workflow.
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp", ".bmp")
 
 
-def plain_image_paths(urls: list[QUrl]) -> list[Path]:
-    """Local pictures among dropped URLs that carry no workflow (those open as workflows instead)."""
-    from nodeflow.formats.png import NODEFLOW_KEY, read_text_chunks
+def is_plain_image(path: Path) -> bool:
+    """A picture that carries no workflow (a PNG that carries one opens as a workflow instead)."""
+    from nodeflow.formats.png import carries_graph, read_text_chunks
 
-    out = []
-    for url in urls:
-        path = Path(url.toLocalFile()) if url.isLocalFile() else None
-        if path is None or path.suffix.lower() not in IMAGE_SUFFIXES or not path.is_file():
-            continue
-        if path.suffix.lower() == ".png":
-            try:
-                keys = read_text_chunks(path)
-            except OSError:
-                continue
-            if NODEFLOW_KEY in keys or "workflow" in keys or "prompt" in keys:
-                continue
-        out.append(path)
-    return out
+    suffix = path.suffix.lower()
+    if suffix not in IMAGE_SUFFIXES or not path.is_file():
+        return False
+    if suffix != ".png":
+        return True
+    try:
+        return not carries_graph(read_text_chunks(path))
+    except OSError:  # unreadable: let opening it report why
+        return False
 
 
 def copy_into_input(path: Path, input_dir: Path) -> str:

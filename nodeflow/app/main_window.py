@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from PySide6.QtCore import QByteArray, QEvent, QObject, QPointF, Qt, QTimer, QUrl
+from PySide6.QtCore import QByteArray, QEvent, QObject, QPointF, Qt, QTimer
 from PySide6.QtGui import QUndoGroup
 from PySide6.QtWidgets import QApplication, QDockWidget, QGraphicsView, QLabel, QMainWindow, QMessageBox
 
@@ -386,21 +386,25 @@ class MainWindow(QMainWindow):
     def open_dropped(self, paths, scene_pos=None) -> None:
         """Workflows (and PNGs carrying one) open in tabs; other pictures become Load Image nodes at ``scene_pos``
         in the current tab (or in a new tab when none is open)."""
-        from nodeflow.app.image_drop import plain_image_paths
+        from nodeflow.app.image_drop import is_plain_image
 
-        images = set(plain_image_paths([QUrl.fromLocalFile(str(p)) for p in paths]))
+        paths = [Path(p) for p in paths]
+        images = sorted(p for p in paths if is_plain_image(p))
         for path in paths:
-            if Path(path) not in images:
+            if path not in images:
                 self.file_actions.open_path(path)
-        for i, path in enumerate(sorted(images)):
+        for i, path in enumerate(images):
             pos = None if scene_pos is None else QPointF(scene_pos.x() + 30 * i, scene_pos.y() + 30 * i)
-            self.add_load_image(Path(path), pos)
+            self.add_load_image(path, pos)
 
     def add_load_image(self, path: Path, scene_pos=None) -> int | None:
         """Copy a picture into the input folder and add a Load Image node showing it (one undo step)."""
-        from nodeflow.app.image_drop import copy_into_input
+        from nodeflow.app.canvas.input_preview import input_picture_field
+        from nodeflow.app.image_drop import LOAD_IMAGE_TYPE, copy_into_input
 
-        if self.registry.get("LoadImage") is None:
+        nt = self.registry.get(LOAD_IMAGE_TYPE)
+        field = input_picture_field(nt) if nt is not None else None
+        if field is None:
             self.log.error(f"{path.name}: no Load Image node type is installed to open pictures with")
             return None
         if self.tabs.current_view() is None:
@@ -410,7 +414,7 @@ class MainWindow(QMainWindow):
         except OSError as e:
             self.log.error(f"{path.name}: could not copy it into the input folder ({e.strerror or e})")
             return None
-        node_id = self.add_node("LoadImage", scene_pos, values={"image": name})
+        node_id = self.add_node(LOAD_IMAGE_TYPE, scene_pos, values={field: name})
         if node_id is not None:
             self.log.info(f"{path.name}: copied into the input folder as {name!r}, Load Image node #{node_id} added")
         return node_id

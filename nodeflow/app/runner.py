@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import dataclasses
 import itertools
+import sys
 import threading
 import time
 import traceback
@@ -70,9 +71,9 @@ def convert_event(event: ev.Event) -> ev.Event:
 class _RateLimit:
     """Drops progress and preview events that come faster than the screen can show them.
 
-    A node may report progress thousands of times a second; each report is a queued signal the GUI thread must
-    handle, and a flood of posted events starves its timers and repaints. The last report (value == total) always
-    passes, so a bar never stays short of full.
+    A node may report progress thousands of times a second; each report is a queued signal the GUI thread handles
+    (repainting the node and the run bar), which is wasted work beyond what a screen shows. The last report
+    (value == total) always passes, so a bar never stays short of full.
     """
 
     def __init__(self, interval_s: float = 1 / 30):
@@ -161,8 +162,6 @@ class Runner(QObject):
 
     def __init__(self, executor: Executor, parent: QObject | None = None):
         super().__init__(parent)
-        import sys
-
         sys.setswitchinterval(min(sys.getswitchinterval(), self.GIL_SWITCH_INTERVAL_S))
         self.executor = executor
         self._pending: list[RunJob] = []  # queued or running, in order

@@ -307,8 +307,10 @@ def remove_nodes(graph: Graph, node_ids) -> Batch:
     return Batch(tuple(RemoveNode(i) for i in node_ids if i in graph.nodes), label="delete")
 
 
-def add_nodes_with_links(graph: Graph, nodes: list[Node], links: list[Link], offset=(0.0, 0.0)) -> tuple[Batch, dict]:
-    """Paste/duplicate: nodes and links between them get fresh ids; returns the batch and old->new id map."""
+def add_nodes_with_links(graph: Graph, nodes: list[Node], links: list[Link], offset=(0.0, 0.0),
+                         feeding: list[Link] = ()) -> tuple[Batch, dict]:
+    """Paste/duplicate: nodes and links between them get fresh ids; returns the batch and old->new id map.
+    ``feeding``: links from nodes already in ``graph`` (kept as they are) into the added ones (paste with links)."""
     id_map: dict[int, int] = {}
     next_id = graph.new_node_id()
     ops: list[Operation] = []
@@ -317,9 +319,10 @@ def add_nodes_with_links(graph: Graph, nodes: list[Node], links: list[Link], off
         moved = replace(n.copy(), id=next_id, pos=(n.pos[0] + offset[0], n.pos[1] + offset[1]))
         ops.append(AddNode(moved))
         next_id += 1
+    ends = [(id_map[l.src], l) for l in links if l.src in id_map and l.dst in id_map]
+    ends += [(l.src, l) for l in feeding if l.src in graph.nodes and l.dst in id_map]
     next_link = graph.new_link_id()
-    for l in links:
-        if l.src in id_map and l.dst in id_map:
-            ops.append(AddLink(Link(next_link, id_map[l.src], l.src_output, id_map[l.dst], l.dst_input)))
-            next_link += 1
+    for src, l in ends:
+        ops.append(AddLink(Link(next_link, src, l.src_output, id_map[l.dst], l.dst_input)))
+        next_link += 1
     return Batch(tuple(ops), label="paste"), id_map

@@ -38,7 +38,7 @@ def load_graph_report(path, registry, settings=None):
 
 
 def _load_png(path: Path, registry, settings):
-    from nodeflow.formats.png import NODEFLOW_KEY, read_text_chunks, read_workflow
+    from nodeflow.formats.png import NODEFLOW_KEY, carries_comfyui_graph, read_text_chunks, read_workflow
 
     try:
         texts = read_text_chunks(path)
@@ -49,7 +49,7 @@ def _load_png(path: Path, registry, settings):
             return workflow.from_dict(read_workflow(path), registry)
         except WorkflowError as e:
             raise WorkflowError(f"{path}: {e}" if not str(e).startswith(str(path)) else str(e)) from None
-    if "workflow" in texts or "prompt" in texts:
+    if carries_comfyui_graph(texts):
         from nodeflow.formats.comfyui import import_png_texts
 
         return import_png_texts(texts, registry, settings, where=str(path))

@@ -15,6 +15,8 @@ from nodeflow.formats.atomic import atomic_write_bytes
 from nodeflow.formats.workflow import WorkflowError
 
 NODEFLOW_KEY = "nodeflow"
+#: ComfyUI's chunks: its editor graph ("workflow") and its API prompt ("prompt").
+COMFYUI_KEYS = ("workflow", "prompt")
 MAX_TEXT_BYTES = 64 * 1024 * 1024
 
 
@@ -89,6 +91,15 @@ def _text(raw: bytes, encoding: str) -> str:
         return raw.decode(encoding)
 
 
+def carries_comfyui_graph(texts: dict[str, str]) -> bool:
+    return any(k in texts for k in COMFYUI_KEYS)
+
+
+def carries_graph(texts: dict[str, str]) -> bool:
+    """Whether a PNG's text chunks hold a workflow (NodeFlow's or ComfyUI's), i.e. it opens as a graph."""
+    return NODEFLOW_KEY in texts or carries_comfyui_graph(texts)
+
+
 def read_workflow(path: str | os.PathLike) -> dict:
     """The NodeFlow workflow embedded in a PNG (ComfyUI chunks are converted when the importer is available)."""
     texts = read_text_chunks(path)
@@ -98,7 +109,7 @@ def read_workflow(path: str | os.PathLike) -> dict:
         except ValueError as e:
             raise WorkflowError(f"{path}: the embedded workflow is not valid JSON ({e})") from None
         return data
-    if "workflow" in texts or "prompt" in texts:
+    if carries_comfyui_graph(texts):
         try:
             from nodeflow.formats.comfyui import png_texts_to_workflow
         except ImportError:

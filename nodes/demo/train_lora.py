@@ -37,22 +37,21 @@ def night_scene(rng: np.random.Generator) -> tuple[np.ndarray, str]:
 
 
 class LoraAdapters:
-    """Low-rank adapters added to a frozen UNet's Linear layers through forward hooks: y = W x + B (A x)."""
+    """Low-rank adapters added to a frozen UNet's Linear layers through forward hooks: y = W x + B (A x). The UNet is
+    this script's own copy, so the hooks stay for its lifetime."""
 
     def __init__(self, unet, rank: int, seed: int):
         import torch
 
         g = torch.Generator().manual_seed(seed)
         self.layers: dict[str, tuple] = {}
-        self._hooks = []
         for name, module in unet.named_modules():
             if isinstance(module, torch.nn.Linear) and name.endswith(TARGETS) and ("attentions" in name):
                 down = torch.nn.Parameter(torch.randn(rank, module.in_features, generator=g) / module.in_features ** 0.5)
                 up = torch.nn.Parameter(torch.zeros(module.out_features, rank))  # starts as the base model
                 self.layers[name] = (down, up)
-                self._hooks.append(module.register_forward_hook(
-                    lambda mod, args, out, d=down, u=up: out + torch.nn.functional.linear(
-                        torch.nn.functional.linear(args[0], d), u)))
+                module.register_forward_hook(lambda mod, args, out, d=down, u=up: out + torch.nn.functional.linear(
+                    torch.nn.functional.linear(args[0], d), u))
 
     def parameters(self) -> list:
         return [p for pair in self.layers.values() for p in pair]
@@ -65,10 +64,6 @@ class LoraAdapters:
             sd[f"unet.{name}.lora_A.weight"] = down.detach().to(torch.float16).contiguous()
             sd[f"unet.{name}.lora_B.weight"] = up.detach().to(torch.float16).contiguous()
         return sd
-
-    def remove(self) -> None:
-        for h in self._hooks:
-            h.remove()
 
 
 def train(base: Path, out: Path, *, steps: int, batch: int, rank: int, lr: float, images: int, seed: int,

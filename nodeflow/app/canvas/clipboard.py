@@ -87,9 +87,7 @@ def paste_operation(target: Graph, text: str, at: tuple[float, float] | None = N
     left, top = bounds(source)
     offset = PASTE_OFFSET if at is None else (at[0] - left, at[1] - top)
     batch, id_map = ops.add_nodes_with_links(target, list(source.nodes.values()), list(source.links.values()),
-                                             offset)
-    if keep_links:
-        batch = ops.Batch((*batch.ops, *_outside_links(target, source, id_map, batch)), label="paste")
+                                             offset, feeding=_feeding_links(target, source) if keep_links else [])
     group_ops, group_ids = [], []
     next_gid = target.new_group_id()
     for g in sorted(source.groups.values(), key=lambda g: g.id):
@@ -100,16 +98,15 @@ def paste_operation(target: Graph, text: str, at: tuple[float, float] | None = N
     return ops.Batch((*group_ops, *batch.ops), label="paste"), list(id_map.values()), group_ids
 
 
-def _outside_links(target: Graph, source: Graph, id_map: dict[int, int], batch: ops.Batch) -> list:
-    next_link = target.new_link_id() + sum(isinstance(op, ops.AddLink) for op in batch.ops)
+def _feeding_links(target: Graph, source: Graph) -> list[Link]:
+    """The recorded links from outside the copy whose source node ``target`` has (same id and type)."""
     out = []
     for entry in source.extra.get(INPUTS_KEY) or []:
         try:
-            src, dst, output, inp = int(entry["src"]), int(entry["dst"]), str(entry["output"]), str(entry["input"])
+            link = Link(0, int(entry["src"]), str(entry["output"]), int(entry["dst"]), str(entry["input"]))
         except (KeyError, TypeError, ValueError):  # hand-edited clipboard text: skip what does not parse
             continue
-        node = target.nodes.get(src)
-        if dst in id_map and node is not None and node.type == entry.get("src_type"):
-            out.append(ops.AddLink(Link(next_link, src, output, id_map[dst], inp)))
-            next_link += 1
+        node = target.nodes.get(link.src)
+        if node is not None and node.type == entry.get("src_type"):
+            out.append(link)
     return out
