@@ -15,13 +15,23 @@ from typing import Any, Mapping
 
 from nodeflow.paths import ASSETS_DIR
 
-MODEL_KINDS = ("checkpoints", "loras", "vae", "embeddings")
+MODEL_KINDS = ("checkpoints", "loras", "vae", "embeddings", "upscale_models", "controlnet", "diffusion_models",
+               "text_encoders", "clip_vision", "style_models")
 FILE_KINDS = MODEL_KINDS + ("input", "output")
+#: Older folder names ComfyUI still searches (after the current name, in every model root).
+KIND_ALIASES = {"diffusion_models": ("unet",), "text_encoders": ("clip",), "controlnet": ("t2i_adapter",)}
+_WEIGHTS = (".safetensors", ".ckpt", ".pt", ".pth", ".bin")
 MODEL_SUFFIXES = {
-    "checkpoints": (".safetensors", ".ckpt", ".pt", ".pth", ".bin"),
+    "checkpoints": _WEIGHTS,
     "loras": (".safetensors",),
-    "vae": (".safetensors", ".ckpt", ".pt", ".pth", ".bin"),
+    "vae": _WEIGHTS,
     "embeddings": (".safetensors", ".pt", ".bin"),
+    "upscale_models": _WEIGHTS,
+    "controlnet": _WEIGHTS,
+    "diffusion_models": _WEIGHTS,
+    "text_encoders": _WEIGHTS,
+    "clip_vision": _WEIGHTS,
+    "style_models": _WEIGHTS,
     "input": (".png", ".jpg", ".jpeg", ".webp", ".bmp", ".tif", ".tiff"),
     "output": (".png",),
 }
@@ -63,7 +73,8 @@ class Folders:
             return [self.output_dir]
         if kind not in MODEL_KINDS:
             raise SettingsError(f"unknown folder kind {kind!r}")
-        roots = [root / kind for root in self.model_roots]
+        names = (kind, *KIND_ALIASES.get(kind, ()))
+        roots = [root / name for root in self.model_roots for name in names]
         if self.include_builtin:
             roots.append(BUILTIN_MODELS_DIR / kind)
         return roots
