@@ -1,14 +1,16 @@
 """The graph model: nodes with stable ids, values stored by name, links from (node, output) to (node, input),
 groups (frames). Qt-free; the editor observes it and edits it only through operations (``operations.py``).
 
-Reading is direct (``graph.nodes``, ``graph.links``); every change goes through ``graph.apply(op)``, which returns
-the inverse operation and tells the subscribers. Never mutate the dataclasses in place from outside.
+Reading is direct (``graph.nodes``, ``graph.links``, the adjacency queries); every change goes through
+``graph.apply(op)``, which returns the inverse operation. Each primitive change is announced to the subscribers as
+a typed ``Change`` (NodeAdded, LinkRemoved, NodeChanged ...), whoever made it: the views never need to know which
+operation caused it. Loaders build a graph in one go with ``Graph.from_parts`` (no changes are announced).
 """
 from __future__ import annotations
 
 import copy
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any, Callable, Iterable
 
 NODE_MODES = ("normal", "muted", "bypassed")
 
@@ -71,7 +73,67 @@ class Group:
         return x <= pos[0] <= x + w and y <= pos[1] <= y + h
 
 
-Listener = Callable[["object", "object"], None]  # (op, inverse)
+# -- changes, as subscribers see them ------------------------------------------------------------------------------
+class Change:
+    """Base class of the graph's change notifications."""
+
+
+@dataclass(frozen=True)
+class NodeAdded(Change):
+    node_id: int
+
+
+@dataclass(frozen=True)
+class NodeRemoved(Change):
+    node_id: int
+
+
+@dataclass(frozen=True)
+class NodeChanged(Change):
+    """An attribute of a node changed: ``field`` is "values" (then ``name`` is the value's name), "title", "mode",
+    "collapsed", "color", "size", "socket_inputs", "type_version" or "controls"."""
+
+    node_id: int
+    field: str
+    name: str | None = None
+
+
+@dataclass(frozen=True)
+class NodesMoved(Change):
+    node_ids: tuple[int, ...]
+
+
+@dataclass(frozen=True)
+class LinkAdded(Change):
+    link: Link
+
+
+@dataclass(frozen=True)
+class LinkRemoved(Change):
+    link: Link
+
+
+@dataclass(frozen=True)
+class GroupAdded(Change):
+    group_id: int
+
+
+@dataclass(frozen=True)
+class GroupRemoved(Change):
+    group_id: int
+
+
+@dataclass(frozen=True)
+class GroupChanged(Change):
+    group_id: int
+
+
+@dataclass(frozen=True)
+class MetaChanged(Change):
+    key: str
+
+
+Listener = Callable[[Change], None]
 
 
 class Graph:
@@ -92,7 +154,7 @@ class Graph:
 
     # -- observation --------------------------------------------------------------------------------------------
     def subscribe(self, listener: Listener) -> Callable[[], None]:
-        """``listener(op, inverse)`` is called after each primitive operation; returns an unsubscribe function."""
+        """``listener(change)`` is called after each primitive change; returns an unsubscribe function."""
         self._listeners.append(listener)
         return lambda: self._listeners.remove(listener) if listener in self._listeners else None
 
@@ -100,9 +162,9 @@ class Graph:
         """Apply an operation; returns its inverse (apply that to undo)."""
         return op.apply(self)
 
-    def _notify(self, op, inverse) -> None:
+    def _notify(self, change: Change) -> None:
         for listener in list(self._listeners):
-            listener(op, inverse)
+            listener(change)
 
     # -- queries ------------------------------------------------------------------------------------------------
     def links_into(self, node_id: int, input_name: str) -> list[Link]:
@@ -120,6 +182,31 @@ class Graph:
 
     def links_of(self, node_id: int) -> list[Link]:
         return [self.links[i] for i in self._by_node.get(node_id, ())]
+
+    def predecessors(self, node_id: int) -> set[int]:
+        return {l.src for l in self.incoming(node_id)}
+
+    def successors(self, node_id: int) -> set[int]:
+        return {l.dst for l in self.outgoing(node_id)}
+
+    def upstream(self, node_id: int) -> set[int]:
+        """Every node that feeds ``node_id`` directly or indirectly (not itself); iterative, any depth."""
+        return self._reach(node_id, self.predecessors)
+
+    def downstream(self, node_id: int) -> set[int]:
+        return self._reach(node_id, self.successors)
+
+    @staticmethod
+    def _reach(start: int, step) -> set[int]:
+        seen: set[int] = set()
+        todo = [start]
+        while todo:
+            for nxt in step(todo.pop()):
+                if nxt not in seen:
+                    seen.add(nxt)
+                    todo.append(nxt)
+        seen.discard(start)
+        return seen
 
     def find(self, ref: str) -> list[Node]:
         """Nodes matching a reference: a node id, a title, or a type name (CLI ``--set``)."""
@@ -139,17 +226,71 @@ class Graph:
     def new_group_id(self) -> int:
         return max([self.next_group_id, *(i + 1 for i in self.groups)])
 
-    # -- primitive mutations (called only by operations) ------------------------------------------------------------
+    # -- building -----------------------------------------------------------------------------------------------
+    @classmethod
+    def from_parts(cls, nodes: Iterable[Node] = (), links: Iterable[Link] = (), groups: Iterable[Group] = (),
+                   meta: dict | None = None, extra: dict | None = None) -> "Graph":
+        """A graph made in one go (file loaders, clipboard): the parts are taken as they are, no change is
+        announced. Links may name nodes that do not exist (files can hold that; validation reports them)."""
+        g = cls()
+        for n in nodes:
+            g._put_node(n)
+        for link in links:
+            g._put_link(link)
+        for gr in groups:
+            g._put_group(gr)
+        g.meta = {} if meta is None else meta
+        g.extra = {} if extra is None else extra
+        return g
+
+    # -- primitive mutations (called only by operations); each announces its change -------------------------------
     def _add_node(self, node: Node) -> None:
+        self._put_node(node)
+        self._notify(NodeAdded(node.id))
+
+    def _remove_node(self, node_id: int) -> Node:
+        node = self.nodes.pop(node_id)
+        self._notify(NodeRemoved(node_id))
+        return node
+
+    def _node_changed(self, node_id: int, field_name: str, name: str | None = None) -> None:
+        self._notify(NodeChanged(node_id, field_name, name))
+
+    def _nodes_moved(self, node_ids: tuple[int, ...]) -> None:
+        self._notify(NodesMoved(node_ids))
+
+    def _add_link(self, link: Link) -> None:
+        self._put_link(link)
+        self._notify(LinkAdded(link))
+
+    def _remove_link(self, link_id: int) -> Link:
+        link = self._take_link(link_id)
+        self._notify(LinkRemoved(link))
+        return link
+
+    def _add_group(self, group: Group) -> None:
+        self._put_group(group)
+        self._notify(GroupAdded(group.id))
+
+    def _remove_group(self, group_id: int) -> Group:
+        group = self.groups.pop(group_id)
+        self._notify(GroupRemoved(group_id))
+        return group
+
+    def _group_changed(self, group_id: int) -> None:
+        self._notify(GroupChanged(group_id))
+
+    def _meta_changed(self, key: str) -> None:
+        self._notify(MetaChanged(key))
+
+    # -- storage and indexes (no notification) ------------------------------------------------------------------
+    def _put_node(self, node: Node) -> None:
         if node.id in self.nodes:
             raise ValueError(f"node id {node.id} already exists")
         self.nodes[node.id] = node
         self.next_node_id = max(self.next_node_id, node.id + 1)
 
-    def _remove_node(self, node_id: int) -> Node:
-        return self.nodes.pop(node_id)
-
-    def _add_link(self, link: Link) -> None:
+    def _put_link(self, link: Link) -> None:
         if link.id in self.links:
             raise ValueError(f"link id {link.id} already exists")
         self.links[link.id] = link
@@ -158,7 +299,7 @@ class Graph:
         self._by_node.setdefault(link.dst, {})[link.id] = None
         self.next_link_id = max(self.next_link_id, link.id + 1)
 
-    def _remove_link(self, link_id: int) -> Link:
+    def _take_link(self, link_id: int) -> Link:
         link = self.links.pop(link_id)
         ids = self._incoming.get((link.dst, link.dst_input), [])
         if link_id in ids:
@@ -173,7 +314,7 @@ class Graph:
                     del self._by_node[end]
         return link
 
-    def _add_group(self, group: Group) -> None:
+    def _put_group(self, group: Group) -> None:
         if group.id in self.groups:
             raise ValueError(f"group id {group.id} already exists")
         self.groups[group.id] = group
@@ -182,17 +323,18 @@ class Graph:
     # -- whole-graph helpers ------------------------------------------------------------------------------------
     def copy(self) -> "Graph":
         """A deep, listener-free copy (the executor runs on a snapshot so the editor can keep editing)."""
-        g = Graph()
-        for n in self.nodes.values():
-            g._add_node(n.copy())
-        for l in self.links.values():
-            g._add_link(l)
-        for gr in self.groups.values():
-            g._add_group(gr.copy())
+        g = Graph.from_parts((n.copy() for n in self.nodes.values()), self.links.values(),
+                             (gr.copy() for gr in self.groups.values()), copy.deepcopy(self.meta),
+                             copy.deepcopy(self.extra))
         g.next_node_id, g.next_link_id, g.next_group_id = self.next_node_id, self.next_link_id, self.next_group_id
-        g.meta = copy.deepcopy(self.meta)
-        g.extra = copy.deepcopy(self.extra)
         return g
+
+    def subgraph(self, node_ids: Iterable[int], group_ids: Iterable[int] = ()) -> "Graph":
+        """A copy of some nodes, the links between them and some groups (copy/paste)."""
+        ids = set(node_ids)
+        return Graph.from_parts((self.nodes[i].copy() for i in sorted(ids) if i in self.nodes),
+                                (l for l in self.links.values() if l.src in ids and l.dst in ids),
+                                (self.groups[g].copy() for g in sorted(set(group_ids)) if g in self.groups))
 
     def structure(self) -> tuple:
         """A comparable description of the graph's content (equality of graphs in tests and round trips)."""
@@ -222,3 +364,14 @@ def _freeze(value: Any) -> Any:
         return int(value)  # 1.0 and 1 compare equal after a JSON round trip
     return value
 
+
+
+def graph_dag(graph: Graph):
+    """The graph as a networkx DiGraph of node ids (links between existing nodes): the one place it is built.
+    networkx is imported here, on first use, not at editor start."""
+    import networkx as nx
+
+    dag = nx.DiGraph()
+    dag.add_nodes_from(graph.nodes)
+    dag.add_edges_from((l.src, l.dst) for l in graph.links.values() if l.src in graph.nodes and l.dst in graph.nodes)
+    return dag

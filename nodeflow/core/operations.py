@@ -1,5 +1,6 @@
 """The only ways to change a graph. Each operation applies itself and returns its exact inverse, so the editor's
-undo stack is just a list of (operation, inverse) pairs, and observers learn about every change.
+undo stack is just a list of (operation, inverse) pairs; the graph announces every primitive change it makes to
+its subscribers (``graph.Change``).
 
 ``Batch`` groups the operations of one user gesture (paste, delete a selection, drag a wire that replaces another)
 into one undo step.
@@ -62,7 +63,6 @@ class AddNode(Operation):
             raise OperationError(f"mode {self.node.mode!r} must be one of {NODE_MODES}")
         graph._add_node(self.node.copy())
         inverse = RemoveNode(self.node.id)
-        graph._notify(self, inverse)
         return inverse
 
 
@@ -80,7 +80,6 @@ class RemoveNode(Operation):
             restore.append(RemoveLink(link.id).apply(graph))
         graph._remove_node(self.node_id)
         inverse = Batch((AddNode(node.copy()), *reversed(restore)), label="restore node")
-        graph._notify(self, inverse)
         return inverse
 
 
@@ -98,7 +97,6 @@ class AddLink(Operation):
         graph._add_link(self.link)
         inverse = RemoveLink(self.link.id) if not replaced else Batch(
             (RemoveLink(self.link.id), *reversed(replaced)), label="disconnect")
-        graph._notify(self, inverse)
         return inverse
 
 
@@ -112,7 +110,6 @@ class RemoveLink(Operation):
             raise OperationError(f"no link with id {self.link_id}")
         link = graph._remove_link(self.link_id)
         inverse = _RestoreLink(link)
-        graph._notify(self, inverse)
         return inverse
 
 
@@ -126,7 +123,6 @@ class _RestoreLink(Operation):
     def apply(self, graph):
         graph._add_link(self.link)
         inverse = RemoveLink(self.link.id)
-        graph._notify(self, inverse)
         return inverse
 
 
@@ -139,8 +135,8 @@ class SetValue(Operation):
 
     def apply(self, graph):
         old = _swap(_node(graph, self.node_id).values, self.name, self.value)
+        graph._node_changed(self.node_id, "values", self.name)
         inverse = SetValue(self.node_id, self.name, old)
-        graph._notify(self, inverse)
         return inverse
 
 
@@ -160,8 +156,8 @@ class MoveNodes(Operation):
             old.append((nid, node.pos))
         for nid, pos in self.positions:
             graph.nodes[nid].pos = (float(pos[0]), float(pos[1]))
+        graph._nodes_moved(tuple(nid for nid, _ in self.positions))
         inverse = MoveNodes(tuple(old))
-        graph._notify(self, inverse)
         return inverse
 
 
@@ -194,8 +190,8 @@ class SetNodeField(Operation):
             raise OperationError(f"cannot set {self.field!r} to {self.value!r}")
         old = getattr(node, self.field)
         setattr(node, self.field, self.value)
+        graph._node_changed(self.node_id, self.field)
         inverse = SetNodeField(self.node_id, self.field, old)
-        graph._notify(self, inverse)
         return inverse
 
 
@@ -207,7 +203,6 @@ class AddGroup(Operation):
     def apply(self, graph):
         graph._add_group(self.group.copy())
         inverse = RemoveGroup(self.group.id)
-        graph._notify(self, inverse)
         return inverse
 
 
@@ -217,10 +212,8 @@ class RemoveGroup(Operation):
     label = "remove frame"
 
     def apply(self, graph):
-        group = _group(graph, self.group_id)
-        del graph.groups[self.group_id]
+        group = graph._remove_group(_group(graph, self.group_id).id)
         inverse = AddGroup(group)
-        graph._notify(self, inverse)
         return inverse
 
 
@@ -242,8 +235,8 @@ class UpdateGroup(Operation):
                 raise OperationError(f"cannot set group field {key!r}")
             old.append((key, getattr(group, key)))
             setattr(group, key, tuple(value) if key == "rect" else value)
+        graph._group_changed(self.group_id)
         inverse = UpdateGroup(self.group_id, tuple(old))
-        graph._notify(self, inverse)
         return inverse
 
 
@@ -255,7 +248,7 @@ class SetMeta(Operation):
 
     def apply(self, graph):
         inverse = SetMeta(self.key, _swap(graph.meta, self.key, self.value))
-        graph._notify(self, inverse)
+        graph._meta_changed(self.key)
         return inverse
 
 

@@ -151,24 +151,24 @@ def from_dict(data: Any, registry=None) -> tuple[Graph, LoadReport]:
     if version < FORMAT_VERSION:
         data = migrate(data, version)
         report.migrated_from = version
-    graph = Graph()
-    graph.meta = obj(data.get("meta", {}), "meta")
-    graph.extra = {k: v for k, v in data.items() if k not in _TOP_KEYS}
+    nodes, links, groups = {}, {}, {}
     for i, nd in enumerate(lst(data.get("nodes", []), "nodes")):
         node = _node(nd, f"nodes[{i}]")
-        if node.id in graph.nodes:
+        if node.id in nodes:
             raise WorkflowError(f"nodes[{i}]: node id {node.id} is used twice")
-        graph._add_node(node)
+        nodes[node.id] = node
     for i, ld in enumerate(lst(data.get("links", []), "links")):
         link = _link(ld, f"links[{i}]")
-        if link.id in graph.links:
+        if link.id in links:
             raise WorkflowError(f"links[{i}]: link id {link.id} is used twice")
-        graph._add_link(link)  # links to missing nodes are kept: validation reports them by name
+        links[link.id] = link  # links to missing nodes are kept: validation reports them by name
     for i, gd in enumerate(lst(data.get("groups", []), "groups")):
         group = _group(gd, f"groups[{i}]")
-        if group.id in graph.groups:
+        if group.id in groups:
             raise WorkflowError(f"groups[{i}]: group id {group.id} is used twice")
-        graph._add_group(group)
+        groups[group.id] = group
+    graph = Graph.from_parts(nodes.values(), links.values(), groups.values(), obj(data.get("meta", {}), "meta"),
+                             {k: v for k, v in data.items() if k not in _TOP_KEYS})
     if registry is not None:
         _migrate_node_types(graph, registry, report)
     return graph, report

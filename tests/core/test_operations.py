@@ -23,7 +23,7 @@ def built():
 def roundtrip(graph, op):
     before = graph.copy()
     seen = []
-    unsubscribe = graph.subscribe(lambda o, inv: seen.append(o))
+    unsubscribe = graph.subscribe(seen.append)
     inverse = graph.apply(op)
     after = graph.copy()
     assert graph != before or isinstance(op, ops.Batch)

@@ -25,15 +25,7 @@ class PasteError(ValueError):
 def copy_text(graph: Graph, node_ids, group_ids=()) -> str:
     """Workflow JSON of the given nodes, the links between them, and the given frames."""
     ids = {i for i in node_ids if i in graph.nodes}
-    sub = Graph()
-    for i in sorted(ids):
-        sub._add_node(graph.nodes[i].copy())
-    for link in graph.links.values():
-        if link.src in ids and link.dst in ids:
-            sub._add_link(link)
-    for gid in group_ids:
-        if gid in graph.groups:
-            sub._add_group(graph.groups[gid].copy())
+    sub = graph.subgraph(ids, group_ids)
     outside = [{"src": l.src, "src_type": graph.nodes[l.src].type, "output": l.src_output, "dst": l.dst,
                 "input": l.dst_input}
                for l in sorted(graph.links.values(), key=lambda l: l.id) if l.dst in ids and l.src not in ids]

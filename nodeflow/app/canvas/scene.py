@@ -1,6 +1,7 @@
 """The scene renders the graph: one item per node, link and frame, kept in step with the model through
-``graph.subscribe`` (every primitive change arrives here, whoever made it: the canvas, the window's inspector, the
-runner's seed controls, undo). The scene never changes the model."""
+``graph.subscribe`` (every primitive change arrives here as a typed ``graph.Change``, whoever made it: the canvas,
+the window's inspector, the runner's seed controls, undo). The scene never changes the model; which links touch a
+node it asks the graph, which owns that index."""
 from __future__ import annotations
 
 import traceback
@@ -14,6 +15,7 @@ from nodeflow.app.canvas.node_item import NodeItem
 from nodeflow.app.canvas.run_state import NodeRunState
 from nodeflow.app.canvas.wire_item import LiveWireLayer, Wire, WireLayer
 from nodeflow.app.theme_colors import DARK, Palette
+from nodeflow.core import graph as gm
 from nodeflow.core.graph import Graph, Link
 from nodeflow.core.registry import Registry
 
@@ -38,8 +40,6 @@ class GraphScene(QGraphicsScene):
         self.live_layer: LiveWireLayer | None = None
         self._bulk = False
         self.frames: dict[int, FrameItem] = {}
-        self._links_of: dict[int, set[int]] = {}
-        self._link_ends: dict[int, tuple[int, int]] = {}
         self._unsubscribe = None
         half = SCENE_EXTENT / 2
         self.setSceneRect(QRectF(-half, -half, SCENE_EXTENT, SCENE_EXTENT))
@@ -68,12 +68,9 @@ class GraphScene(QGraphicsScene):
         self.clearSelection()
         self.clear()  # the scene holds only graph items (overlays are painted by the view), all rebuilt below
         self.nodes, self.wires, self.frames = {}, {}, {}
-        self._links_of, self._link_ends = {}, {}
         self.wire_layer, self.live_layer = WireLayer(self), LiveWireLayer(self)
         self.addItem(self.wire_layer)
         self.addItem(self.live_layer)
-        for link in self.graph.links.values():
-            self._index_link(link)
         for gid in self.graph.groups:
             self._add_frame(gid)
         self._bulk = True  # wires are added after all nodes, and the layer sized once
@@ -88,15 +85,15 @@ class GraphScene(QGraphicsScene):
         self.contentChanged.emit()
 
     def links_of(self, node_id: int) -> set[int]:
-        return self._links_of.get(node_id, set())
+        return {link.id for link in self.graph.links_of(node_id)}
 
     # -- model -> items -----------------------------------------------------------------------------------------
-    def _on_change(self, op, inverse) -> None:
-        handler = getattr(self, f"_on_{type(op).__name__.lstrip('_')}", None)
+    def _on_change(self, change: gm.Change) -> None:
+        handler = self._HANDLERS.get(type(change))
         if handler is None:
-            return  # SetMeta and future workflow-level operations draw nothing
+            return  # MetaChanged and future workflow-level changes draw nothing
         try:
-            handler(op)
+            handler(self, change)
         except RuntimeError as e:  # the Qt side is gone (the canvas was deleted without closing)
             if "already deleted" in str(e):
                 self.detach_quietly()
@@ -106,30 +103,23 @@ class GraphScene(QGraphicsScene):
             traceback.print_exc()
             QTimer.singleShot(0, self.rebuild)
 
-    def _on_AddNode(self, op) -> None:  # noqa: N802
-        self._add_node_item(op.node.id)
-        for lid in list(self.links_of(op.node.id)):  # links kept while the node was away (should not happen)
-            if lid in self.graph.links and lid not in self.wires:
-                self._add_wire(self.graph.links[lid])
+    def _node_added(self, change: gm.NodeAdded) -> None:
+        self._add_node_item(change.node_id)
+        for link in self.graph.links_of(change.node_id):  # links kept while the node was away (undo of a delete)
+            if link.id not in self.wires:
+                self._add_wire(link)
         self.contentChanged.emit()
 
-    def _on_RemoveNode(self, op) -> None:  # noqa: N802
-        item = self.nodes.pop(op.node_id, None)
+    def _node_removed(self, change: gm.NodeRemoved) -> None:
+        item = self.nodes.pop(change.node_id, None)
         if item is not None:
             for wire in list(item.wires):
                 self._remove_wire(wire.link.id)
             self.removeItem(item)
-        self._links_of.pop(op.node_id, None)
         self.contentChanged.emit()
 
-    def _on_AddLink(self, op) -> None:  # noqa: N802
-        self._link_added(op.link)
-
-    def _on_RestoreLink(self, op) -> None:  # noqa: N802
-        self._link_added(op.link)
-
-    def _link_added(self, link: Link) -> None:
-        self._index_link(link)
+    def _link_added(self, change: gm.LinkAdded) -> None:
+        link = change.link
         self._add_wire(link)
         self._relayout_ends(link)
         self._recolor_downstream(link.dst)
@@ -137,65 +127,57 @@ class GraphScene(QGraphicsScene):
         if dst is not None:
             dst.forget_problems(link.dst_input)
 
-    def _on_RemoveLink(self, op) -> None:  # noqa: N802
-        wire = self.wires.get(op.link_id)
-        link = wire.link if wire is not None else None
-        self._remove_wire(op.link_id)
-        for nid in self._link_ends.pop(op.link_id, ()):
-            self._links_of.get(nid, set()).discard(op.link_id)
-        if link is not None:
-            self._relayout_ends(link)
-            self._recolor_downstream(link.dst)
+    def _link_removed(self, change: gm.LinkRemoved) -> None:
+        self._remove_wire(change.link.id)
+        self._relayout_ends(change.link)
+        self._recolor_downstream(change.link.dst)
 
-    def _on_SetValue(self, op) -> None:  # noqa: N802
-        item = self.nodes.get(op.node_id)
-        if item is not None:
-            item.forget_problems(op.name)
-            item.update()
-            self._show_input_picture(op.node_id, op.name)
-
-    def _on_MoveNodes(self, op) -> None:  # noqa: N802
-        moved = []
-        for nid, pos in op.positions:
-            item = self.nodes.get(nid)
-            if item is not None and (item.pos().x(), item.pos().y()) != tuple(pos):
-                item.setPos(*pos)
-                moved.append(item)
-        self.update_wires_of(moved)
-        self.contentChanged.emit()
-
-    def _on_SetNodeField(self, op) -> None:  # noqa: N802
-        item = self.nodes.get(op.node_id)
+    def _node_changed(self, change: gm.NodeChanged) -> None:
+        item = self.nodes.get(change.node_id)
         if item is None:
             return
+        if change.field == "values":
+            item.forget_problems(change.name)
+            item.update()
+            self._show_input_picture(change.node_id, change.name)
+            return
         item.sync()
-        if op.field == "mode":
+        if change.field == "mode":
             for wire in item.wires:
                 if wire.refresh_type():
                     self.wire_layer.invalidate(wire.bounds)
 
-    def _on_AddGroup(self, op) -> None:  # noqa: N802
-        self._add_frame(op.group.id)
+    def _nodes_moved(self, change: gm.NodesMoved) -> None:
+        moved = []
+        for nid in change.node_ids:
+            item, node = self.nodes.get(nid), self.graph.nodes.get(nid)
+            if item is not None and node is not None and (item.pos().x(), item.pos().y()) != tuple(node.pos):
+                item.setPos(*node.pos)
+                moved.append(item)
+        self.update_wires_of(moved)
         self.contentChanged.emit()
 
-    def _on_RemoveGroup(self, op) -> None:  # noqa: N802
-        item = self.frames.pop(op.group_id, None)
+    def _group_added(self, change: gm.GroupAdded) -> None:
+        self._add_frame(change.group_id)
+        self.contentChanged.emit()
+
+    def _group_removed(self, change: gm.GroupRemoved) -> None:
+        item = self.frames.pop(change.group_id, None)
         if item is not None:
             self.removeItem(item)
         self.contentChanged.emit()
 
-    def _on_UpdateGroup(self, op) -> None:  # noqa: N802
-        item = self.frames.get(op.group_id)
+    def _group_changed(self, change: gm.GroupChanged) -> None:
+        item = self.frames.get(change.group_id)
         if item is not None:
             item.sync()
         self.contentChanged.emit()
 
-    # -- item bookkeeping ---------------------------------------------------------------------------------------
-    def _index_link(self, link: Link) -> None:
-        self._links_of.setdefault(link.src, set()).add(link.id)
-        self._links_of.setdefault(link.dst, set()).add(link.id)
-        self._link_ends[link.id] = (link.src, link.dst)
+    _HANDLERS = {gm.NodeAdded: _node_added, gm.NodeRemoved: _node_removed, gm.LinkAdded: _link_added,
+                 gm.LinkRemoved: _link_removed, gm.NodeChanged: _node_changed, gm.NodesMoved: _nodes_moved,
+                 gm.GroupAdded: _group_added, gm.GroupRemoved: _group_removed, gm.GroupChanged: _group_changed}
 
+    # -- item bookkeeping ---------------------------------------------------------------------------------------
     def _add_node_item(self, node_id: int) -> NodeItem:
         item = NodeItem(self, node_id)
         self.nodes[node_id] = item

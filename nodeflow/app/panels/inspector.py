@@ -56,7 +56,7 @@ class InspectorPanel(QWidget):
         self._rebuild()
 
     # -- graph observation ----------------------------------------------------------------------------------------
-    def _graph_changed(self, op, _inverse) -> None:
+    def _graph_changed(self, _change) -> None:
         if self.node_id is None or self._sync_pending:
             return
         self._sync_pending = True  # coalesce a batch of operations into one refresh

@@ -58,7 +58,6 @@ def import_api(data, registry, settings=None) -> tuple[Graph, ImportReport]:
         entries[key] = (class_type, inputs, title, where, {k: copy.copy(v) for k, v in nd.items()
                                                            if k not in NODE_KEYS})
 
-    graph = Graph()
     pending_links = []
     max_slot: dict[str, int] = {}
     for key, (class_type, inputs, _, where, _) in entries.items():
@@ -72,17 +71,20 @@ def import_api(data, registry, settings=None) -> tuple[Graph, ImportReport]:
                 max_slot[src] = max(max_slot.get(src, -1), value[1])
                 pending_links.append((src, value[1], key, name))
     out_names: dict[str, list[str]] = {}
+    nodes = []
     for key, (class_type, inputs, title, where, rest) in entries.items():
         node, outs = _node(ids[key], key, class_type, inputs, title, where, rest, max_slot.get(key, -1), registry,
                            report)
-        graph._add_node(node)
+        nodes.append(node)
         out_names[key] = outs
+    links = []
     for link_id, (src, slot, dst, name) in enumerate(pending_links, start=1):
         names = out_names[src]
         if slot >= len(names):
             raise WorkflowError(f"node {dst} ({entries[dst][0]}), input {name!r}: node {src} "
                                 f"({entries[src][0]}) has no output {slot}")
-        graph._add_link(Link(link_id, ids[src], names[slot], ids[dst], name))
+        links.append(Link(link_id, ids[src], names[slot], ids[dst], name))
+    graph = Graph.from_parts(nodes, links)
     looped = cycle_members(graph.nodes, [(l.src, l.dst) for l in graph.links.values()])
     if looped:
         keys = {v: k for k, v in ids.items()}

@@ -65,15 +65,11 @@ def import_ui(data, registry, settings=None) -> tuple[Graph, ImportReport]:
             converted[rn.id] = convert_node(rn, registry, report, linked_slots.get(rn.id, set()))
     inlined = resolve_primitives(primitives, links, raw_nodes, converted, registry, report)
 
-    graph = Graph()
-    for c in sorted(converted.values(), key=lambda c: c.node.id):
-        graph._add_node(c.node)
-    for link in links:
-        if link.id in inlined:
-            continue
-        graph._add_link(Link(link.id, link.src, converted[link.src].outputs[link.src_slot], link.dst,
-                             converted[link.dst].inputs[link.dst_slot]))
-    _read_groups(data, graph)
+    graph = Graph.from_parts(
+        (c.node for c in sorted(converted.values(), key=lambda c: c.node.id)),
+        (Link(link.id, link.src, converted[link.src].outputs[link.src_slot], link.dst,
+              converted[link.dst].inputs[link.dst_slot]) for link in links if link.id not in inlined),
+        _read_groups(data))
     _read_top(data, graph)
     _name_subgraph_placeholders(data, report)
     report.missing_models = find_missing_models(graph, registry, settings)
@@ -249,7 +245,7 @@ def placeholder_layout(wv: list, widgets: list[raw.RawSlot]) -> list[str] | None
 
 
 # -- groups and the workflow's own fields -------------------------------------------------------------------------------
-def _read_groups(data: dict, graph: Graph) -> None:
+def _read_groups(data: dict) -> list[Group]:
     groups = f.opt_list(data.get("groups"), "groups")
     pending = []
     for i, gd in enumerate(groups):
@@ -266,13 +262,17 @@ def _read_groups(data: dict, graph: Graph) -> None:
         gid = f.ident(gid, f"{where}.id") if gid is not None else None
         pending.append((gid, title, rect, color, extra))
     used = {p[0] for p in pending if p[0] is not None}
+    taken: set[int] = set()
     next_id = 1
+    out = []
     for gid, title, rect, color, extra in pending:
-        if gid is None or gid in graph.groups:
-            while next_id in used or next_id in graph.groups:
+        if gid is None or gid in taken:
+            while next_id in used or next_id in taken:
                 next_id += 1
             gid = next_id
-        graph._add_group(Group(gid, title, rect, color, extra))
+        taken.add(gid)
+        out.append(Group(gid, title, rect, color, extra))
+    return out
 
 
 def _read_top(data: dict, graph: Graph) -> None:
