@@ -45,19 +45,19 @@ def cold_runs(repeat: int) -> list[tuple[float, dict]]:
 
 def warm_images(count: int) -> list[float]:
     """Further images in one process: only the seed changes, so the sampler, decoder and saver run."""
-    from nodeflow.config import Settings, set_current_settings
+    from nodeflow.config import Settings
     from nodeflow.core import operations as ops
+    from nodeflow.core.environment import Environment
     from nodeflow.core.executor import Executor
     from nodeflow.core.registry import load_registry
     from nodeflow.formats import workflow
 
     tmp = Path(tempfile.mkdtemp(prefix="nodeflow-bench-"))
     settings = Settings(data_dir=tmp, model_roots=(tmp / "models",), input_dir=tmp / "in", output_dir=tmp / "out")
-    set_current_settings(settings)
     reg = load_registry(entry_points=False)
     graph, _ = workflow.load(REPO / "workflows" / "default.json", reg)
     [sampler] = [n.id for n in graph.nodes.values() if n.type == "KSampler"]
-    ex = Executor(reg, settings)
+    ex = Executor(Environment(settings, reg))
     assert ex.run(graph).status == "ok"
     times = []
     for i in range(count):

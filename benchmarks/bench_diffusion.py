@@ -141,8 +141,9 @@ def main() -> None:
     torch.set_num_threads(args.threads)
     from diffusers import EulerDiscreteScheduler, StableDiffusionPipeline
 
-    from nodeflow.config import Settings, set_current_settings
+    from nodeflow.config import Settings
     from nodeflow.core import operations as ops
+    from nodeflow.core.environment import Environment
     from nodeflow.core.executor import Executor
     from nodeflow.core.registry import load_registry
 
@@ -151,11 +152,10 @@ def main() -> None:
     tmp = Path(tempfile.mkdtemp(prefix="nodeflow-bench-"))
     settings = Settings(data_dir=tmp, model_roots=(root,), input_dir=tmp / "in", output_dir=tmp / "out",
                         device=args.device, include_builtin_models=False)
-    set_current_settings(settings)
     reg = load_registry(entry_points=False)
     seed = 1234
     graph, sampler_id, preview_id = build_graph(reg, ckpt.name, args.px, args.steps, args.cfg, seed)
-    ex = Executor(reg, settings)
+    ex = Executor(Environment(settings, reg))
 
     load_peak = Peak()
     t = time.perf_counter()

@@ -16,6 +16,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from nodeflow.config import Settings  # noqa: E402
 from nodeflow.core import operations as ops  # noqa: E402
 from nodeflow.core.builders import GraphBuilder  # noqa: E402
+from nodeflow.core.environment import Environment  # noqa: E402
 from nodeflow.core.executor import Executor  # noqa: E402
 from tests.core.testpack import make_registry  # noqa: E402
 
@@ -49,7 +50,7 @@ def main() -> None:
         cold, warm, one_change = [], [], []
         events = []
         for _ in range(args.repeat):
-            ex = Executor(reg, settings)
+            ex = Executor(Environment(settings, reg))
             t = time.perf_counter()
             r = ex.run(graph, listener=events.append)
             cold.append(time.perf_counter() - t)

@@ -24,8 +24,8 @@ t0 = time.perf_counter()
 from PySide6.QtWidgets import QApplication
 app = QApplication([sys.argv[0]])
 t_qt = time.perf_counter()
-from nodeflow.core.registry import default_registry
-reg = default_registry()
+from nodeflow.core.registry import load_registry
+reg = load_registry()
 t_reg = time.perf_counter()
 from nodeflow.app.main import create_editor
 ed = create_editor(FILE, interactive=False, autosave=False, registry=reg)

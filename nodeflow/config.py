@@ -233,19 +233,3 @@ def _check_choice(key: str, value: str, allowed: tuple[str, ...]) -> str:
     if value not in allowed:
         raise SettingsError(f"{key} must be one of {', '.join(allowed)}, not {value!r}")
     return value
-
-
-_current: Settings | None = None
-
-
-def current_settings() -> Settings:
-    """The process-wide settings (loaded on first use; the CLI and the editor install theirs at start)."""
-    global _current
-    if _current is None:
-        _current = Settings.load()
-    return _current
-
-
-def set_current_settings(settings: Settings) -> None:
-    global _current
-    _current = settings

@@ -14,16 +14,14 @@ import pytest  # noqa: E402
 @pytest.fixture
 def settings(tmp_path, monkeypatch):
     """Settings isolated in a temporary data folder (no user settings file, no user packs)."""
-    from nodeflow.config import Settings, set_current_settings
+    from nodeflow.config import Settings
 
     monkeypatch.setenv("NODEFLOW_SETTINGS", str(tmp_path / "no-settings.json"))
     s = Settings(data_dir=tmp_path, model_roots=(tmp_path / "models",), input_dir=tmp_path / "input",
                  output_dir=tmp_path / "output", pack_dirs=())
     for d in ("models/checkpoints", "models/loras", "models/vae", "input", "output"):
         (tmp_path / d).mkdir(parents=True, exist_ok=True)
-    set_current_settings(s)
     yield s
-    set_current_settings(None)
 
 
 @pytest.fixture(autouse=True)

@@ -40,7 +40,8 @@ def create_editor(file: str | None = None, settings_file: str | None = None, *, 
     from nodeflow.app import preferences
     from nodeflow.app.main_window import MainWindow
     from nodeflow.app.runner import Runner
-    from nodeflow.config import Settings, SettingsError, set_current_settings
+    from nodeflow.config import Settings, SettingsError
+    from nodeflow.core.environment import Environment
     from nodeflow.core.executor import Executor
     from nodeflow.paths import WORKFLOWS_DIR
 
@@ -51,14 +52,10 @@ def create_editor(file: str | None = None, settings_file: str | None = None, *, 
     except SettingsError as e:  # a broken settings file or preference: start with the defaults and say so
         settings_error = str(e)
         settings = Settings.load(os.devnull)
-    set_current_settings(settings)
-    if registry is None:
-        from nodeflow.core.registry import default_registry
-
-        registry = default_registry()
-    runner = Runner(Executor(registry, settings))
+    env = Environment(settings, registry) if registry is not None else Environment.create(settings)
+    runner = Runner(Executor(env))
     app.aboutToQuit.connect(runner.shutdown)
-    window = MainWindow(registry, settings, runner, prefs, settings_file=settings_file, autosave=autosave)
+    window = MainWindow(env, runner, prefs, settings_file=settings_file, autosave=autosave)
     window.file_actions.interactive = interactive
     if settings_error:
         window.log.error(f"Settings: {settings_error} (using defaults)")

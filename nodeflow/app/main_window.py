@@ -32,10 +32,12 @@ OPEN_PROBLEM_KINDS = ("missing_file", "dangling_link")  # placeholders draw them
 
 
 class MainWindow(QMainWindow):
-    def __init__(self, registry, settings, runner, prefs: preferences.Preferences | None = None, *,
+    def __init__(self, env, runner, prefs: preferences.Preferences | None = None, *,
                  settings_file: str | None = None, autosave: bool = True):
+        """``env``: the editor's Environment (settings and node types), replaced by the Settings dialog."""
         super().__init__()
-        self.registry, self.settings, self.runner = registry, settings, runner
+        self.env, self.runner = env, runner
+        registry, settings = env.registry, env.settings
         self.prefs = prefs or preferences.Preferences.load()
         self.settings_file = settings_file
         # themed before the widgets exist: styling them afterwards re-polishes every one (a quarter second)
@@ -71,8 +73,8 @@ class MainWindow(QMainWindow):
             self.menus.panels.addAction(dock.toggleViewAction())
         self.run_bar = RunBar(self.act.run, self.act.run_selected, self.act.cancel, self.act.free, self)
         self.addToolBar(Qt.ToolBarArea.TopToolBarArea, self.run_bar)
-        self.run_control = RunControl(runner, registry, self.log, self.gallery, self.run_bar,
-                                      lambda: self.settings, self.tabs.view_of, self)
+        self.run_control = RunControl(runner, self.log, self.gallery, self.run_bar, lambda: self.env,
+                                      self.tabs.view_of, self)
         runner.busyChanged.connect(self.act.cancel.setEnabled)
         runner.jobFinished.connect(lambda _job: self._update_cache_label())
         self.cache_label = QLabel()
@@ -87,6 +89,14 @@ class MainWindow(QMainWindow):
         self._restore_layout()
         self.set_theme(self.prefs.theme)
         self._log_pack_errors()
+
+    @property
+    def registry(self):
+        return self.env.registry
+
+    @property
+    def settings(self):
+        return self.env.settings
 
     # -- layout ---------------------------------------------------------------------------------------------------
     def _dock(self, title: str, widget, area) -> QDockWidget:
@@ -322,7 +332,7 @@ class MainWindow(QMainWindow):
     def apply_preferences(self, prefs: preferences.Preferences) -> None:
         """Store ``prefs`` and apply them: settings for new runs and for the open canvases (file choices), cache
         budget, theme, autosave interval."""
-        from nodeflow.config import SettingsError, set_current_settings
+        from nodeflow.config import SettingsError
 
         try:
             settings = preferences.load_settings(self.settings_file, prefs)
@@ -331,9 +341,8 @@ class MainWindow(QMainWindow):
             return
         prefs.save()
         self.prefs = prefs
-        self.settings = settings
-        set_current_settings(settings)
-        self.runner.executor.settings = settings  # read by the next run (the worker is idle or mid-run: both fine)
+        self.env = self.env.with_settings(settings)
+        self.runner.executor.env = self.env  # read by the next run (the worker is idle or mid-run: both fine)
         self.runner.set_cache_budget(settings.cache_budget_bytes)
         for view in self.tabs.views():
             view.canvas.set_settings(settings)

@@ -1,17 +1,17 @@
 """Starting runs and showing what they do: the GUI-thread side of the runner.
 
-``RunControl.run(view)`` snapshots the document's graph, validates the snapshot (problems go on the nodes and into
-the log before anything runs), marks the nodes that will run as pending and queues the job. Runner events then
-become node states, live previews, node images, gallery entries, log lines and run-bar progress. After a run the
-seed controls ("increment", "randomize" ...) are applied through the document's undo stack.
+``RunControl.run(view)`` snapshots the document's graph and plans it (``core.planning``: problems go on the nodes
+and into the log before anything runs), marks the plan's cone as pending and queues the plan. Runner events then
+become node states, live previews, node images (with what they were made from, carried by the events), gallery
+entries, log lines and run-bar progress. After a run the seed controls ("increment", "randomize" ...) are applied
+through the document's undo stack.
 
 All of this runs on the GUI thread: the runner delivers its signals through queued connections.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
-import networkx as nx
 from PySide6.QtCore import QObject, Signal
 
 from nodeflow.app.canvas.run_state import NodeRunState, format_seconds
@@ -19,23 +19,8 @@ from nodeflow.app.panels.gallery import GalleryEntry, merge_info
 from nodeflow.app.undo import push
 from nodeflow.core import events as ev
 from nodeflow.core.controls import after_run_operations
-from nodeflow.core.validation import Problem, validate
-
-
-def planned_nodes(graph, registry, targets=None) -> set[int]:
-    """The nodes a run will visit (targets or output nodes and their ancestors), for the pending marks."""
-    dag = nx.DiGraph()
-    dag.add_nodes_from(graph.nodes)
-    dag.add_edges_from((l.src, l.dst) for l in graph.links.values() if l.src in graph.nodes and l.dst in graph.nodes)
-    if targets is None:
-        targets = [n.id for n in graph.nodes.values() if n.mode == "normal"
-                   and (t := registry.get(n.type)) is not None and t.output_node and not t.ui_only]
-    needed: set[int] = set()
-    for t in targets:
-        if t in dag:
-            needed |= nx.ancestors(dag, t) | {t}
-    return {n for n in needed if graph.nodes[n].mode != "muted"
-            and (t := registry.get(graph.nodes[n].type)) is not None and not t.ui_only}
+from nodeflow.core.planning import plan
+from nodeflow.core.validation import Problem
 
 
 def missing_file_report(problems: list[Problem]) -> str:
@@ -53,7 +38,6 @@ def missing_file_report(problems: list[Problem]) -> str:
 class _JobView:
     titles: dict[int, str]  # node id -> title, from the snapshot (the live graph may have changed)
     marks: set[int]  # nodes marked pending when the job was queued
-    infos: dict[int, dict] = field(default_factory=dict)  # node id -> info recorded this run
 
 
 class RunControl(QObject):
@@ -63,11 +47,12 @@ class RunControl(QObject):
     #: An image an output node produced this run: (view, node id, GalleryEntry).
     imageProduced = Signal(object, int, object)
 
-    def __init__(self, runner, registry, log, gallery, run_bar, settings_provider, view_of, parent=None):
-        """``view_of(document)`` returns the open view (with .document and .canvas) or None once it was closed."""
+    def __init__(self, runner, log, gallery, run_bar, env_provider, view_of, parent=None):
+        """``env_provider()``: the window's current Environment; ``view_of(document)`` returns the open view (with
+        .document and .canvas) or None once it was closed."""
         super().__init__(parent)
-        self.runner, self.registry, self.log, self.gallery, self.run_bar = runner, registry, log, gallery, run_bar
-        self._settings = settings_provider
+        self.runner, self.log, self.gallery, self.run_bar = runner, log, gallery, run_bar
+        self._env = env_provider
         self._view_of = view_of
         self._jobs: dict[int, _JobView] = {}  # job id -> what the GUI keeps about it while it runs
         #: (document uid, node id) -> (images, node title, parameters text): the node's latest images, for the viewer.
@@ -82,10 +67,9 @@ class RunControl(QObject):
         """Queue a run of the view's document (``targets``: node ids to run up to; None: all output nodes)."""
         doc, canvas = view.document, view.canvas
         canvas.commit_edits()  # a value still being typed belongs to this run
-        snapshot = doc.graph.copy()
-        problems = validate(snapshot, self.registry, self._settings())
-        canvas.set_problems(problems)
-        cone = planned_nodes(snapshot, self.registry, targets)
+        work = plan(doc.graph.copy(), self._env(), targets)
+        canvas.set_problems(work.problems)
+        cone = work.reach & {n for n in work.graph.nodes if self._runs(work.graph.nodes[n])}
         if targets is not None and not cone:
             self.log.warning(f"{doc.name}: nothing to run (select nodes that can run)", document=doc)
             return None
@@ -93,14 +77,19 @@ class RunControl(QObject):
             self.log.warning(f"{doc.name}: nothing to run: add an output node (Save Image, Preview Image ...)",
                              document=doc)
             return None
-        relevant = [p for p in problems if p.node_id is None or p.node_id in cone or p.kind == "cycle"]
+        relevant = work.relevant_problems
         if relevant:
             self._log_problems(doc, relevant)
-        for nid in cone:
+        for nid in work.cone:
             canvas.set_node_state(nid, NodeRunState("pending"))
-        job = self.runner.submit(snapshot, targets, owner=doc, key=doc.uid)
-        self._jobs[job.id] = _JobView({n.id: n.label for n in snapshot.nodes.values()}, cone)
+        job = self.runner.submit(work, owner=doc, key=doc.uid)
+        self._jobs[job.id] = _JobView({n.id: n.label for n in work.graph.nodes.values()}, set(work.cone))
         return job
+
+    def _runs(self, node) -> bool:
+        """A node that a run could execute (not muted, not a note)."""
+        nt = self._env().registry.get(node.type)
+        return node.mode != "muted" and nt is not None and not nt.ui_only
 
     def _log_problems(self, doc, problems: list[Problem]) -> None:
         missing = missing_file_report(problems)
@@ -165,15 +154,13 @@ class RunControl(QObject):
 
     def _finished(self, job, canvas, event: ev.NodeFinished) -> None:
         nid = event.node_id
-        if event.info:
-            self._job_view(job).infos[nid] = event.info
         if canvas is not None:
             kind = "cached" if event.cached else "done"
             canvas.set_node_state(nid, NodeRunState(kind, seconds=event.seconds, reason=event.reason))
             if not event.cached:
                 canvas.set_node_preview(nid, None)
         images = event.ui.get("images") or []
-        info = merge_info(event.info, self._upstream_infos(job, nid)) if images else {}
+        info = merge_info(event.info, event.upstream) if images else {}
         if images and canvas is not None:
             canvas.set_node_images(nid, images)
             details = GalleryEntry(images[0], self._title(job, nid), info).describe()
@@ -189,13 +176,6 @@ class RunControl(QObject):
         text = event.ui.get("text")
         if text and not event.cached:
             self.log.info(f"{self._title(job, nid)}: {text}", document=job.owner, node_id=nid)
-
-    def _upstream_infos(self, job, nid: int) -> dict[int, dict]:
-        graph = job.graph
-        dag = nx.DiGraph((l.src, l.dst) for l in graph.links.values())
-        ancestors = nx.ancestors(dag, nid) if nid in dag else set()
-        infos = self._job_view(job).infos
-        return {a: infos[a] for a in ancestors if a in infos}
 
     def _failed(self, job, canvas, event: ev.NodeFailed) -> None:
         nid = event.node_id
@@ -215,6 +195,8 @@ class RunControl(QObject):
         report = job.report
         self._clear_leftover_marks(job, canvas)
         name = doc.name if doc is not None else "workflow"
+        for note in job.notes:
+            self.log.info(f"{name}: {note}", document=doc)
         if job.status == "crashed":
             self.log.error(f"{name}: the run stopped unexpectedly", job.crash, document=doc)
         elif report is None or job.status == "cancelled":
@@ -246,6 +228,6 @@ class RunControl(QObject):
                 canvas.set_node_state(nid, None)
 
     def _apply_seed_controls(self, doc) -> None:
-        batch = after_run_operations(doc.graph, self.registry)
+        batch = after_run_operations(doc.graph, self._env().registry)
         if batch.ops:
             push(doc.undo_stack, doc.graph, batch)

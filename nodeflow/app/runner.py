@@ -1,8 +1,8 @@
-"""The run queue: graphs snapshotted on the GUI thread, executed one after another on a worker QThread.
+"""The run queue: plans made on the GUI thread, executed one after another on a worker QThread.
 
 Threads:
 - ``Runner`` lives on the GUI thread. ``submit`` validates nothing and copies nothing itself: the caller passes a
-  ``graph.copy()`` made on the GUI thread, so the editor can keep editing while the snapshot runs.
+  plan of a ``graph.copy()`` made on the GUI thread, so the editor can keep editing while the snapshot runs.
 - ``_Worker`` lives on a QThread. Jobs reach it through a queued signal, so its event loop is the queue: one job at a
   time, in order. The executor's listener runs on that thread; it converts images to QImage there (allowed for
   QImage, not for widgets) and emits ``_Worker.event``, which Qt delivers to ``Runner`` on the GUI thread (queued
@@ -27,17 +27,16 @@ from PySide6.QtCore import QObject, QThread, Signal, Slot
 
 from nodeflow.core import events as ev
 from nodeflow.core.executor import Executor, RunReport
-from nodeflow.core.graph import Graph
+from nodeflow.core.planning import Plan
 
 _job_ids = itertools.count(1)
 
 
 @dataclass(eq=False)
 class RunJob:
-    """One queued run: a snapshot of a document's graph and which nodes to run (None: every output node)."""
+    """One queued run: the plan of a snapshot of a document's graph."""
 
-    graph: Graph
-    targets: list[int] | None = None
+    plan: Plan
     #: Who asked (a Document); the runner never looks at it, the GUI-side feedback routes events with it.
     owner: Any = None
     #: Per-document key, so the executor explains "why did this node run" against that document's last run.
@@ -49,6 +48,13 @@ class RunJob:
     cancelled: bool = False
     #: Traceback of an unexpected executor failure (status "crashed").
     crash: str = ""
+    #: Remarks about the run as a whole (why a picture carries no ComfyUI chunks); appended by the worker, read
+    #: once the job is done.
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def graph(self):
+        return self.plan.graph
 
     @property
     def done(self) -> bool:
@@ -135,8 +141,12 @@ class _Worker(QObject):
                     return
             self.event.emit(job, event)
 
+        from nodeflow.formats.embedding import workflow_chunks
+
         try:
-            report = self.executor.run(job.graph, job.targets, listener=listener, key=job.key)
+            report = self.executor.execute(job.plan, listener=listener, key=job.key,
+                                           embed=lambda: workflow_chunks(job.graph, self.executor.registry,
+                                                                         job.notes.append))
         except Exception:  # the executor contains node failures; anything else is a bug we report, not a crash
             self.jobDone.emit(job, None, traceback.format_exc())
             return
@@ -178,10 +188,10 @@ class Runner(QObject):
         self._thread.start()
 
     # -- queue ----------------------------------------------------------------------------------------------------
-    def submit(self, graph: Graph, targets=None, *, owner=None, key: str = "default") -> RunJob:
-        """Queue a run of ``graph`` (a snapshot the caller made with ``graph.copy()``)."""
+    def submit(self, work: Plan, *, owner=None, key: str = "default") -> RunJob:
+        """Queue a plan (of a snapshot the caller made with ``graph.copy()``)."""
         assert threading.current_thread() is threading.main_thread(), "submit from the GUI thread"
-        job = RunJob(graph, list(targets) if targets is not None else None, owner, key)
+        job = RunJob(work, owner, key)
         was_busy = self.busy
         self._pending.append(job)
         self.jobQueued.emit(job)

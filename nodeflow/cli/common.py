@@ -23,38 +23,38 @@ def add_settings_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def settings_from_args(args):
-    from nodeflow.config import Settings, SettingsError, set_current_settings
+    from nodeflow.config import Settings, SettingsError
 
     try:
-        settings = Settings.load(getattr(args, "settings", None)).with_overrides(
+        return Settings.load(getattr(args, "settings", None)).with_overrides(
             models=getattr(args, "models", None), output=getattr(args, "out", None),
             input=getattr(args, "input", None), device=getattr(args, "device", None),
             precision=getattr(args, "precision", None))
     except SettingsError as e:
         raise CliError(str(e)) from None
-    set_current_settings(settings)
-    return settings
 
 
-def registry_for(settings, quiet: bool = False):
-    from nodeflow.core.registry import load_registry
+def environment_from_args(args, quiet: bool = False):
+    """The command's Environment: settings from the file, the environment and the flags; every node pack (a
+    broken one is reported, the others load)."""
+    from nodeflow.core.environment import Environment
 
-    registry = load_registry(settings.pack_dirs)
+    env = Environment.create(settings_from_args(args))
     if not quiet:
-        for err in registry.errors:
+        for err in env.registry.errors:
             print(f"warning: {err}", file=sys.stderr)
-    return registry
+    return env
 
 
-def load_any(path: str, registry) -> Graph:
-    """A NodeFlow workflow (.json) or an image carrying one; ComfyUI files through the importer when present."""
+def load_any(path: str, env) -> Graph:
+    """A NodeFlow workflow (.json), a ComfyUI workflow or prompt, or an image carrying one."""
     from nodeflow.formats.workflow import WorkflowError
     from nodeflow.formats import open_any
 
     if not Path(path).exists():
         raise CliError(f"{path}: no such file")
     try:
-        return open_any.load_graph(path, registry)
+        return open_any.load_graph(path, env.registry, env.settings)
     except (WorkflowError, ValueError) as e:
         raise CliError(str(e)) from None
 

@@ -10,7 +10,7 @@ import json
 import sys
 from pathlib import Path
 
-from nodeflow.cli.common import add_settings_arguments, registry_for, settings_from_args
+from nodeflow.cli.common import add_settings_arguments, environment_from_args
 from nodeflow.cli.errors import EXIT_OK, CliError
 
 name = "convert"
@@ -42,8 +42,8 @@ def run(args) -> int:
         raise CliError(f"{dst}: the output must be a .json file")
     if dst.exists() and dst.resolve() == src.resolve():
         raise CliError(f"{dst}: the output would overwrite the input")
-    settings = settings_from_args(args)
-    registry = registry_for(settings, quiet=args.quiet)
+    env = environment_from_args(args, quiet=args.quiet)
+    registry, settings = env.registry, env.settings
     try:
         graph, report = load_graph_report(src, registry, settings)
     except (WorkflowError, ValueError) as e:

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import json
 
-from nodeflow.cli.common import registry_for, settings_from_args
+from nodeflow.cli.common import environment_from_args
 
 name = "nodes"
 help = "list node types with their inputs and outputs"
@@ -15,8 +15,7 @@ def add_arguments(p):
 
 
 def run(args) -> int:
-    settings = settings_from_args(args)
-    registry = registry_for(settings, quiet=args.json)
+    registry = environment_from_args(args, quiet=args.json).registry
     if args.json:
         print(json.dumps({"nodes": [t.describe() for t in registry],
                           "errors": [str(e) for e in registry.errors]}, indent=1, default=str))

@@ -5,7 +5,7 @@ import json
 import sys
 from pathlib import Path
 
-from nodeflow.cli.common import add_settings_arguments, apply_overrides, load_any, registry_for, settings_from_args
+from nodeflow.cli.common import add_settings_arguments, apply_overrides, environment_from_args, load_any
 from nodeflow.cli.errors import EXIT_FAILED, EXIT_INVALID, EXIT_OK, CliError
 from nodeflow.cli.printer import RunPrinter
 
@@ -25,27 +25,27 @@ def add_arguments(p):
 
 def run(args) -> int:
     from nodeflow.core.executor import Executor
-    from nodeflow.core.validation import validate
-    from nodeflow.formats.workflow import to_dict
+    from nodeflow.core.planning import plan
+    from nodeflow.formats.embedding import workflow_chunks
 
-    settings = settings_from_args(args)
-    registry = registry_for(settings, quiet=args.quiet)
-    graphs = []
+    env = environment_from_args(args, quiet=args.quiet)
+    plans = []
     for path in args.files:  # everything is checked before anything runs or is written
-        graph = load_any(path, registry)
-        apply_overrides(graph, registry, args.set)
-        problems = validate(graph, registry, settings)
-        if problems:
-            for p in problems:
+        graph = load_any(path, env)
+        apply_overrides(graph, env.registry, args.set)
+        work = plan(graph, env)
+        if work.problems:
+            for p in work.problems:
                 print(f"{path}: {p}", file=sys.stderr)
-            raise CliError(f"{path}: {len(problems)} problem(s); nothing was run", EXIT_INVALID)
-        graphs.append((path, graph))
-    executor = Executor(registry, settings)
+            raise CliError(f"{path}: {len(work.problems)} problem(s); nothing was run", EXIT_INVALID)
+        plans.append((path, work))
+    executor = Executor(env)
     runs, code = [], EXIT_OK
-    for path, graph in graphs:
-        printer = RunPrinter(graph, path, quiet=args.quiet)
-        report = executor.run(graph, listener=printer, key=str(Path(path).resolve()),
-                              workflow=lambda g=graph: to_dict(g))
+    say = (lambda text: None) if args.quiet else (lambda text: print(f"note: {text}", file=sys.stderr))
+    for path, work in plans:
+        printer = RunPrinter(work.graph, path, quiet=args.quiet)
+        report = executor.execute(work, listener=printer, key=str(Path(path).resolve()),
+                                  embed=lambda g=work.graph: workflow_chunks(g, env.registry, say))
         printer.summary(report)
         runs.append({"file": path, **report.to_json()})
         if report.status != "ok":

@@ -1,7 +1,7 @@
 """``nodeflow validate FILE...``: print every problem of each workflow; exit 2 if there is any."""
 from __future__ import annotations
 
-from nodeflow.cli.common import add_settings_arguments, load_any, registry_for, settings_from_args
+from nodeflow.cli.common import add_settings_arguments, environment_from_args, load_any
 from nodeflow.cli.errors import EXIT_INVALID, EXIT_OK, CliError
 
 name = "validate"
@@ -16,17 +16,16 @@ def add_arguments(p):
 def run(args) -> int:
     from nodeflow.core.validation import validate
 
-    settings = settings_from_args(args)
-    registry = registry_for(settings)
+    env = environment_from_args(args)
     code = EXIT_OK
     for path in args.files:
         try:
-            graph = load_any(path, registry)
+            graph = load_any(path, env)
         except CliError as e:
             print(f"{e}")
             code = EXIT_INVALID
             continue
-        problems = validate(graph, registry, settings)
+        problems = validate(graph, env.registry, env.settings)
         for p in problems:
             print(f"{path}: {p}")
         if problems:

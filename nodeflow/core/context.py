@@ -11,7 +11,9 @@ from typing import TYPE_CHECKING, Any, Callable
 from nodeflow.core import events as ev
 
 if TYPE_CHECKING:  # pragma: no cover
-    from nodeflow.config import Settings
+    from pathlib import Path
+
+    from nodeflow.config import Folders, Settings
     from nodeflow.core.model_cache import ModelCache
 
 
@@ -30,18 +32,20 @@ class NodeError(Exception):
 class ExecutionContext:
     def __init__(self, *, node_id: int, node_title: str, node_type: str, settings: "Settings",
                  models: "ModelCache", cancel_event: threading.Event, emit: Callable[[ev.Event], None],
-                 device_resolver: Callable[[], str], workflow: Callable[[], dict] | None = None,
-                 upstream: Callable[[], dict[int, dict]] | None = None):
+                 device_resolver: Callable[[], str], embedded: Callable[[], dict] | None = None,
+                 upstream: Callable[[], dict[int, dict]] | None = None, files: dict[str, "Path"] | None = None):
         self.node_id = node_id
         self.node_title = node_title
         self.node_type = node_type
+        #: The run's settings (from its Environment): folders, output folder, precision. Nodes get nothing else.
         self.settings = settings
         self.models = models
         self._cancel = cancel_event
         self._emit = emit
         self._device_resolver = device_resolver
-        self._workflow = workflow
+        self._embedded = embedded
         self._upstream = upstream
+        self._files = files or {}
         #: What the node shows in the editor (images, files, text); cached with its outputs.
         self.ui: dict[str, Any] = {}
         #: Parameters actually used (e.g. the seed), recorded with every result made downstream.
@@ -76,9 +80,19 @@ class ExecutionContext:
         return self._device_resolver()
 
     @property
-    def workflow(self) -> dict:
-        """The workflow being run, as saved to a file (for embedding in outputs)."""
-        return self._workflow() if self._workflow else {}
+    def folders(self) -> "Folders":
+        return self.settings.folders
+
+    def resolve(self, kind: str, name: str, field: str | None = None) -> "Path | None":
+        """The file ``name`` in the ``kind`` folders. When it is the value of this node's input ``field``, the path
+        the plan found is used (validation looked it up once); a name that came through a link is looked up here."""
+        path = self._files.get(field) if field is not None else None
+        return path if path is not None else self.folders.resolve(kind, name)
+
+    def embedded(self) -> dict[str, str]:
+        """What outputs embed, as the host that started the run computed it (a PNG's workflow chunks: NodeFlow's
+        own, ComfyUI's prompt and workflow). Empty when the host embeds nothing."""
+        return dict(self._embedded()) if self._embedded else {}
 
     def upstream_info(self) -> dict[int, dict]:
         """``info`` recorded by this node's ancestors in this run (cached ones included), by node id."""

@@ -50,6 +50,9 @@ class NodeFinished(Event):
     reason: str
     ui: dict = field(default_factory=dict)
     info: dict = field(default_factory=dict)
+    #: For a node showing pictures: what its ancestors recorded this run ({node id: info}), so a viewer can say
+    #: what each picture was made with without knowing the graph.
+    upstream: dict = field(default_factory=dict)
 
 
 @dataclass

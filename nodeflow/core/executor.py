@@ -1,9 +1,10 @@
-"""The executor: runs the output nodes (or the nodes asked for) and their ancestors in topological order, reusing
-results whose content signature has not changed.
+"""The executor: runs a plan (``planning.plan``), node after node, reusing results whose content signature has not
+changed.
 
 A node's signature hashes its type, type version, widget values, file stamps and the signatures of what feeds it,
 never node ids: a reloaded or renumbered graph hits the same cache entries. For every node of every run the executor
-records whether it ran or was reused, and why.
+records whether it ran or was reused, and why. What outputs embed (a saved PNG's workflow chunks) is the host's to
+say (``embed``): the executor knows no file format.
 """
 from __future__ import annotations
 
@@ -23,10 +24,13 @@ from nodeflow.core.device import configure_cpu_threads, resolve_device
 from nodeflow.core.graph import Graph, Node
 from nodeflow.core.model_cache import ModelCache
 from nodeflow.core.nodedef import NodeType
-from nodeflow.core.registry import Registry
-from nodeflow.core.validation import Problem, input_is_linked_socket, resolved_values, validate
+from nodeflow.core.planning import Plan, plan
+from nodeflow.core.validation import Problem, input_is_linked_socket, resolved_values
 
 Listener = Callable[[ev.Event], None]
+#: What outputs embed, as the host computes it once per run: {key: text} (a PNG's text chunks), or a callable
+#: giving it when first needed.
+Embed = dict | Callable[[], dict] | None
 
 
 @dataclass
@@ -77,12 +81,11 @@ class RunReport:
 
 
 class Executor:
-    def __init__(self, registry: Registry, settings=None, *, cache_budget_bytes: int | None = None):
-        from nodeflow.config import current_settings
-
-        self.registry = registry
-        self.settings = settings or current_settings()
-        budget = cache_budget_bytes if cache_budget_bytes is not None else self.settings.cache_budget_bytes
+    def __init__(self, env, *, cache_budget_bytes: int | None = None):
+        """``env``: the Environment (settings and registry) runs happen in; ``env`` may be replaced between runs
+        (the editor's Settings dialog), the caches stay."""
+        self.env = env
+        budget = cache_budget_bytes if cache_budget_bytes is not None else env.settings.cache_budget_bytes
         self.cache = OutputCache(budget)
         self.models = ModelCache()
         self._cancel = threading.Event()
@@ -90,6 +93,14 @@ class Executor:
         self._run_id = 0
         #: Signature components of each node's last run, per graph key: to explain why a node runs again.
         self._last: dict[tuple[str, int], dict] = {}
+
+    @property
+    def registry(self):
+        return self.env.registry
+
+    @property
+    def settings(self):
+        return self.env.settings
 
     # -- control (any thread) -------------------------------------------------------------------------------------
     def cancel(self) -> None:
@@ -115,77 +126,43 @@ class Executor:
 
     # -- running --------------------------------------------------------------------------------------------------
     def run(self, graph: Graph, targets: Iterable[int] | None = None, listener: Listener | None = None, *,
-            key: str = "default", workflow: dict | Callable[[], dict] | None = None) -> RunReport:
-        """Run ``graph`` (which must not change meanwhile: pass a ``graph.copy()`` from an editor)."""
+            key: str = "default", embed: Embed = None) -> RunReport:
+        """Plan and run ``graph`` (which must not change meanwhile: pass a ``graph.copy()`` from an editor)."""
+        return self.execute(plan(graph, self.env, targets), listener, key=key, embed=embed)
+
+    def execute(self, work: Plan, listener: Listener | None = None, *, key: str = "default",
+                embed: Embed = None) -> RunReport:
+        """Run a plan made with this executor's environment. ``key`` names the graph across runs (why a node runs
+        again is explained against that graph's last run); ``embed``: what outputs embed (see ``Embed``)."""
         with self._run_lock:
             self._cancel.clear()
             self._run_id += 1
-            return _Run(self, graph, list(targets) if targets is not None else None, listener, key,
-                        workflow).execute()
+            return _Run(self, work, listener, key, embed).execute()
 
 
 class _Run:
-    """One run of one graph; holds the per-run state so the Executor itself stays small."""
+    """One run of one plan; holds the per-run state so the Executor itself stays small."""
 
-    def __init__(self, ex: Executor, graph: Graph, targets, listener, key, workflow):
-        self.ex, self.graph, self.targets, self.key = ex, graph, targets, key
+    def __init__(self, ex: Executor, work: Plan, listener, key, embed):
+        self.ex, self.plan, self.graph, self.key = ex, work, work.graph, key
         self.listener = listener
-        self.report = RunReport(ex._run_id)
+        self.report = RunReport(ex._run_id, problems=work.problems)
         self.results: dict[int, tuple] = {}
         self.signatures: dict[int, str] = {}
         self.components: dict[int, dict] = {}
-        self._workflow = workflow
-        self._workflow_cache: dict | None = None
+        self._embed = embed
+        self._embed_cache: dict | None = None
 
     def emit(self, event: ev.Event) -> None:
         if self.listener is not None:
             self.listener(event)
 
-    def workflow(self) -> dict:
-        if self._workflow_cache is None:
-            if callable(self._workflow):
-                self._workflow_cache = self._workflow()
-            elif self._workflow is not None:
-                self._workflow_cache = self._workflow
-            else:
-                from nodeflow.formats.workflow import to_dict
-
-                self._workflow_cache = to_dict(self.graph)
-        return self._workflow_cache
-
-    # -- planning -------------------------------------------------------------------------------------------------
-    def plan(self) -> list[int] | None:
-        import networkx as nx  # imported on first run, not at editor start
-
-        reg, graph = self.ex.registry, self.graph
-        problems = validate(graph, reg, self.ex.settings)
-        self.report.problems = problems
-        if any(p.kind == "cycle" for p in problems):
-            return None
-        bad = {p.node_id for p in problems if p.node_id is not None}
-        dag = nx.DiGraph()
-        dag.add_nodes_from(graph.nodes)
-        dag.add_edges_from((l.src, l.dst) for l in graph.links.values()
-                           if l.src in graph.nodes and l.dst in graph.nodes)
-        if self.targets is None:
-            targets = [n.id for n in graph.nodes.values() if n.mode == "normal"
-                       and (t := reg.get(n.type)) is not None and t.output_node and not t.ui_only]
-        else:
-            targets = [t for t in self.targets if t in graph.nodes]
-        needed: set[int] = set()
-        for t in targets:
-            cone = nx.ancestors(dag, t) | {t}
-            if cone & bad:
-                culprit = sorted(cone & bad)[0]
-                self.report.records[t] = NodeRecord(t, "skipped", f"not run: node {culprit} has problems")
-                self.emit(ev.NodeSkipped(t, self.report.records[t].reason))
-                continue
-            needed |= cone
-        needed = {n for n in needed if graph.nodes[n].mode != "muted"
-                  and not (reg.get(graph.nodes[n].type) and reg.get(graph.nodes[n].type).ui_only)}
-        self.dag = dag
-        # Topological order of the whole graph, filtered: deterministic and cheaper than sorting a subgraph view.
-        return [n for n in nx.topological_sort(dag) if n in needed]
+    def embedded(self) -> dict:
+        """What outputs embed, computed once per run, on first use."""
+        if self._embed_cache is None:
+            value = self._embed() if callable(self._embed) else self._embed
+            self._embed_cache = dict(value or {})
+        return self._embed_cache
 
     # -- signatures -----------------------------------------------------------------------------------------------
     def signature(self, node: Node, nt: NodeType) -> tuple[str, dict]:
@@ -201,8 +178,7 @@ class _Run:
             value = rvalues.get(inp.name)
             values[inp.name] = value
             if inp.files is not None and isinstance(value, str):
-                path = settings.folders.resolve(inp.files, value)
-                files[inp.name] = _file_stamp(path)
+                files[inp.name] = _file_stamp(self.plan.files.get(node.id, {}).get(inp.name))
         comp = {"type": nt.type_name, "version": nt.version, "mode": node.mode, "values": values,
                 "inputs": inputs, "files": files}
         if nt.fingerprint is not None:
@@ -240,14 +216,16 @@ class _Run:
     # -- execution ------------------------------------------------------------------------------------------------
     def execute(self) -> RunReport:
         start = time.perf_counter()
-        order = self.plan()
-        report = self.report
-        if order is None:
+        report, order = self.report, self.plan.order
+        if self.plan.invalid:
             report.status = "invalid"
             self.emit(ev.RunFinished(report.run_id, report.status, report))
             return report
-        report.planned = order
-        self.emit(ev.RunStarted(report.run_id, order))
+        report.planned = list(order)
+        self.emit(ev.RunStarted(report.run_id, report.planned))
+        for t, reason in self.plan.skipped.items():
+            report.records[t] = NodeRecord(t, "skipped", reason)
+            self.emit(ev.NodeSkipped(t, reason))
         failed: set[int] = set()
         for nid in order:
             node = self.graph.nodes[nid]
@@ -275,7 +253,8 @@ class _Run:
                 report.records[nid] = NodeRecord(nid, "cached", "reused: nothing it depends on changed",
                                                  0.0, files=list(entry.files), info=entry.info,
                                                  ui=entry.ui)
-                self.emit(ev.NodeFinished(nid, 0.0, True, report.records[nid].reason, entry.ui, entry.info))
+                self.emit(ev.NodeFinished(nid, 0.0, True, report.records[nid].reason, entry.ui, entry.info,
+                                          self.upstream_for_ui(nid, entry.ui)))
                 continue
             reason = self.why(node, nt, comp)
             outcome = self.run_node(node, nt, sig, comp, reason)
@@ -295,10 +274,12 @@ class _Run:
     def run_node(self, node: Node, nt: NodeType, sig: str, comp: dict, reason: str) -> str:
         report, ex = self.report, self.ex
         kwargs = self.gather(node, nt)
-        ctx = ExecutionContext(node_id=node.id, node_title=node.label, node_type=nt.type_name, settings=ex.settings,
+        ctx = ExecutionContext(node_id=node.id, node_title=node.label, node_type=nt.type_name,
+                               settings=ex.settings,
                                models=ex.models, cancel_event=ex._cancel, emit=self.emit,
-                               device_resolver=ex.device, workflow=self.workflow,
-                               upstream=lambda nid=node.id: self.upstream_info(nid))
+                               device_resolver=ex.device, embedded=self.embedded,
+                               upstream=lambda nid=node.id: self.upstream_info(nid),
+                               files=self.plan.files.get(node.id, {}))
         self.emit(ev.NodeStarted(node.id, reason))
         t0 = time.perf_counter()
         try:
@@ -323,7 +304,8 @@ class _Run:
             ex.cache.put(sig, CacheEntry(outputs, ctx.ui, ctx.info, list(ctx.files), seconds))
         report.records[node.id] = NodeRecord(node.id, "ran", reason, seconds, files=list(ctx.files),
                                              info=ctx.info, ui=ctx.ui)
-        self.emit(ev.NodeFinished(node.id, seconds, False, reason, ctx.ui, ctx.info))
+        self.emit(ev.NodeFinished(node.id, seconds, False, reason, ctx.ui, ctx.info,
+                                  self.upstream_for_ui(node.id, ctx.ui)))
         return "ran"
 
     def gather(self, node: Node, nt: NodeType) -> dict[str, Any]:
@@ -357,10 +339,12 @@ class _Run:
         return tuple(outs)
 
     def upstream_info(self, node_id: int) -> dict[int, dict]:
-        import networkx as nx
+        records = self.report.records
+        return {a: records[a].info for a in self.plan.ancestors(node_id) if a in records and records[a].info}
 
-        return {a: self.report.records[a].info for a in nx.ancestors(self.dag, node_id)
-                if a in self.report.records and self.report.records[a].info}
+    def upstream_for_ui(self, node_id: int, ui: dict) -> dict[int, dict]:
+        """What a node showing pictures was made from (its ancestors' recorded info), carried by its event."""
+        return self.upstream_info(node_id) if ui.get("images") else {}
 
 
 def _normalise(nt: NodeType, result: Any) -> tuple:

@@ -71,11 +71,11 @@ class Input:
         """True when the input has a value widget by default (kind widget or either)."""
         return self.kind in ("widget", "either")
 
-    def choice_list(self, settings=None) -> list[str] | None:
+    def choice_list(self, settings) -> list[str] | None:
+        """The allowed values: a file list from ``settings``' folders (None without settings), the static choices,
+        or what a dynamic ``choices(settings)`` answers."""
         if self.files is not None:
-            from nodeflow.config import current_settings
-
-            return (settings or current_settings()).folders.list_files(self.files)
+            return None if settings is None else settings.folders.list_files(self.files)
         if callable(self.choices):
             return list(self.choices(settings))
         return list(self.choices) if self.choices is not None else None
@@ -109,6 +109,39 @@ class Output:
 
 
 @dataclass(frozen=True)
+class Comfy:
+    """How a node type is ComfyUI's node of the same class, declared with it (``@node(..., comfy=Comfy(...))``, or
+    ``comfy=True`` when everything follows the declaration). The ComfyUI formats read only this, so any pack, built
+    in or third party, opens and writes ComfyUI files with no change to them.
+
+    By default the ComfyUI class has the type's name and its inputs are the declared ones, required before optional
+    in declaration order (``widgets_values`` lists the widget inputs in that order, each seed's control after it).
+    """
+
+    #: ComfyUI's class name, when it differs from the type name.
+    class_type: str | None = None
+    #: Our inputs ComfyUI's class lacks: never written to ComfyUI, never read from it.
+    nodeflow_only: tuple[str, ...] = ()
+    #: Defaults ComfyUI assumes that differ from ours, used when an old file leaves a trailing value out.
+    defaults: tuple[tuple[str, Any], ...] = ()
+    #: Widgets ComfyUI saves in widgets_values that are no input (never sent to its server):
+    #: (input they follow, widget name, value they hold), e.g. Load Image's upload button.
+    ui_widgets: tuple[tuple[str, str, Any], ...] = ()
+    #: Inputs ComfyUI follows with a control widget although ours has no control after generate.
+    controls: tuple[str, ...] = ()
+    #: Other ComfyUI classes read as this type (the original class is kept and written back).
+    aliases: tuple[str, ...] = ()
+    #: The value type of ComfyUI's UI-only PrimitiveNode this type stands in for when one feeds several inputs.
+    primitive_for: str | None = None
+    #: No ComfyUI class at all: written as a PrimitiveNode in ComfyUI's UI format and inlined into the inputs it
+    #: feeds in an API prompt (Seed).
+    inlined: bool = False
+
+    def default(self, name: str, ours: Any) -> Any:
+        return dict(self.defaults).get(name, ours)
+
+
+@dataclass(frozen=True)
 class NodeType:
     """The single declaration of a node type."""
 
@@ -131,6 +164,8 @@ class NodeType:
     fingerprint: Callable[[dict, Any], Any] | None = None
     #: ``check(values, settings) -> list[(field, message)]``: extra validation beyond ranges and choices.
     check: Callable[[dict, Any], list] | None = None
+    #: Its ComfyUI counterpart (None: there is none).
+    comfy: Comfy | None = None
     #: Filled in by the registry.
     pack: str = ""
     extra: dict = field(default_factory=dict)
@@ -170,8 +205,9 @@ class NodeType:
         }
 
     # -- declaration check ---------------------------------------------------------------------------------------
-    def check_declaration(self) -> None:
-        """Raise DeclarationError for anything the rest of the system could not handle."""
+    def check_declaration(self, socket_types: "st.SocketTypes") -> None:
+        """Raise DeclarationError for anything the rest of the system could not handle (``socket_types``: those of
+        the registry the type is added to)."""
         problems: list[str] = []
         if not self.type_name or not self.type_name.replace("_", "").replace(".", "").isalnum():
             problems.append(f"type name {self.type_name!r} must be letters, digits, '_' or '.'")
@@ -188,19 +224,27 @@ class NodeType:
         for dup in {n for n in outs if outs.count(n) > 1}:
             problems.append(f"output {dup!r} declared twice")
         for inp in self.inputs:
-            problems += [f"input {inp.name!r}: {p}" for p in _check_input(inp)]
+            problems += [f"input {inp.name!r}: {p}" for p in _check_input(inp, socket_types)]
         for out in self.outputs:
-            if not st.is_known(out.type):
+            if not socket_types.is_known(out.type):
                 problems.append(f"output {out.name!r}: unknown socket type {out.type!r}")
+        if self.comfy is not None:
+            named = [*self.comfy.nodeflow_only, *(k for k, _ in self.comfy.defaults), *self.comfy.controls,
+                     *(w[0] for w in self.comfy.ui_widgets)]
+            problems += [f"comfy: no input {n!r}" for n in dict.fromkeys(named) if self.input(n) is None]
         if problems:
             raise DeclarationError("; ".join(problems))
 
 
-def _check_input(inp: Input) -> list[str]:
+def as_comfy(comfy: Comfy | bool | None) -> Comfy | None:
+    return Comfy() if comfy is True else (comfy or None)
+
+
+def _check_input(inp: Input, socket_types: "st.SocketTypes") -> list[str]:
     problems = []
     if not inp.name.isidentifier() or keyword.iskeyword(inp.name) or inp.name == "ctx":
         problems.append("name must be a Python identifier other than 'ctx'")
-    if not st.is_known(inp.type):
+    if not socket_types.is_known(inp.type):
         problems.append(f"unknown socket type {inp.type!r}")
         return problems
     if inp.kind not in ("widget", "socket", "either"):
@@ -240,18 +284,21 @@ def _in_range(value, lo, hi) -> bool:
 def node(type_name: str, *, display: str | None = None, category: str = "misc", inputs: Sequence[Input] = (),
          outputs: Sequence[Output] = (), description: str | None = None, version: int = 1,
          output_node: bool = False, deterministic: bool = True, migrate=None, fingerprint=None, check=None,
-         **extra) -> Callable[[Callable], NodeType]:
-    """Decorator turning ``fn(ctx, **inputs)`` into a NodeType. The description defaults to the docstring."""
+         comfy: Comfy | bool | None = None, **extra) -> Callable[[Callable], NodeType]:
+    """Decorator turning ``fn(ctx, **inputs)`` into a NodeType. The description defaults to the docstring;
+    ``comfy``: its ComfyUI counterpart (``True``: the ComfyUI class of the same name and declaration)."""
+    if extra.pop("comfyui", False) and comfy is None:  # the older spelling
+        comfy = True
 
     def wrap(fn: Callable) -> NodeType:
         doc = (fn.__doc__ or "").strip()
         return NodeType(type_name=type_name, display_name=display or type_name, category=category, fn=fn,
                         inputs=tuple(inputs), outputs=tuple(outputs), description=description or doc,
                         version=version, output_node=output_node, deterministic=deterministic, migrate=migrate,
-                        fingerprint=fingerprint, check=check, extra=dict(extra))
+                        fingerprint=fingerprint, check=check, comfy=as_comfy(comfy), extra=dict(extra))
 
     return wrap
 
 
-__all__ = ["Input", "Output", "NodeType", "node", "DeclarationError", "SEED_CONTROLS",
+__all__ = ["Input", "Output", "NodeType", "Comfy", "node", "DeclarationError", "SEED_CONTROLS",
            "INT", "FLOAT", "STRING", "BOOLEAN", "COMBO"]

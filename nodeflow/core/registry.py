@@ -38,6 +38,8 @@ class PackError:
 class Registry:
     def __init__(self):
         self.types: dict[str, NodeType] = {}
+        #: The socket types of this registry's packs (besides the value types every registry knows).
+        self.socket_types = st.SocketTypes()
         self.errors: list[PackError] = []
         self.packs: list[str] = []
         #: Modules the packs' node functions import lazily (``WARM_UP``), in pack order.
@@ -64,7 +66,7 @@ class Registry:
         """Check and register one type; a bad declaration is recorded as an error with pack and type name."""
         node_type = replace(node_type, pack=pack or node_type.pack)
         try:
-            node_type.check_declaration()
+            node_type.check_declaration(self.socket_types)
         except DeclarationError as e:
             self.errors.append(PackError(node_type.pack, f"bad declaration: {e}", type_name=node_type.type_name))
             return False
@@ -77,51 +79,64 @@ class Registry:
         return True
 
     def add_module(self, module, pack: str) -> int:
-        for name, spec in (getattr(module, "SOCKET_TYPES", None) or {}).items():
-            colour, desc = (spec, "") if isinstance(spec, str) else (spec[0], spec[1] if len(spec) > 1 else "")
-            st.register(name, colour, desc)
-        node_types = getattr(module, "NODE_TYPES", None)
-        if node_types is None:
-            self.errors.append(PackError(pack, "module has no NODE_TYPES list"))
-            return 0
-        added = 0
-        for t in node_types:
-            if not isinstance(t, NodeType):
-                self.errors.append(PackError(pack, f"NODE_TYPES holds {type(t).__name__}, not a NodeType"))
-                continue
-            added += self.add(t, pack)
-        self.packs.append(pack)
-        for name in getattr(module, "WARM_UP", ()) or ():
-            if isinstance(name, str) and name not in self.warm_up:
-                self.warm_up.append(name)
-        return added
+        """Register one pack module: its socket types, then its node types; returns how many types were added."""
+        self._add_socket_types(module, pack)
+        return self._add_node_types(module, pack)
 
-    def _guarded(self, pack: str, load) -> None:
+    def _add_socket_types(self, module, pack: str) -> None:
         try:
-            module = load()
-        except Exception as e:  # a broken pack is reported, the others still load
-            self.errors.append(PackError(pack, f"failed to import: {type(e).__name__}: {e}",
-                                         traceback.format_exc()))
-            return
+            for name, spec in (getattr(module, "SOCKET_TYPES", None) or {}).items():
+                colour, desc = (spec, "") if isinstance(spec, str) else (spec[0], spec[1] if len(spec) > 1 else "")
+                self.socket_types.register(name, colour, desc)
+        except Exception as e:
+            self.errors.append(PackError(pack, f"bad SOCKET_TYPES: {type(e).__name__}: {e}", traceback.format_exc()))
+
+    def _add_node_types(self, module, pack: str) -> int:
         try:
-            self.add_module(module, pack)
+            node_types = getattr(module, "NODE_TYPES", None)
+            if node_types is None:
+                self.errors.append(PackError(pack, "module has no NODE_TYPES list"))
+                return 0
+            added = 0
+            for t in node_types:
+                if not isinstance(t, NodeType):
+                    self.errors.append(PackError(pack, f"NODE_TYPES holds {type(t).__name__}, not a NodeType"))
+                    continue
+                added += self.add(t, pack)
+            self.packs.append(pack)
+            for name in getattr(module, "WARM_UP", ()) or ():
+                if isinstance(name, str) and name not in self.warm_up:
+                    self.warm_up.append(name)
+            return added
         except Exception as e:
             self.errors.append(PackError(pack, f"failed to register: {type(e).__name__}: {e}",
                                          traceback.format_exc()))
+            return 0
 
-    def load_builtin(self) -> None:
+    # -- finding packs (each returns the imported modules; load_registry registers them) ---------------------------
+    def _guarded(self, pack: str, load) -> list[tuple[str, object]]:
+        try:
+            return [(pack, load())]
+        except Exception as e:  # a broken pack is reported, the others still load
+            self.errors.append(PackError(pack, f"failed to import: {type(e).__name__}: {e}",
+                                         traceback.format_exc()))
+            return []
+
+    def import_builtin(self) -> list[tuple[str, object]]:
         import nodes
 
+        found = []
         for info in sorted(pkgutil.iter_modules(nodes.__path__), key=lambda i: i.name):
-            if info.name.startswith("_"):
-                continue
-            self._guarded(info.name, lambda n=info.name: importlib.import_module(f"nodes.{n}"))
+            if not info.name.startswith("_"):
+                found += self._guarded(info.name, lambda n=info.name: importlib.import_module(f"nodes.{n}"))
+        return found
 
-    def load_folder(self, folder: Path) -> None:
+    def import_folder(self, folder: Path) -> list[tuple[str, object]]:
         """Each ``*.py`` file or package folder inside ``folder`` is one pack."""
         folder = Path(folder)
         if not folder.is_dir():
-            return
+            return []
+        found = []
         for entry in sorted(folder.iterdir()):
             if entry.name.startswith((".", "_")):
                 continue
@@ -132,13 +147,16 @@ class Registry:
             else:
                 continue
             name = entry.stem
-            self._guarded(f"user:{name}", lambda p=path, n=name: _import_path(f"nodeflow_user_packs.{n}", p))
+            found += self._guarded(f"user:{name}", lambda p=path, n=name: _import_path(f"nodeflow_user_packs.{n}", p))
+        return found
 
-    def load_entry_points(self) -> None:
+    def import_entry_points(self) -> list[tuple[str, object]]:
         from importlib.metadata import entry_points
 
+        found = []
         for ep in entry_points(group=ENTRY_POINT_GROUP):
-            self._guarded(f"entry:{ep.name}", ep.load)
+            found += self._guarded(f"entry:{ep.name}", ep.load)
+        return found
 
 
 def _import_path(module_name: str, path: Path):
@@ -158,24 +176,16 @@ def _import_path(module_name: str, path: Path):
 
 
 def load_registry(pack_dirs: Iterable[Path] = (), entry_points: bool = True, builtin: bool = True) -> Registry:
+    """A registry of the built-in packs, the packs in ``pack_dirs`` and the entry points. Every pack's socket types
+    are registered before any node type is checked, so a pack may use the types another one declares."""
     reg = Registry()
-    if builtin:
-        reg.load_builtin()
+    found = reg.import_builtin() if builtin else []
     for d in pack_dirs:
-        reg.load_folder(Path(d))
+        found += reg.import_folder(Path(d))
     if entry_points:
-        reg.load_entry_points()
+        found += reg.import_entry_points()
+    for pack, module in found:
+        reg._add_socket_types(module, pack)
+    for pack, module in found:
+        reg._add_node_types(module, pack)
     return reg
-
-
-_default: Registry | None = None
-
-
-def default_registry() -> Registry:
-    """Built-in packs, the configured user folders and entry points, loaded once per process."""
-    global _default
-    if _default is None:
-        from nodeflow.config import current_settings
-
-        _default = load_registry(current_settings().pack_dirs)
-    return _default

@@ -1,15 +1,19 @@
 """Socket types: names (never integer codes), which ones carry editable values, their colours, and compatibility.
 
-Value types (INT, FLOAT, STRING, BOOLEAN, COMBO) can be edited in a widget; every other type is an opaque object
-passed along links (MODEL, LATENT, IMAGE, ...), registered by the node pack that produces it.
+Value types (INT, FLOAT, STRING, BOOLEAN, COMBO) can be edited in a widget and are the same everywhere; every other
+type is an opaque object passed along links (MODEL, LATENT, IMAGE, ...), declared by the node pack that produces it
+(its ``SOCKET_TYPES``) and known to the registry that loaded the pack (``Registry.socket_types``), so two
+registries in one process never see each other's types.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
 
 INT, FLOAT, STRING, BOOLEAN, COMBO = "INT", "FLOAT", "STRING", "BOOLEAN", "COMBO"
+VALUE_TYPES = (INT, FLOAT, STRING, BOOLEAN, COMBO)
 #: Accepts and produces anything (reroutes); resolved to the connected type when checking links.
 ANY = "*"
+UNKNOWN_COLOR = "#888888"
 
 
 @dataclass(frozen=True)
@@ -20,42 +24,43 @@ class SocketType:
     description: str = ""
 
 
-_TYPES: dict[str, SocketType] = {}
+_BUILTIN = tuple(SocketType(name, color, True) for name, color in (
+    (INT, "#6fb3d2"), (FLOAT, "#a1c181"), (STRING, "#d4b483"), (BOOLEAN, "#c77dba"), (COMBO, "#9aa5b1"))) + (
+    SocketType(ANY, "#cccccc", False, "anything"),)
 
 
-def register(name: str, color: str, description: str = "", *, is_value: bool = False) -> SocketType:
-    """Register a socket type; re-registering the same name keeps the first colour (packs may share types)."""
-    if not name or name != name.strip():
-        raise ValueError(f"bad socket type name {name!r}")
-    existing = _TYPES.get(name)
-    if existing is not None:
-        return existing
-    _TYPES[name] = SocketType(name, color, is_value, description)
-    return _TYPES[name]
+class SocketTypes:
+    """The socket types one registry knows: the value types and ANY, plus those its packs declare."""
 
+    def __init__(self):
+        self._types: dict[str, SocketType] = {t.name: t for t in _BUILTIN}
 
-for _name, _color in ((INT, "#6fb3d2"), (FLOAT, "#a1c181"), (STRING, "#d4b483"), (BOOLEAN, "#c77dba"),
-                      (COMBO, "#9aa5b1")):
-    register(_name, _color, is_value=True)
-register(ANY, "#cccccc", "anything")
+    def register(self, name: str, color: str, description: str = "") -> SocketType:
+        """Register a link type; re-registering a name keeps the first colour (packs may share types)."""
+        if not isinstance(name, str) or not name or name != name.strip():
+            raise ValueError(f"bad socket type name {name!r}")
+        existing = self._types.get(name)
+        if existing is not None:
+            return existing
+        self._types[name] = SocketType(name, color, False, description)
+        return self._types[name]
 
+    def get(self, name: str) -> SocketType | None:
+        return self._types.get(name)
 
-def get(name: str) -> SocketType | None:
-    return _TYPES.get(name)
+    def is_known(self, name: str) -> bool:
+        return name in self._types
 
+    def color(self, name: str) -> str:
+        t = self._types.get(name)
+        return t.color if t else UNKNOWN_COLOR
 
-def is_known(name: str) -> bool:
-    return name in _TYPES
+    def __iter__(self):
+        return iter(self._types.values())
 
 
 def is_value_type(name: str) -> bool:
-    t = _TYPES.get(name)
-    return bool(t and t.is_value)
-
-
-def color(name: str) -> str:
-    t = _TYPES.get(name)
-    return t.color if t else "#888888"
+    return name in VALUE_TYPES
 
 
 def compatible(out_type: str, in_type: str) -> tuple[bool, str]:

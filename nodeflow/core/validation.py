@@ -1,5 +1,6 @@
 """Validation before a run: every problem at once, each naming the node (id and title), the field and what was
-expected. Pure: reads the graph and the registry, touches nothing else (except checking that files exist)."""
+expected. Pure: reads the graph and the registry, touches nothing else (except looking up the files it names, whose
+paths it hands to the plan so that the run never resolves them again)."""
 from __future__ import annotations
 
 import math
@@ -7,7 +8,7 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 from nodeflow.core import socket_types as st
-from nodeflow.core.graph import Graph, Node
+from nodeflow.core.graph import Graph, Node, graph_dag
 from nodeflow.core.nodedef import Input, NodeType
 from nodeflow.core.registry import Registry
 
@@ -45,8 +46,11 @@ def input_is_linked_socket(nt: NodeType, node: Node, inp: Input, linked: bool) -
     return inp.kind == "socket" or linked or inp.name in node.socket_inputs
 
 
-def check_value(inp: Input, value: Any, settings=None) -> tuple[str, str, str] | None:
-    """Check one widget value against its declaration; returns (kind, message, expected) or None if fine."""
+def check_value(inp: Input, value: Any, settings=None, resolved: dict | None = None) -> tuple[str, str, str] | None:
+    """Check one widget value against its declaration; returns (kind, message, expected) or None if fine.
+
+    File names are looked up in ``settings``' folders (without settings they are not checked); the path found is
+    stored in ``resolved[inp.name]`` so that nobody resolves it again during the run."""
     t = inp.type
     if value is None:
         return None if inp.optional else ("missing_input", "no value", f"a {t} value")
@@ -69,12 +73,15 @@ def check_value(inp: Input, value: Any, settings=None) -> tuple[str, str, str] |
             what = "an integer" if t == st.INT else "a number"
             return "out_of_range", f"{_short(value)} is out of range", _range_text(inp, what)
     if inp.files is not None:
-        from nodeflow.config import current_settings
-
-        folders = (settings or current_settings()).folders
-        if folders.resolve(inp.files, value) is None:
+        if settings is None:
+            return None
+        folders = settings.folders
+        path = folders.resolve(inp.files, value)
+        if path is None:
             return ("missing_file", f"file {_short(value)} not found",
                     f"a file in {', '.join(folders.searched(inp.files))}")
+        if resolved is not None:
+            resolved[inp.name] = path
     elif inp.choices is not None:
         choices = inp.choice_list(settings) or []
         if value not in choices:
@@ -98,33 +105,49 @@ def _short(value: Any, limit: int = 60) -> str:
     return text if len(text) <= limit else text[:limit - 3] + "..."
 
 
-def output_type(graph: Graph, registry: Registry, node_id: int, output: str, _seen=None) -> str | None:
-    """The type an output produces; reroutes ('*') take the type of what feeds them."""
-    node = graph.nodes.get(node_id)
-    nt = registry.get(node.type) if node else None
-    out = nt.output(output) if nt else None
-    if out is None:
-        return None
-    if out.type != st.ANY:
-        return out.type
-    seen = _seen or set()
-    if node_id in seen:
-        return st.ANY
-    seen.add(node_id)
-    for link in graph.incoming(node_id):
-        t = output_type(graph, registry, link.src, link.src_output, seen)
-        if t:
-            return t
-    return st.ANY
+def output_type(graph: Graph, registry: Registry, node_id: int, output: str) -> str | None:
+    """The type an output produces; reroutes ('*') take the type of what feeds them (followed iteratively, so a
+    chain of any length is fine)."""
+    seen: set[int] = set()
+    while True:
+        node = graph.nodes.get(node_id)
+        nt = registry.get(node.type) if node else None
+        out = nt.output(output) if nt else None
+        if out is None:
+            return None if not seen else st.ANY
+        if out.type != st.ANY:
+            return out.type
+        if node_id in seen:
+            return st.ANY
+        seen.add(node_id)
+        feeding = graph.incoming(node_id)
+        if not feeding:
+            return st.ANY
+        node_id, output = feeding[0].src, feeding[0].src_output
+
+
+@dataclass
+class Checked:
+    """What validation found: the problems, and the files the nodes' values name, resolved: {node id: {field:
+    path}}."""
+
+    problems: list[Problem]
+    files: dict[int, dict[str, Any]]
 
 
 def validate(graph: Graph, registry: Registry, settings=None) -> list[Problem]:
+    """Every problem of ``graph``; file names are checked against ``settings``' folders when settings are given."""
+    return check(graph, registry, settings).problems
+
+
+def check(graph: Graph, registry: Registry, settings=None) -> Checked:
     problems: list[Problem] = []
+    files: dict[int, dict[str, Any]] = {}
     problems += _check_links(graph, registry)
     for node in graph.nodes.values():
-        problems += _check_node(graph, registry, node, settings)
+        problems += _check_node(graph, registry, node, settings, files)
     problems += _check_cycles(graph)
-    return problems
+    return Checked(problems, files)
 
 
 def _check_links(graph: Graph, registry: Registry) -> list[Problem]:
@@ -170,7 +193,7 @@ def _check_links(graph: Graph, registry: Registry) -> list[Problem]:
     return problems
 
 
-def _check_node(graph: Graph, registry: Registry, node: Node, settings) -> list[Problem]:
+def _check_node(graph: Graph, registry: Registry, node: Node, settings, files: dict) -> list[Problem]:
     nt = registry.get(node.type)
     if nt is None:
         return [_p("unknown_type", node, None, f"unknown node type {node.type!r} (kept as a placeholder)",
@@ -178,6 +201,7 @@ def _check_node(graph: Graph, registry: Registry, node: Node, settings) -> list[
     if nt.ui_only or node.mode == "muted":
         return []
     problems = []
+    resolved: dict[str, Any] = {}
     for inp in nt.inputs:
         links = graph.links_into(node.id, inp.name)
         if input_is_linked_socket(nt, node, inp, bool(links)):
@@ -192,9 +216,11 @@ def _check_node(graph: Graph, registry: Registry, node: Node, settings) -> list[
                                    "an input from a node that runs"))
             continue
         value = node.values.get(inp.name, inp.default)
-        bad = check_value(inp, value, settings)
+        bad = check_value(inp, value, settings, resolved)
         if bad:
             problems.append(_p(bad[0], node, inp.name, bad[1], bad[2]))
+    if resolved:
+        files[node.id] = resolved
     if nt.check is not None and not problems:
         try:
             for field, message in nt.check(resolved_values(nt, node), settings) or ():
@@ -214,8 +240,7 @@ def resolved_values(nt: NodeType, node: Node) -> dict[str, Any]:
 def _check_cycles(graph: Graph) -> list[Problem]:
     import networkx as nx  # imported on first use, not at editor start
 
-    g = nx.DiGraph()
-    g.add_edges_from((l.src, l.dst) for l in graph.links.values() if l.src in graph.nodes and l.dst in graph.nodes)
+    g = graph_dag(graph)
     problems = []
     if nx.is_directed_acyclic_graph(g):
         return problems

@@ -1,18 +1,17 @@
 """PNG files that carry their workflow: text chunks written with Pillow, read back defensively.
 
-NodeFlow writes ``nodeflow`` (its own workflow JSON) and ``parameters`` (A1111-style text); ComfyUI's ``prompt`` and
-``workflow`` chunks are added by the ComfyUI exporter when it is available, so ComfyUI opens our images too.
+NodeFlow writes ``nodeflow`` (its own workflow JSON), ``parameters`` (A1111-style text) and, when the graph can be
+written for ComfyUI, ComfyUI's ``prompt`` and ``workflow`` (see ``embedding``), so ComfyUI opens our images too.
 """
 from __future__ import annotations
 
 import io
-import json
 import os
 import zlib
 from pathlib import Path
 
 from nodeflow.formats.atomic import atomic_write_bytes
-from nodeflow.formats.workflow import WorkflowError
+from nodeflow.formats.workflow import WorkflowError, parse_json
 
 NODEFLOW_KEY = "nodeflow"
 #: ComfyUI's chunks: its editor graph ("workflow") and its API prompt ("prompt").
@@ -101,18 +100,12 @@ def carries_graph(texts: dict[str, str]) -> bool:
 
 
 def read_workflow(path: str | os.PathLike) -> dict:
-    """The NodeFlow workflow embedded in a PNG (ComfyUI chunks are converted when the importer is available)."""
+    """The NodeFlow workflow embedded in a PNG (its ``nodeflow`` chunk); ComfyUI's chunks are opened through
+    ``open_any``, which imports them."""
     texts = read_text_chunks(path)
-    if NODEFLOW_KEY in texts:
-        try:
-            data = json.loads(texts[NODEFLOW_KEY])
-        except ValueError as e:
-            raise WorkflowError(f"{path}: the embedded workflow is not valid JSON ({e})") from None
-        return data
-    if carries_comfyui_graph(texts):
-        try:
-            from nodeflow.formats.comfyui import png_texts_to_workflow
-        except ImportError:
-            raise WorkflowError(f"{path}: holds a ComfyUI workflow; this build cannot import those") from None
-        return png_texts_to_workflow(texts, path)
-    raise WorkflowError(f"{path}: no workflow is embedded in this PNG")
+    if NODEFLOW_KEY not in texts:
+        raise WorkflowError(f"{path}: no NodeFlow workflow is embedded in this PNG")
+    try:
+        return parse_json(texts[NODEFLOW_KEY], "embedded workflow")
+    except WorkflowError as e:
+        raise WorkflowError(f"{path}: {e}") from None

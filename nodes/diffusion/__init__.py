@@ -3,7 +3,7 @@
 Declarations only import the standard library and the core; torch, diffusers and transformers are imported inside
 node functions, so the editor starts fast.
 """
-from nodes.diffusion import types as _types  # registers the socket types
+from nodes.diffusion import types as _types
 from nodes.diffusion import nodes_image, nodes_latent, nodes_loaders, nodes_sampling
 
 PACK_NAME = "diffusion"

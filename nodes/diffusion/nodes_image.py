@@ -1,20 +1,19 @@
 """Image nodes: load from the input folder, preview, and save PNGs that carry their workflow and parameters."""
 from __future__ import annotations
 
-import json
 import os
 import re
 from pathlib import Path
 
 from nodeflow.config import is_safe_name
 from nodeflow.core.context import NodeError
-from nodeflow.core.nodedef import COMBO, STRING, Input, Output, node
+from nodeflow.core.nodedef import COMBO, Comfy, STRING, Input, Output, node
 from nodes.diffusion.types import IMAGE, MASK
 
 COUNTER_RE = r"_(\d{5,})_\.png$"
 
 
-@node("LoadImage", display="Load Image", category="image",
+@node("LoadImage", comfy=Comfy(ui_widgets=(("image", "upload", "image"),)), display="Load Image", category="image",
       inputs=[Input("image", COMBO, files="input", tooltip="a picture in the input folder")],
       outputs=[Output("IMAGE", IMAGE), Output("MASK", MASK)])
 def load_image(ctx, image):
@@ -25,9 +24,9 @@ def load_image(ctx, image):
 
     from nodes.diffusion.image_convert import pil_to_tensor
 
-    path = ctx.settings.folders.resolve("input", image)
+    path = ctx.resolve("input", image, "image")
     if path is None:
-        raise NodeError(f"{image}: not found in {', '.join(ctx.settings.folders.searched('input'))}", field="image")
+        raise NodeError(f"{image}: not found in {', '.join(ctx.folders.searched('input'))}", field="image")
     try:
         with Image.open(path) as im:
             im = ImageOps.exif_transpose(im)
@@ -43,7 +42,7 @@ def load_image(ctx, image):
     return rgb, mask
 
 
-@node("PreviewImage", display="Preview Image", category="image", output_node=True,
+@node("PreviewImage", comfy=True, display="Preview Image", category="image", output_node=True,
       inputs=[Input("images", IMAGE)])
 def preview_image(ctx, images):
     """Shows the images in the editor; writes nothing permanent."""
@@ -61,6 +60,7 @@ def _check_prefix(values, settings):
 
 
 @node("SaveImage", display="Save Image", category="image", output_node=True, check=_check_prefix,
+      comfy=Comfy(defaults=(("filename_prefix", "ComfyUI"),)),
       inputs=[Input("images", IMAGE),
               Input("filename_prefix", STRING, default="NodeFlow",
                     tooltip="file name start; may name a sub-folder ('portraits/face'), never outside the output folder")])
@@ -115,23 +115,12 @@ def _reserve(folder: Path, stem: str) -> Path:
 
 
 def png_texts(ctx) -> dict[str, str]:
-    """Text chunks for a saved image: NodeFlow's workflow, A1111-style parameters, ComfyUI's chunks if possible."""
-    from nodeflow.formats.png import NODEFLOW_KEY
-
-    workflow = ctx.workflow
-    texts = {NODEFLOW_KEY: json.dumps(workflow, separators=(",", ":"))}
+    """Text chunks for a saved image: what the host embeds (the workflow: NodeFlow's, ComfyUI's prompt and
+    workflow when it has them) and A1111-style parameters from what the nodes upstream recorded."""
+    texts = ctx.embedded()
     params = parameters_text(ctx.upstream_info())
     if params:
         texts["parameters"] = params
-    try:
-        from nodeflow.formats.comfyui import comfy_png_texts
-    except ImportError:
-        comfy_png_texts = None
-    if comfy_png_texts is not None:
-        try:
-            texts.update(comfy_png_texts(workflow))
-        except Exception as e:  # a graph without ComfyUI counterparts still saves, with NodeFlow's own chunk
-            ctx.log(f"no ComfyUI chunks embedded: {e}")
     return texts
 
 

@@ -11,7 +11,7 @@ CROP_METHODS = ("disabled", "center")
 LATENT_CHANNELS = 4  # SD1, SD2 and SDXL; ComfyUI's Empty Latent Image makes 4 as well
 
 
-@node("EmptyLatentImage", display="Empty Latent Image", category="latent",
+@node("EmptyLatentImage", comfy=True, display="Empty Latent Image", category="latent",
       inputs=[Input("width", INT, default=512, min=16, max=MAX_RESOLUTION, step=8,
                     tooltip="image width in pixels (the latent is 8x smaller)"),
               Input("height", INT, default=512, min=16, max=MAX_RESOLUTION, step=8),
@@ -86,7 +86,7 @@ def _with_samples(latent: dict, samples) -> dict:
     return out
 
 
-@node("LatentUpscale", display="Upscale Latent", category="latent",
+@node("LatentUpscale", display="Upscale Latent", category="latent", comfy=True,
       inputs=[Input("samples", LATENT), Input("upscale_method", COMBO, default="nearest-exact", choices=UPSCALE_METHODS),
               Input("width", INT, default=1024, min=0, max=MAX_RESOLUTION, step=8,
                     tooltip="target width in pixels; 0 keeps the aspect ratio from the height"),
@@ -105,7 +105,7 @@ def latent_upscale(ctx, samples, upscale_method, width, height, crop):
     return (_with_samples(samples, upscale_latent(s, width // 8, height // 8, upscale_method, crop)),)
 
 
-@node("LatentUpscaleBy", display="Upscale Latent By", category="latent",
+@node("LatentUpscaleBy", display="Upscale Latent By", category="latent", comfy=True,
       inputs=[Input("samples", LATENT), Input("upscale_method", COMBO, default="nearest-exact", choices=UPSCALE_METHODS),
               Input("scale_by", FLOAT, default=1.5, min=0.01, max=8.0, step=0.01)],
       outputs=[Output("LATENT", LATENT)])
@@ -121,7 +121,7 @@ def _check_vae(vae):
         raise NodeError("this is not a VAE", field="vae")
 
 
-@node("VAEDecode", display="VAE Decode", category="latent",
+@node("VAEDecode", comfy=True, display="VAE Decode", category="latent",
       inputs=[Input("samples", LATENT), Input("vae", VAE)], outputs=[Output("IMAGE", IMAGE)])
 def vae_decode(ctx, samples, vae):
     """Latents to pixels."""
@@ -135,7 +135,7 @@ def vae_decode(ctx, samples, vae):
     return (images,)
 
 
-@node("VAEEncode", display="VAE Encode", category="latent",
+@node("VAEEncode", comfy=True, display="VAE Encode", category="latent",
       inputs=[Input("pixels", IMAGE), Input("vae", VAE)], outputs=[Output("LATENT", LATENT)])
 def vae_encode(ctx, pixels, vae):
     """Pixels to latents (image-to-image: sample them again with denoise < 1). Sizes are cropped to multiples of 8."""

@@ -7,7 +7,7 @@ pack doesn't import torch). Checkpoints, VAEs and LoRA files are read once per p
 from __future__ import annotations
 
 from nodeflow.core.context import NodeError
-from nodeflow.core.nodedef import COMBO, FLOAT, INT, STRING, Input, Output, node
+from nodeflow.core.nodedef import COMBO, Comfy, FLOAT, INT, STRING, Input, Output, node
 from nodes.diffusion.types import CLIP, CONDITIONING, MODEL, VAE
 
 PREDICTION_CHOICES = ("auto", "epsilon", "v_prediction")
@@ -15,9 +15,9 @@ STRENGTH = dict(default=1.0, min=-100.0, max=100.0, step=0.01)
 
 
 def _resolve(ctx, kind: str, name: str, field: str):
-    path = ctx.settings.folders.resolve(kind, name) if name else None
+    path = ctx.resolve(kind, name, field) if name else None
     if path is None:
-        where = ", ".join(ctx.settings.folders.searched(kind))
+        where = ", ".join(ctx.folders.searched(kind))
         raise NodeError(f"{name or '(no file chosen)'}: not found in the {kind} folders ({where})", field=field)
     return path
 
@@ -38,6 +38,7 @@ def _progress(ctx, name: str):
 
 
 @node("CheckpointLoaderSimple", display="Load Checkpoint", category="loaders",
+      comfy=Comfy(nodeflow_only=("prediction",)),
       inputs=[Input("ckpt_name", COMBO, files="checkpoints",
                     tooltip="a .safetensors / .ckpt checkpoint or a diffusers folder (SD 1.x, 2.x, SDXL)"),
               Input("prediction", COMBO, choices=PREDICTION_CHOICES, default="auto", optional=True,
@@ -64,7 +65,7 @@ def load_checkpoint(ctx, ckpt_name, prediction="auto"):
     return model, loaded.clip, loaded.vae_model
 
 
-@node("VAELoader", display="Load VAE", category="loaders",
+@node("VAELoader", comfy=True, display="Load VAE", category="loaders",
       inputs=[Input("vae_name", COMBO, files="vae")], outputs=[Output("VAE", VAE)])
 def load_vae(ctx, vae_name):
     """Load a VAE file (original or diffusers layout; a full checkpoint's VAE works too)."""
@@ -109,7 +110,7 @@ def _lora_patches(ctx, lora_name, model, clip, strength_model, strength_clip):
     return match
 
 
-@node("LoraLoader", display="Load LoRA", category="loaders",
+@node("LoraLoader", comfy=True, display="Load LoRA", category="loaders",
       inputs=[Input("model", MODEL), Input("clip", CLIP), Input("lora_name", COMBO, files="loras"),
               Input("strength_model", FLOAT, **STRENGTH), Input("strength_clip", FLOAT, **STRENGTH)],
       outputs=[Output("MODEL", MODEL), Output("CLIP", CLIP)])
@@ -123,7 +124,7 @@ def load_lora(ctx, model, clip, lora_name, strength_model=1.0, strength_clip=1.0
     return new_model, new_clip
 
 
-@node("LoraLoaderModelOnly", display="Load LoRA (model only)", category="loaders",
+@node("LoraLoaderModelOnly", comfy=True, display="Load LoRA (model only)", category="loaders",
       inputs=[Input("model", MODEL), Input("lora_name", COMBO, files="loras"),
               Input("strength_model", FLOAT, **STRENGTH)],
       outputs=[Output("MODEL", MODEL)])
@@ -142,7 +143,7 @@ def _need_clip(clip):
     return clip
 
 
-@node("CLIPTextEncode", display="CLIP Text Encode (Prompt)", category="conditioning",
+@node("CLIPTextEncode", comfy=True, display="CLIP Text Encode (Prompt)", category="conditioning",
       inputs=[Input("text", STRING, default="", multiline=True,
                     tooltip="the prompt; (words) adds emphasis, (words:1.3) sets a weight, \\( for a parenthesis"),
               Input("clip", CLIP)],
@@ -158,7 +159,7 @@ def clip_text_encode(ctx, text, clip):
     return ([(embeds, {**extras, "prompt": text or ""}) for embeds, extras in conditioning],)
 
 
-@node("CLIPSetLastLayer", display="CLIP Set Last Layer", category="conditioning",
+@node("CLIPSetLastLayer", comfy=True, display="CLIP Set Last Layer", category="conditioning",
       inputs=[Input("clip", CLIP),
               Input("stop_at_clip_layer", INT, default=-1, min=-24, max=-1, step=1,
                     tooltip="-1: the last layer; -2: the one before (\"clip skip 2\"), ...")],

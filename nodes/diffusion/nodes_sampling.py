@@ -63,7 +63,7 @@ def _prompts(positive, negative) -> dict:
     return {k: v for k, v in prompts.items() if v}
 
 
-@node("KSampler", display="KSampler", category="sampling",
+@node("KSampler", comfy=True, display="KSampler", category="sampling",
       inputs=[Input("model", MODEL, tooltip="The diffusion model."), _seed("seed"), _STEPS, _CFG, _SAMPLER,
               _SCHEDULER, _POSITIVE, _NEGATIVE, _LATENT,
               Input("denoise", FLOAT, default=1.0, min=0.0, max=1.0, step=0.01,
@@ -78,7 +78,7 @@ def KSampler(ctx, model, seed, steps, cfg, sampler_name, scheduler, positive, ne
     return (latent,)
 
 
-@node("KSamplerAdvanced", display="KSampler (Advanced)", category="sampling",
+@node("KSamplerAdvanced", comfy=True, display="KSampler (Advanced)", category="sampling",
       inputs=[Input("model", MODEL, tooltip="The diffusion model."),
               Input("add_noise", COMBO, default="enable", choices=("enable", "disable"),
                     tooltip="Add seeded noise first (disable to continue from a latent that still has noise)."),

@@ -4,8 +4,6 @@ Data conventions (as ComfyUI): IMAGE is a float tensor [B, H, W, C] in 0..1 on t
 LATENT is a dict ``{"samples": Tensor[B, C, H/8, W/8]}`` holding the VAE's raw (unscaled) latents;
 CONDITIONING is a list of ``(Tensor[1, tokens, width], extras: dict)`` entries (extras: "pooled_output", SDXL sizes).
 """
-from nodeflow.core import socket_types as st
-
 MODEL, CLIP, VAE, CONDITIONING, LATENT, IMAGE, MASK = (
     "MODEL", "CLIP", "VAE", "CONDITIONING", "LATENT", "IMAGE", "MASK")
 
@@ -18,5 +16,3 @@ SOCKET_TYPES = {
     IMAGE: ("#64b5f6", "images, float [B, H, W, C] in 0..1"),
     MASK: ("#81c784", "masks, float [B, H, W] in 0..1"),
 }
-for _name, (_color, _desc) in SOCKET_TYPES.items():
-    st.register(_name, _color, _desc)

@@ -8,6 +8,8 @@ import time
 
 from PySide6.QtGui import QImage
 
+from nodeflow.core.environment import Environment
+from nodeflow.core.planning import plan
 from nodeflow.app.runner import Runner
 from nodeflow.core import events as ev
 from nodeflow.core import operations as ops
@@ -36,7 +38,7 @@ def _chain(graph, registry, *, slow_steps=None, fail=False):
 # -- the runner on its own -----------------------------------------------------------------------------------------
 def test_runner_delivers_events_on_the_gui_thread_with_qimages(qtbot, settings):
     reg = window_registry()
-    runner = Runner(Executor(reg, settings))
+    runner = Runner(Executor(Environment(settings, reg)))
     try:
         b = GraphBuilder(reg)
         c = b.add("Const", value=2)
@@ -53,7 +55,7 @@ def test_runner_delivers_events_on_the_gui_thread_with_qimages(qtbot, settings):
 
         runner.event.connect(on_event)
         with qtbot.waitSignal(runner.jobFinished, timeout=10000) as blocker:
-            job = runner.submit(b.graph.copy())
+            job = runner.submit(plan(b.graph.copy(), runner.executor.env))
         assert blocker.args[0] is job and job.status == "ok"
         assert threads == {True}
         assert isinstance(seen[0], ev.RunStarted) and isinstance(seen[-1], ev.RunFinished)
@@ -70,12 +72,12 @@ def test_runner_delivers_events_on_the_gui_thread_with_qimages(qtbot, settings):
 
 def test_runner_queues_runs_in_order_and_cancel_drops_the_queue(qtbot, settings):
     reg = window_registry()
-    runner = Runner(Executor(reg, settings))
+    runner = Runner(Executor(Environment(settings, reg)))
     try:
         b = GraphBuilder(reg)
         _chain(b.graph, reg, slow_steps=400)
-        first = runner.submit(b.graph.copy())
-        second = runner.submit(b.graph.copy())
+        first = runner.submit(plan(b.graph.copy(), runner.executor.env))
+        second = runner.submit(plan(b.graph.copy(), runner.executor.env))
         assert runner.busy and len(runner.queued) == 2
         qtbot.waitUntil(lambda: first.status == "running", timeout=5000)
         runner.cancel()
@@ -84,7 +86,7 @@ def test_runner_queues_runs_in_order_and_cancel_drops_the_queue(qtbot, settings)
         assert second.report is None  # dropped before it started
         quick = GraphBuilder(reg)
         _chain(quick.graph, reg)
-        third = runner.submit(quick.graph.copy())
+        third = runner.submit(plan(quick.graph.copy(), runner.executor.env))
         qtbot.waitUntil(lambda: third.done, timeout=10000)
         assert third.status == "ok"  # a cancel does not stick to later runs
     finally:
@@ -243,7 +245,7 @@ def test_run_to_selected_runs_only_that_branch(qtbot, editor):
     b.add("MakeImage")
     editor.view.canvas.select_nodes([c])
     job = wait_run(qtbot, editor, editor.window.run_selected())
-    assert job.targets == [c] and job.status == "ok"
+    assert job.plan.targets == [c] and job.status == "ok"
     assert CALLS["Const"] == 1 and CALLS["Sink"] == 0 and CALLS["MakeImage"] == 0
 
 
@@ -331,7 +333,7 @@ def test_an_executor_failure_is_reported_not_fatal(qtbot, editor, monkeypatch):
         raise RuntimeError("engine bug")
 
     GraphBuilder(editor.registry, editor.graph).add("MakeImage")
-    monkeypatch.setattr(editor.runner.executor, "run", broken_run)
+    monkeypatch.setattr(editor.runner.executor, "execute", broken_run)
     job = wait_run(qtbot, editor, editor.window.run_current())
     assert job.status == "crashed" and "engine bug" in job.crash
     entry = editor.window.log.entries[-1]
@@ -386,7 +388,7 @@ def test_warm_up_imports_the_packs_lazy_modules_on_the_worker_thread(qtbot, sett
     (tmp_path / "nf_warm_probe.py").write_text(
         "import threading\nTHREAD = threading.current_thread() is threading.main_thread()\n")
     monkeypatch.syspath_prepend(str(tmp_path))
-    runner = Runner(Executor(window_registry(), settings))
+    runner = Runner(Executor(Environment(settings, window_registry())))
     try:
         with qtbot.waitSignal(runner.warmedUp, timeout=10000) as blocker:
             runner.warm_up(["nf_warm_probe", "nf_no_such_module"])  # a broken name is skipped, not fatal

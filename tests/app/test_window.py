@@ -43,8 +43,8 @@ def test_startup_opens_default_workflow_without_importing_torch(tmp_path):
         import nodeflow.paths
         nodeflow.paths.WORKFLOWS_DIR = __import__("pathlib").Path({str(workflows)!r})
         from nodeflow.app.main import create_editor
-        from nodeflow.core.registry import default_registry
-        reg = default_registry()
+        from nodeflow.core.registry import load_registry
+        reg = load_registry()
         from nodeflow.core.builders import GraphBuilder
         from nodeflow.formats import workflow
         b = GraphBuilder(reg)
@@ -218,7 +218,7 @@ def test_screenshot_mode_writes_a_png_after_the_run(qtbot, settings, tmp_path, m
     from nodeflow.app import screenshot
 
     reg = window_registry()
-    monkeypatch.setattr("nodeflow.core.registry.default_registry", lambda: reg)
+    monkeypatch.setattr("nodeflow.core.environment.load_registry", lambda *a, **k: reg)
     real_settle = screenshot.settle
     monkeypatch.setattr(screenshot, "settle", lambda app, seconds=0.3: real_settle(app, 0.03))
     b = GraphBuilder(reg)

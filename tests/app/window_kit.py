@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from nodeflow.core.environment import Environment
 from nodeflow.core.nodedef import INT, Input, Output, node
 from tests.core.testpack import CALLS, make_registry
 
@@ -116,8 +117,9 @@ def build_editor(settings, registry=None, autosave: bool = True):
     from nodeflow.core.executor import Executor
 
     registry = registry or window_registry()
-    runner = Runner(Executor(registry, settings))
-    window = MainWindow(registry, settings, runner, Preferences(), autosave=autosave)
+    env = Environment(settings, registry)
+    runner = Runner(Executor(env))
+    window = MainWindow(env, runner, Preferences(), autosave=autosave)
     window.file_actions.new()
     return Editor(window, runner, registry, settings)
 

@@ -6,7 +6,8 @@ from PIL import Image
 
 from nodeflow.cli.main import main
 from nodeflow.formats import workflow
-from nodeflow.formats.comfyui import comfy_png_texts, export_api, import_ui, png_texts_to_workflow
+from nodeflow.formats.comfyui import export_api, import_ui
+from nodeflow.formats.embedding import workflow_chunks
 from nodeflow.formats.open_any import load_graph, load_graph_report
 from nodeflow.formats.png import encode_png, read_text_chunks, read_workflow
 from tests.comfyui.build import txt2img
@@ -49,45 +50,46 @@ def test_pngs_nodeflow_chunk_wins_then_workflow_then_prompt(registry, settings, 
     prompt_only = write_png(tmp_path / "prompt.png", {"prompt": json.dumps(PROMPT)})
     g_p, report = load_graph_report(prompt_only, registry, settings)
     assert report.source == "ComfyUI API prompt" and g_p.nodes[6].title == "Positive"
-    # the path png.read_workflow takes (it hands ComfyUI chunks to png_texts_to_workflow)
-    data = read_workflow(ui_only)
-    assert data["format"] == "nodeflow.workflow" and len(data["nodes"]) == 7
-    assert png_texts_to_workflow(comfy, ui_only) == data
+    # png.read_workflow reads NodeFlow's own chunk only: a ComfyUI picture is opened (imported) by the opener
+    with pytest.raises(workflow.WorkflowError, match="no NodeFlow workflow"):
+        read_workflow(ui_only)
+    assert read_workflow(both)["format"] == "nodeflow.workflow"
 
 
-def test_comfy_png_texts_for_save_image(registry, settings):
+def test_workflow_chunks_for_save_image(registry, settings):
     g, n = build(registry)
-    texts = comfy_png_texts(workflow.to_dict(g))
+    texts = workflow_chunks(g, registry)
     assert json.loads(texts["prompt"]) == export_api(g, registry)
     back, _ = import_ui(json.loads(texts["workflow"]), registry, settings)
     assert back == g
+    assert workflow.from_dict(json.loads(texts["nodeflow"]), registry)[0] == g
 
 
 def test_save_image_embeds_comfyuis_chunks(registry, settings, tmp_path):
     from nodes.diffusion.nodes_image import png_texts
 
     class Ctx:
-        def __init__(self, wf):
-            self.workflow, self.logged = wf, []
+        def __init__(self, texts):
+            self.texts = texts
+
+        def embedded(self):
+            return dict(self.texts)
 
         def upstream_info(self):
             return {}
 
-        def log(self, text):
-            self.logged.append(text)
-
     g, _ = build(registry)
-    texts = png_texts(Ctx(workflow.to_dict(g)))
+    texts = png_texts(Ctx(workflow_chunks(g, registry)))
     assert {"nodeflow", "prompt", "workflow"} <= set(texts)
     path = write_png(tmp_path / "saved.png", texts)
     assert set(read_text_chunks(path)) >= {"prompt", "workflow"}
     from nodeflow.core.graph import Node
 
     g._add_node(Node(99, "NotAComfyNode"))
-    ctx = Ctx(workflow.to_dict(g))
-    texts = png_texts(ctx)
-    assert "prompt" not in texts and "nodeflow" in texts
-    assert "no ComfyUI counterpart: node 99" in ctx.logged[0]
+    said = []
+    texts = png_texts(Ctx(workflow_chunks(g, registry, said.append)))
+    assert "prompt" not in texts and "workflow" not in texts and "nodeflow" in texts
+    assert "no ComfyUI counterpart: node 99" in said[0]
 
 
 # -- nodeflow convert ------------------------------------------------------------------------------------------------

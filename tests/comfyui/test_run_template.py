@@ -4,10 +4,11 @@ import json
 
 import pytest
 
+from nodeflow.core.environment import Environment
 from nodeflow.core import operations as ops
 from nodeflow.core.validation import validate
 from nodeflow.formats.comfyui import export_api, import_api, import_ui
-from nodeflow.formats.workflow import to_dict
+from nodeflow.formats.embedding import workflow_chunks
 from tests.comfyui.templates import load
 
 
@@ -31,7 +32,7 @@ def test_the_default_template_runs(registry, tmp_path):
     graph.apply(ops.SetValue(3, "steps", 2))
     assert validate(graph, registry, settings) == []
 
-    result = Executor(registry, settings).run(graph, workflow=lambda: to_dict(graph))
+    result = Executor(Environment(settings, registry)).run(graph, embed=lambda: workflow_chunks(graph, registry))
     assert result.status == "ok", result.to_json()
     saved = sorted((tmp_path / "output").glob("ComfyUI_*_.png"))  # ComfyUI's prefix, from the template
     assert [p.name for p in saved] == ["ComfyUI_00001_.png"]

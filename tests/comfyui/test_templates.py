@@ -9,7 +9,7 @@ import pytest
 from nodeflow.core.validation import validate
 from nodeflow.formats import workflow
 from nodeflow.formats.comfyui import export_api, export_ui, import_ui
-from nodeflow.formats.comfyui.mapping import PRIMITIVE_NODE, TYPE_ALIASES
+from nodeflow.formats.comfyui.mapping import PRIMITIVE_NODE, type_for_class
 from tests.comfyui.comfy_oracle import comparable, expected_prompt
 from tests.comfyui.templates import CLASSIC, NEWER, SETS, all_workflows, need, supported_only, workflows
 
@@ -47,8 +47,7 @@ def test_every_template_imports_with_its_unsupported_nodes_listed(imported, regi
     for name, (wf, graph, report) in imported.items():
         wanted = set()
         for n in wf["nodes"]:
-            t = TYPE_ALIASES.get(n["type"], n["type"])
-            if n["type"] != PRIMITIVE_NODE and registry.get(t) is None:
+            if n["type"] != PRIMITIVE_NODE and type_for_class(registry, n["type"]) is None:
                 wanted.add(n["type"])
         assert set(report.placeholders) == wanted, name
         if wanted:  # one message lists them all, with the node ids

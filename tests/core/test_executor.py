@@ -3,6 +3,7 @@ import threading
 
 import pytest
 
+from nodeflow.core.environment import Environment
 from nodeflow.core import events as ev
 from nodeflow.core import operations as ops
 from nodeflow.core.builders import GraphBuilder
@@ -39,7 +40,7 @@ def chain(reg):
 
 def test_unchanged_rerun_executes_nothing(reg, settings):
     graph, ids = chain(reg)
-    ex = Executor(reg, settings)
+    ex = Executor(Environment(settings, reg))
     first = ex.run(graph)
     assert first.status == "ok" and sorted(first.executed) == sorted(ids.values())
     assert first.records[ids["s"]].ui == {"text": "out=5"}
@@ -54,7 +55,7 @@ def test_unchanged_rerun_executes_nothing(reg, settings):
 
 def test_changing_one_value_reruns_exactly_its_downstream_cone(reg, settings):
     graph, ids = chain(reg)
-    ex = Executor(reg, settings)
+    ex = Executor(Environment(settings, reg))
     ex.run(graph)
     graph.apply(ops.SetValue(ids["a"], "b", 10))
     report = ex.run(graph)
@@ -67,7 +68,7 @@ def test_changing_one_value_reruns_exactly_its_downstream_cone(reg, settings):
 
 def test_renumbered_copy_hits_the_cache(reg, settings):
     graph, ids = chain(reg)
-    ex = Executor(reg, settings)
+    ex = Executor(Environment(settings, reg))
     ex.run(graph)
     data = workflow.to_dict(graph)
     remap = {n["id"]: n["id"] * 100 + 7 for n in data["nodes"]}
@@ -91,7 +92,7 @@ def test_non_deterministic_node_always_reruns_with_its_downstream(reg, settings)
     s2 = b.add("Sink")
     b.link(r, "INT", s, "x")
     b.link(c, "INT", s2, "x")
-    ex = Executor(reg, settings)
+    ex = Executor(Environment(settings, reg))
     ex.run(b.graph)
     report = ex.run(b.graph)
     assert sorted(report.executed) == sorted([r, s])
@@ -108,7 +109,7 @@ def test_memory_budget_evicts_least_recently_used(reg, settings):
         sink = b.add("BlobSink")
         b.link(blob, "BLOB", sink, "blob")
         sinks.append((blob, sink))
-    ex = Executor(reg, settings, cache_budget_bytes=int(2.5 * 1024 * 1024))
+    ex = Executor(Environment(settings, reg), cache_budget_bytes=int(2.5 * 1024 * 1024))
     ex.run(b.graph)
     assert ex.cache.total <= 2.5 * 1024 * 1024
     assert ex.cache.evictions >= 1
@@ -128,7 +129,7 @@ def test_cancel_mid_run_keeps_earlier_results_and_next_run_works(reg, settings):
     s = b.add("Sink")
     b.link(c, "INT", slow, "x")
     b.link(slow, "INT", s, "x")
-    ex = Executor(reg, settings)
+    ex = Executor(Environment(settings, reg))
     seen = []
 
     def listener(event):
@@ -153,7 +154,7 @@ def test_cancel_from_another_thread(reg, settings):
     s = b.add("Sink")
     b.link(c, "INT", slow, "x")
     b.link(slow, "INT", s, "x")
-    ex = Executor(reg, settings)
+    ex = Executor(Environment(settings, reg))
     started = threading.Event()
     result = {}
 
@@ -180,7 +181,7 @@ def test_failing_node_fails_the_run_clearly_and_engine_stays_usable(reg, setting
     c2 = b.add("Const", value=1)
     s2 = b.add("Sink")
     b.link(c2, "INT", s2, "x")
-    ex = Executor(reg, settings)
+    ex = Executor(Environment(settings, reg))
     events = []
     report = ex.run(b.graph, listener=events.append)
     assert report.status == "error"
@@ -206,7 +207,7 @@ def test_outputs_with_valid_ancestry_still_run(reg, settings):
     c2 = b.add("Const", value=1)
     s2 = b.add("Sink")
     b.link(c2, "INT", s2, "x")
-    report = Executor(reg, settings).run(b.graph)
+    report = Executor(Environment(settings, reg)).run(b.graph)
     assert report.records[s].status == "skipped"
     assert report.executed == [c2, s2]
     assert report.problems[0].node_id == c and report.problems[0].field == "value"
@@ -224,7 +225,7 @@ def test_cycle_is_rejected_before_anything_runs(reg, settings):
     c = b.add("Const")
     s2 = b.add("Sink")
     b.link(c, "INT", s2, "x")
-    report = Executor(reg, settings).run(b.graph)
+    report = Executor(Environment(settings, reg)).run(b.graph)
     assert report.status == "invalid" and report.executed == []
     assert sum(CALLS.values()) == 0
     assert any(p.kind == "cycle" for p in report.problems)
@@ -232,7 +233,7 @@ def test_cycle_is_rejected_before_anything_runs(reg, settings):
 
 def test_run_to_here_runs_only_the_target_and_its_ancestors(reg, settings):
     graph, ids = chain(reg)
-    ex = Executor(reg, settings)
+    ex = Executor(Environment(settings, reg))
     report = ex.run(graph, targets=[ids["a"]])
     assert report.executed == [ids["c"], ids["a"]]
     full = ex.run(graph)
@@ -247,7 +248,7 @@ def test_events_in_order_with_progress(reg, settings):
     b.link(c, "INT", slow, "x")
     b.link(slow, "INT", s, "x")
     events = []
-    Executor(reg, settings).run(b.graph, listener=events.append)
+    Executor(Environment(settings, reg)).run(b.graph, listener=events.append)
     kinds = [type(e).__name__ for e in events]
     assert kinds[0] == "RunStarted" and kinds[-1] == "RunFinished"
     assert kinds.count("NodeProgress") == 3
@@ -267,7 +268,7 @@ def test_bypassed_node_passes_its_input_and_muted_output_does_not_run(reg, setti
     b.link(c2, "INT", s2, "x")
     b.graph.apply(ops.SetNodeField(a, "mode", "bypassed"))
     b.graph.apply(ops.SetNodeField(s2, "mode", "muted"))
-    report = Executor(reg, settings).run(b.graph)
+    report = Executor(Environment(settings, reg)).run(b.graph)
     assert report.records[s].ui == {"text": "out=3"}
     assert report.records[a].status == "bypassed"
     assert s2 not in report.records and c2 not in report.records
@@ -281,7 +282,7 @@ def test_file_inputs_rerun_when_the_file_changes(reg, settings):
     r = b.add("ReadFile", name="data.bin")
     s = b.add("Sink")
     b.link(r, "INT", s, "x")
-    ex = Executor(reg, settings)
+    ex = Executor(Environment(settings, reg))
     assert ex.run(b.graph).records[s].ui == {"text": "out=3"}
     assert ex.run(b.graph).executed == []
     f.write_bytes(b"abcdef")
@@ -312,7 +313,7 @@ def test_upstream_info_reaches_output_nodes_also_when_cached(reg, settings):
     i = b.add("InfoSink")
     b.link(c, "INT", r, "x")
     b.link(r, "INT", i, "x")
-    ex = Executor(reg, settings)
+    ex = Executor(Environment(settings, reg))
     assert ex.run(b.graph).records[i].ui == {"text": "[2]"}
     b.graph.apply(ops.SetValue(i, "tag", 1))  # only the sink re-runs; the recorder comes from the cache
     report = ex.run(b.graph)

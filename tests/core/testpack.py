@@ -7,9 +7,8 @@ from collections import Counter
 from nodeflow.core.context import NodeError
 from nodeflow.core.nodedef import BOOLEAN, FLOAT, INT, STRING, Input, Output, node
 from nodeflow.core.registry import Registry
-from nodeflow.core import socket_types as st
 
-st.register("BLOB", "#ffffff", "test bytes")
+SOCKET_TYPES = {"BLOB": ("#ffffff", "test bytes")}
 CALLS: Counter = Counter()
 
 
@@ -97,13 +96,14 @@ def read_file(ctx, name):
     return (len(ctx.settings.folders.resolve("input", name).read_bytes()),)
 
 
-TEST_TYPES = [const, add, scale, sink, float_sink, random_node, slow, fail, blob, blob_sink, read_file]
+NODE_TYPES = TEST_TYPES = [const, add, scale, sink, float_sink, random_node, slow, fail, blob, blob_sink, read_file]
 
 
 def make_registry(with_builtin: bool = False) -> Registry:
     from nodeflow.core.registry import load_registry
 
+    import sys
+
     reg = load_registry(builtin=with_builtin, entry_points=False)
-    for t in TEST_TYPES:
-        assert reg.add(t, "testpack"), reg.errors
+    assert reg.add_module(sys.modules[__name__], "testpack") == len(TEST_TYPES), reg.errors
     return reg

@@ -8,7 +8,6 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-from nodeflow.config import set_current_settings  # noqa: E402
 from nodes.demo.evaluate import pairs  # noqa: E402
 from nodes.demo.judge import judge, score  # noqa: E402
 from nodes.demo.train_lora import SHIPPED_LORA  # noqa: E402
@@ -22,7 +21,6 @@ def lora_workflow(tmp_path_factory):
     assert SHIPPED_LORA.is_file(), f"the example LoRA is missing: {SHIPPED_LORA}"
     wf = ExampleWorkflow("lora.json", tmp_path_factory.mktemp("lora"))
     yield wf
-    set_current_settings(None)
 
 
 def generate(wf, prompt, seed):

@@ -14,7 +14,6 @@ torch = pytest.importorskip("torch")
 from nodes.demo.evaluate import pairs  # noqa: E402
 from nodes.demo.export import SHIPPED  # noqa: E402
 from nodes.demo.judge import score  # noqa: E402
-from nodeflow.config import set_current_settings  # noqa: E402
 from tests.demo.workflow_kit import ExampleWorkflow  # noqa: E402
 
 PAIRS = 120
@@ -39,7 +38,6 @@ def default_workflow(tmp_path_factory):
     assert SHIPPED.is_file(), f"the built-in model is missing: {SHIPPED}"
     wf = DefaultWorkflow(tmp_path_factory.mktemp("builtin"))
     yield wf
-    set_current_settings(None)
 
 
 @pytest.fixture(scope="module")

@@ -6,6 +6,7 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
+from nodeflow.core.registry import load_registry  # noqa: E402
 from nodeflow.core.context import ExecutionContext, NodeError  # noqa: E402
 from nodes.demo.nodes import NODE_TYPES, add_noise, plot_schedule  # noqa: E402
 
@@ -21,7 +22,7 @@ def test_declarations_and_the_pack():
     assert pack.PACK_NAME == "demo"
     assert [t.display_name for t in pack.NODE_TYPES] == ["Add Noise", "Plot Schedule"]
     for t in NODE_TYPES:
-        t.check_declaration()
+        t.check_declaration(load_registry(entry_points=False).socket_types)
 
 
 def test_declaring_the_pack_does_not_import_torch():

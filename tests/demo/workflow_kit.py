@@ -8,11 +8,12 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from nodeflow.config import Settings, set_current_settings
+from nodeflow.config import Settings
 from nodeflow.core import operations as ops
+from nodeflow.core.environment import Environment
 from nodeflow.core.executor import Executor
-from nodeflow.core.registry import load_registry
 from nodeflow.formats import workflow
+from nodeflow.formats.embedding import workflow_chunks
 from tests.conftest import REPO
 
 
@@ -20,11 +21,11 @@ class ExampleWorkflow:
     def __init__(self, name: str, tmp: Path):
         self.settings = Settings(data_dir=tmp, model_roots=(tmp / "models",), input_dir=tmp / "input",
                                  output_dir=tmp / "output", pack_dirs=())
-        set_current_settings(self.settings)
-        self.reg = load_registry(entry_points=False)
+        self.env = Environment.create(self.settings, entry_points=False)
+        self.reg = self.env.registry
         self.graph, _ = workflow.load(REPO / "workflows" / name, self.reg)
         self.by_title = {n.title: n.id for n in self.graph.nodes.values()}
-        self.executor = Executor(self.reg, self.settings)
+        self.executor = Executor(self.env)
 
     def set(self, title: str, field: str, value) -> None:
         node = self.by_title[title]
@@ -34,7 +35,7 @@ class ExampleWorkflow:
     def run(self) -> dict[str, np.ndarray]:
         """The pictures of every Save Image node, by filename prefix (one unchanged since an earlier run is reused
         from the cache and writes nothing new, as in ComfyUI: its record still names the file it wrote then)."""
-        report = self.executor.run(self.graph)
+        report = self.executor.run(self.graph, embed=lambda: workflow_chunks(self.graph, self.reg))
         assert report.status == "ok", report.errors
         out = {}
         for path in (f for r in report.records.values() if r.status in ("ran", "cached") for f in r.files):

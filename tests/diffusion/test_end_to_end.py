@@ -4,6 +4,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from nodeflow.core.environment import Environment
+from nodeflow.formats.embedding import workflow_chunks
 from nodeflow.core import operations as ops
 from nodeflow.core.builders import GraphBuilder
 from nodeflow.core.executor import Executor
@@ -55,8 +57,8 @@ def pixels(path):
 
 def test_txt2img_png_carries_a_reloadable_workflow_and_the_seed(reg, settings, ckpt):
     graph, n = txt2img(reg)
-    ex = Executor(reg, settings)
-    report = ex.run(graph)
+    ex = Executor(Environment(settings, reg))
+    report = ex.run(graph, embed=lambda: workflow_chunks(graph, reg))
     assert report.status == "ok", report.errors
     [out] = report.outputs
     assert out.endswith("t2i0_00001_.png")
@@ -68,9 +70,9 @@ def test_txt2img_png_carries_a_reloadable_workflow_and_the_seed(reg, settings, c
     assert "Steps: 3, Sampler: euler, Schedule type: normal, CFG scale: 5.0, Seed: 5" in params
     assert report.records[n["sampler"]].info["seed"] == 5
     # unchanged: nothing runs; a new seed re-runs only the sampler and what follows it
-    assert ex.run(graph).executed == []
+    assert ex.run(graph, embed=lambda: workflow_chunks(graph, reg)).executed == []
     graph.apply(ops.SetValue(n["sampler"], "seed", 6))
-    again = ex.run(graph)
+    again = ex.run(graph, embed=lambda: workflow_chunks(graph, reg))
     assert n["load"] in again.cached and n["sampler"] in again.executed and n["save"] in again.executed
     assert again.records[n["sampler"]].reason == "value 'seed' changed (5 -> 6)"
     assert not np.array_equal(pixels(again.outputs[0]), pixels(out))
@@ -78,16 +80,16 @@ def test_txt2img_png_carries_a_reloadable_workflow_and_the_seed(reg, settings, c
 
 def test_same_seed_same_picture_and_one_load_per_file(reg, settings, ckpt):
     graph, _ = txt2img(reg, seed=9, loaders=2)  # two Load Checkpoint nodes on the same file
-    ex = Executor(reg, settings)
-    report = ex.run(graph)
+    ex = Executor(Environment(settings, reg))
+    report = ex.run(graph, embed=lambda: workflow_chunks(graph, reg))
     assert report.status == "ok", report.errors
     checkpoint_loads = [count for key, count in ex.models.loads.items() if key[0] == "checkpoint"]
     assert checkpoint_loads == [1]
     graph2, _ = txt2img(reg, seed=9)
-    ex2 = Executor(reg, settings)
-    first = ex2.run(graph2).outputs[0]
+    ex2 = Executor(Environment(settings, reg))
+    first = ex2.run(graph2, embed=lambda: workflow_chunks(graph2, reg)).outputs[0]
     ex2.free()
-    second = ex2.run(graph2).outputs[0]
+    second = ex2.run(graph2, embed=lambda: workflow_chunks(graph2, reg)).outputs[0]
     assert first != second and np.array_equal(pixels(first), pixels(second))
 
 
@@ -110,7 +112,7 @@ def test_img2img_graph(reg, settings, ckpt):
                                (sampler, "LATENT", decode, "samples"), (load, "VAE", decode, "vae"),
                                (decode, "IMAGE", save, "images")]:
         b.link(src, out, dst, inp)
-    report = Executor(reg, settings).run(b.graph)
+    report = Executor(Environment(settings, reg)).run(b.graph, embed=lambda: workflow_chunks(b.graph, reg))
     assert report.status == "ok", report.errors
     [out] = report.outputs
     assert pixels(out).shape == (72, 64, 3)

@@ -6,6 +6,8 @@ import pytest
 import torch
 from PIL import Image
 
+from nodeflow.core.environment import Environment
+from nodeflow.formats.embedding import workflow_chunks
 from nodeflow.core.builders import GraphBuilder
 from nodeflow.core.executor import Executor
 from nodeflow.core.registry import load_registry
@@ -26,6 +28,13 @@ class Ctx:
 
     def __init__(self, settings=None):
         self.settings, self.ui, self.files, self.info = settings, {}, [], {}
+
+    @property
+    def folders(self):
+        return self.settings.folders
+
+    def resolve(self, kind, name, field=None):
+        return self.folders.resolve(kind, name)
 
     def progress(self, *a):
         pass
@@ -95,15 +104,15 @@ def image_graph(reg, prefix="NodeFlow"):
 def test_save_image_numbers_files_and_embeds_a_reloadable_workflow(reg, settings):
     Image.new("RGB", (16, 8), (10, 200, 30)).save(settings.input_dir / "pic.png")
     graph, save, prev = image_graph(reg, "batch/shot")
-    ex = Executor(reg, settings)
-    r1 = ex.run(graph)
+    ex = Executor(Environment(settings, reg))
+    r1 = ex.run(graph, embed=lambda: workflow_chunks(graph, reg))
     assert r1.status == "ok", r1.errors
     first = settings.output_dir / "batch" / "shot_00001_.png"
     assert r1.outputs == [str(first)]
     assert r1.records[prev].ui["images"][0].size == (16, 8)  # the preview shows, and writes nothing
     assert sorted(p.name for p in settings.output_dir.rglob("*.png")) == ["shot_00001_.png"]
     ex.free()
-    r2 = ex.run(graph)
+    r2 = ex.run(graph, embed=lambda: workflow_chunks(graph, reg))
     assert r2.outputs == [str(settings.output_dir / "batch" / "shot_00002_.png")]
     with Image.open(first) as im:
         assert im.size == (16, 8) and im.getpixel((0, 0)) == (10, 200, 30)

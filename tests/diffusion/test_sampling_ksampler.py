@@ -13,6 +13,7 @@ import torch
 torch.set_num_threads(1)
 
 from nodeflow.core import events as ev  # noqa: E402
+from nodeflow.core.registry import load_registry  # noqa: E402
 from nodeflow.core.context import Cancelled, ExecutionContext, NodeError  # noqa: E402
 from nodes.diffusion.nodes_sampling import NODE_TYPES, KSampler, KSamplerAdvanced  # noqa: E402
 from nodes.diffusion.sampling.errors import SamplingInputError  # noqa: E402
@@ -289,7 +290,7 @@ def test_declarations_are_comfyuis():
     assert (KSampler.display_name, KSamplerAdvanced.display_name) == ("KSampler", "KSampler (Advanced)")
     assert {t.category for t in NODE_TYPES} == {"sampling"}
     for t in NODE_TYPES:
-        t.check_declaration()
+        t.check_declaration(load_registry(entry_points=False).socket_types)
         assert [(o.name, o.type) for o in t.outputs] == [("LATENT", "LATENT")]
     assert [i.name for i in KSampler.inputs] == ["model", "seed", "steps", "cfg", "sampler_name", "scheduler",
                                                 "positive", "negative", "latent_image", "denoise"]

@@ -21,12 +21,11 @@ def input_picture_field(node_type) -> str | None:
 
 
 def load_preview(settings, name) -> QImage | None:
-    """The picture ``name`` from the input folders, at most PREVIEW_MAX_SIDE on a side; None if it is not one."""
-    from nodeflow.config import current_settings
-
-    if not isinstance(name, str) or not name:
+    """The picture ``name`` from ``settings``' input folders, at most PREVIEW_MAX_SIDE on a side; None if it is
+    not one (or there are no settings to look in)."""
+    if settings is None or not isinstance(name, str) or not name:
         return None
-    path = (settings or current_settings()).folders.resolve("input", name)
+    path = settings.folders.resolve("input", name)
     if path is None or not path.is_file():
         return None
     reader = QImageReader(str(path))

@@ -387,7 +387,7 @@ class WireGesture(Gesture):
         a, b = self.origin_pos(), self.end_pos()
         path = wire_path(a, b) if self.side == "out" else wire_path(b, a)
         t = self.target
-        color = qcolor(st.color(self.type_name))
+        color = qcolor(self.canvas.registry.socket_types.color(self.type_name))
         pen = QPen(color, 2.6)
         if t is not None and not t.ok:
             pen = QPen(qcolor(self.canvas.palette_colors.error), 2.6, Qt.PenStyle.DashLine)
@@ -414,8 +414,8 @@ class WireGesture(Gesture):
                 ok, _ = self.check(item.node_id, s.name)
                 c = origin + QPointF(s.x, s.y)
                 if ok:
-                    painter.setPen(QPen(qcolor(st.color(self.type_name)), 2.0))
-                    painter.setBrush(qcolor(st.color(self.type_name), 70))
+                    painter.setPen(QPen(qcolor(self.canvas.registry.socket_types.color(self.type_name)), 2.0))
+                    painter.setBrush(qcolor(self.canvas.registry.socket_types.color(self.type_name), 70))
                     painter.drawEllipse(c, 9, 9)
                 elif lod >= 0.3:
                     painter.setPen(Qt.PenStyle.NoPen)
@@ -426,7 +426,7 @@ class WireGesture(Gesture):
                     if row.input is not None and row.input.kind == "either" and row.kind != "control":
                         if self.check(item.node_id, row.name)[0]:
                             c = origin + QPointF(0, row.center_y)
-                            painter.setPen(QPen(qcolor(st.color(self.type_name)), 1.5))
+                            painter.setPen(QPen(qcolor(self.canvas.registry.socket_types.color(self.type_name)), 1.5))
                             painter.setBrush(qcolor(pal.widget_bg))
                             painter.drawEllipse(c, 5, 5)
 

@@ -26,10 +26,6 @@ MSG_LINE_H = 14.0
 MAX_MSG_LINES = 4
 
 
-def socket_color(type_name: str) -> str:
-    return st.color(type_name)
-
-
 def paint_node(p: QPainter, item: "NodeItem", lod: float) -> None:
     L = item.layout
     pal = item.palette
@@ -168,7 +164,7 @@ def _paint_sockets(p: QPainter, item: "NodeItem", detail: bool) -> None:
     problems = item.problem_fields()
     for slots, connected in ((L.inputs.values(), connected_in), (L.outputs.values(), connected_out)):
         for s in slots:
-            color = qcolor(socket_color(s.type))
+            color = qcolor(item.ctx.registry.socket_types.color(s.type))
             if s.name in connected:
                 p.setPen(QPen(qcolor(pal.node_border), 1.0))
                 p.setBrush(color)
@@ -276,7 +272,7 @@ def _paint_reroute(p: QPainter, item: "NodeItem") -> None:
     pal = item.palette
     d = nl.REROUTE_D
     c = QPointF(d / 2, d / 2)
-    color = qcolor(socket_color(item.reroute_type()))
+    color = qcolor(item.ctx.registry.socket_types.color(item.reroute_type()))
     if item.isSelected():
         p.setPen(QPen(qcolor(pal.selection), 2.0))
         p.setBrush(Qt.BrushStyle.NoBrush)

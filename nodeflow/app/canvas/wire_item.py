@@ -160,7 +160,7 @@ class Wire:
         return self._pieces
 
     def pen_key(self) -> tuple[str, bool]:
-        return st.color(self.type_name), self.dimmed
+        return self.ctx.registry.socket_types.color(self.type_name), self.dimmed
 
 
 def _stroker(dashed: bool) -> QPainterPathStroker:

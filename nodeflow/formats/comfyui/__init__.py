@@ -31,7 +31,6 @@ How ComfyUI's nodes come across (decisions, each documented where it is made):
 """
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from nodeflow.formats.comfyui.api_export import export_api
@@ -102,27 +101,6 @@ def import_png_texts(texts: dict[str, str], registry, settings=None, where: str 
     return graph, report
 
 
-def png_texts_to_workflow(texts: dict[str, str], path) -> dict:
-    """For ``formats.png.read_workflow``: a ComfyUI PNG's workflow as a NodeFlow workflow dict."""
-    from nodeflow.core.registry import default_registry
-    from nodeflow.formats.workflow import to_dict
-
-    graph, _ = import_png_texts(texts, default_registry(), where=str(path))
-    return to_dict(graph)
-
-
-def comfy_png_texts(workflow_dict: dict) -> dict[str, str]:
-    """For Save Image: ComfyUI's ``prompt`` (API JSON) and ``workflow`` (UI JSON) chunks for a NodeFlow workflow
-    dict, so ComfyUI opens our images too. Raises ExportError when a node has no ComfyUI counterpart."""
-    from nodeflow.core.registry import default_registry
-    from nodeflow.formats.workflow import from_dict
-
-    registry = default_registry()
-    graph, _ = from_dict(workflow_dict, registry)
-    return {"prompt": json.dumps(export_api(graph, registry), allow_nan=False),
-            "workflow": json.dumps(export_ui(graph, registry), allow_nan=False)}
-
-
 __all__ = ["detect", "import_data", "import_ui", "import_api", "import_png_texts", "export_api", "export_ui",
-           "png_texts_to_workflow", "comfy_png_texts", "ImportReport", "MissingModel", "ExportError",
+           "ImportReport", "MissingModel", "ExportError",
            "WorkflowError", "is_link", "UI", "API", "NODEFLOW"]

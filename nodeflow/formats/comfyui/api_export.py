@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from nodeflow.core.graph import Graph, Link, Node
-from nodeflow.formats.comfyui.mapping import comfy_inputs, comfy_type, nodeflow_only_inputs
+from nodeflow.formats.comfyui.mapping import REROUTE, comfy_inputs, comfy_type, nodeflow_only_inputs
 from nodeflow.formats.comfyui.slots import (ExportError, check_exportable, comfy_extra, node_slots,
                                             topological_order, writes_as_primitive_node)
 from nodeflow.formats.comfyui.ui_import import CONTROL
@@ -39,7 +39,7 @@ def export_api(graph: Graph, registry, notes: list[str] | None = None) -> dict:
             name = _api_input_name(graph, registry, node, link.dst_input)
             inputs[name] = resolved[1] if resolved[0] == "value" else [str(resolved[1]), resolved[2]]
         title = node.title or (nt.display_name if nt is not None else node.type)
-        prompt[str(node.id)] = {"inputs": inputs, "class_type": comfy_type(node), "_meta": {"title": title}}
+        prompt[str(node.id)] = {"inputs": inputs, "class_type": comfy_type(node, nt), "_meta": {"title": title}}
     if problems:
         raise ExportError(f"{len(problems)} node(s) cannot be written as an API prompt: " + "; ".join(problems))
     return prompt
@@ -49,7 +49,7 @@ def _virtual(node: Node, nt) -> bool:
     """Nodes that exist only in ComfyUI's editor."""
     if nt is None:
         return False
-    return nt.ui_only or node.type == "Reroute" or writes_as_primitive_node(node)
+    return nt.ui_only or comfy_type(node, nt) == REROUTE or writes_as_primitive_node(node, nt)
 
 
 def _wrap(value):
@@ -104,10 +104,10 @@ def resolve_link(graph: Graph, registry, link: Link, notes: list[str]) -> tuple 
             return None
         seen.add(src.id)
         nt = registry.get(src.type)
-        if nt is not None and writes_as_primitive_node(src):
+        if nt is not None and writes_as_primitive_node(src, nt):
             name = nt.widget_inputs[0].name
             return "value", _wrap(src.values.get(name, nt.widget_inputs[0].default))
-        if nt is not None and src.type == "Reroute":
+        if nt is not None and comfy_type(src, nt) == REROUTE:
             nxt = graph.link_into(src.id, nt.inputs[0].name)
         elif src.mode == "bypassed":
             nxt = _bypass_input(graph, registry, src, link.src_output)

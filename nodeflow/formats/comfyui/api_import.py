@@ -10,7 +10,7 @@ import copy
 from nodeflow.core.graph import Graph, Link, Node
 from nodeflow.formats.comfyui import fields as f
 from nodeflow.formats.comfyui.layout import auto_layout
-from nodeflow.formats.comfyui.mapping import UI_WIDGETS, is_counterpart, nodeflow_only_inputs, our_type
+from nodeflow.formats.comfyui.mapping import nodeflow_only_inputs, type_for_class, ui_widget_names
 from nodeflow.formats.comfyui.raw import cycle_error, cycle_members
 from nodeflow.formats.comfyui.report import ImportReport
 from nodeflow.formats.comfyui.ui_import import fix_value
@@ -111,10 +111,8 @@ def _node_ids(keys: list[str]) -> dict[str, int]:
 
 def _node(node_id: int, key: str, class_type: str, inputs: dict, title, where: str, rest: dict, max_slot: int,
           registry, report: ImportReport) -> tuple[Node, list[str]]:
-    type_name = our_type(class_type)
-    nt = registry.get(type_name)
-    if not is_counterpart(nt):
-        nt, type_name = None, class_type
+    nt = type_for_class(registry, class_type)
+    type_name = nt.type_name if nt is not None else class_type
     comfy = dict(rest)
     if type_name != class_type:
         comfy["type"] = class_type
@@ -122,7 +120,7 @@ def _node(node_id: int, key: str, class_type: str, inputs: dict, title, where: s
         comfy["api_id"] = key
     values, sockets = {}, set()
     if nt is not None:
-        ui_only = {ui[0] for (t, _), ui in UI_WIDGETS.items() if t == nt.type_name}
+        ui_only = ui_widget_names(nt)
         ours_only = {i.name for i in nodeflow_only_inputs(nt)}
         unknown = {}
         for name, value in inputs.items():

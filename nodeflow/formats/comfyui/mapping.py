@@ -1,66 +1,22 @@
-"""What NodeFlow knows about ComfyUI's node types: which of ours are the same node, and how ComfyUI lays their
-values out in ``widgets_values``.
+"""What NodeFlow knows about ComfyUI's node types, read from the node declarations (``NodeType.comfy``): which
+of ours are ComfyUI's class of the same name, and how ComfyUI lays their values out in ``widgets_values``.
 
-The layout comes from our own declarations (same type names, input names and order as ComfyUI), plus the few places
-where ComfyUI's frontend differs: UI-only widgets that still take a position (Load Image's upload button), controls
-shown where our declaration has none (ComfyUI's Int primitive), and defaults that are not ours (Save Image's prefix).
+Nothing here names a node type: a pack declares its counterparts (``@node(..., comfy=...)``) and its nodes open
+and save as ComfyUI files with no change to this package. What remains here is ComfyUI's own vocabulary: its
+UI-only PrimitiveNode and the shape of widgets_values.
 """
 from __future__ import annotations
 
+import weakref
 from dataclasses import dataclass
 from typing import Any
 
 from nodeflow.core.nodedef import SEED_CONTROLS, Input, NodeType
 
-#: Our types that are ComfyUI's node of the same name, value for value. Other packs opt in with
-#: ``@node(..., comfyui=True)`` (a type whose name, inputs and outputs follow a ComfyUI class exactly).
-COMFY_CORE_TYPES = frozenset({
-    "CheckpointLoaderSimple", "CLIPTextEncode", "CLIPSetLastLayer", "EmptyLatentImage", "KSampler",
-    "KSamplerAdvanced", "VAEDecode", "VAEEncode", "SaveImage", "PreviewImage", "LoadImage", "LoraLoader",
-    "LoraLoaderModelOnly", "LatentUpscale", "LatentUpscaleBy", "VAELoader",
-    # ComfyUI's own utility nodes with the same name, inputs and outputs as ours
-    "Note", "Reroute", "PrimitiveInt", "PrimitiveFloat", "PrimitiveString", "PrimitiveBoolean",
-})
-#: ComfyUI types read as one of ours; the original name is kept (node.extra["comfy"]["type"]) and written back.
-TYPE_ALIASES = {"MarkdownNote": "Note", "PrimitiveStringMultiline": "PrimitiveString"}
 #: ComfyUI's UI-only "primitive": a widget value shared by the widgets it is linked to (no node in the API prompt).
 PRIMITIVE_NODE = "PrimitiveNode"
-#: What a PrimitiveNode feeding several inputs becomes here, by the type of value it holds.
-PRIMITIVE_TYPES = {"INT": "PrimitiveInt", "FLOAT": "PrimitiveFloat", "STRING": "PrimitiveString",
-                   "BOOLEAN": "PrimitiveBoolean"}
-#: NodeFlow types with no ComfyUI node: written as a PrimitiveNode (UI format) or inlined (API format).
-INLINED_TYPES = frozenset({"Seed"})
-SEED_TYPE = "Seed"
-
-#: ComfyUI's inputs of its core types, in ComfyUI's order (required, then optional). Inputs we declare beyond these
-#: (Load Checkpoint's ``prediction``) are NodeFlow's own: not in widgets_values, not sent in an API prompt.
-COMFY_INPUTS: dict[str, tuple[str, ...]] = {
-    "CheckpointLoaderSimple": ("ckpt_name",),
-    "CLIPTextEncode": ("text", "clip"),
-    "CLIPSetLastLayer": ("clip", "stop_at_clip_layer"),
-    "EmptyLatentImage": ("width", "height", "batch_size"),
-    "KSampler": ("model", "seed", "steps", "cfg", "sampler_name", "scheduler", "positive", "negative",
-                 "latent_image", "denoise"),
-    "KSamplerAdvanced": ("model", "add_noise", "noise_seed", "steps", "cfg", "sampler_name", "scheduler", "positive",
-                         "negative", "latent_image", "start_at_step", "end_at_step", "return_with_leftover_noise"),
-    "VAEDecode": ("samples", "vae"),
-    "VAEEncode": ("pixels", "vae"),
-    "SaveImage": ("images", "filename_prefix"),
-    "PreviewImage": ("images",),
-    "LoadImage": ("image",),
-    "LoraLoader": ("model", "clip", "lora_name", "strength_model", "strength_clip"),
-    "LoraLoaderModelOnly": ("model", "lora_name", "strength_model"),
-    "LatentUpscale": ("samples", "upscale_method", "width", "height", "crop"),
-    "LatentUpscaleBy": ("samples", "upscale_method", "scale_by"),
-    "VAELoader": ("vae_name",),
-}
-#: ComfyUI defaults that differ from ours; used when an old file leaves a trailing value out.
-COMFY_DEFAULTS: dict[tuple[str, str], Any] = {("SaveImage", "filename_prefix"): "ComfyUI"}
-#: Widgets that ComfyUI saves in widgets_values but that are no input (never sent to the server): (type, after
-#: input) -> (widget name, value it holds).
-UI_WIDGETS: dict[tuple[str, str], tuple[str, Any]] = {("LoadImage", "image"): ("upload", "image")}
-#: Inputs that ComfyUI follows with a control widget although ours has no control after generate.
-EXTRA_CONTROLS = frozenset({("PrimitiveInt", "value")})
+#: ComfyUI's UI-only reroute dot: left out of API prompts, links followed through it.
+REROUTE = "Reroute"
 
 
 @dataclass(frozen=True)
@@ -75,12 +31,72 @@ class WidgetSlot:
     declared: bool = True
 
 
+def is_counterpart(nt: NodeType | None) -> bool:
+    """Is ``nt`` ComfyUI's node of its class (not a type ComfyUI only sees as a PrimitiveNode)?"""
+    return nt is not None and nt.comfy is not None and not nt.comfy.inlined
+
+
+def comfy_class(nt: NodeType) -> str:
+    return (nt.comfy.class_type if nt.comfy is not None else None) or nt.type_name
+
+
+class _Index:
+    """ComfyUI class name -> our type, for one registry (its classes and their aliases)."""
+
+    def __init__(self, registry):
+        self.size = len(registry.types)
+        self.by_class: dict[str, NodeType] = {}
+        self.primitives: dict[str, NodeType] = {}
+        self.inlined: list[NodeType] = []
+        for nt in registry.types.values():
+            spec = nt.comfy
+            if spec is None:
+                continue
+            if spec.inlined:
+                self.inlined.append(nt)
+            else:
+                for name in (comfy_class(nt), *spec.aliases):
+                    self.by_class.setdefault(name, nt)
+            if spec.primitive_for:
+                self.primitives.setdefault(spec.primitive_for, nt)
+
+
+_indexes: "weakref.WeakKeyDictionary[Any, _Index]" = weakref.WeakKeyDictionary()
+
+
+def _index(registry) -> _Index:
+    index = _indexes.get(registry)
+    if index is None or index.size != len(registry.types):
+        index = _indexes[registry] = _Index(registry)
+    return index
+
+
+def type_for_class(registry, class_type: str) -> NodeType | None:
+    """Our counterpart of a ComfyUI class (by its name or an alias), or None: the node opens as a placeholder."""
+    return _index(registry).by_class.get(class_type)
+
+
+def primitive_type(registry, value_type: str) -> NodeType | None:
+    """The type standing in for a PrimitiveNode of ``value_type`` that feeds several inputs."""
+    return _index(registry).primitives.get(value_type)
+
+
+def seed_type(registry) -> NodeType | None:
+    """The inlined type that holds a shared seed (a value with control after generate), if a pack declares one."""
+    return next((nt for nt in _index(registry).inlined
+                 if len(nt.widget_inputs) == 1 and nt.widget_inputs[0].control_after_generate), None)
+
+
+def is_primitive_stand_in(registry, type_name: str) -> bool:
+    nt = registry.get(type_name)
+    return nt is not None and nt.comfy is not None and (nt.comfy.inlined or bool(nt.comfy.primitive_for))
+
+
 def comfy_inputs(nt: NodeType) -> list[Input]:
-    """Our inputs that ComfyUI's node of the same type has, in ComfyUI's order."""
-    names = COMFY_INPUTS.get(nt.type_name)
-    if names is None:
-        return [i for i in nt.inputs if not i.optional] + [i for i in nt.inputs if i.optional]
-    return [i for n in names if (i := nt.input(n)) is not None]
+    """Our inputs that ComfyUI's class has, in ComfyUI's order: required, then optional, as declared."""
+    skip = set(nt.comfy.nodeflow_only) if nt.comfy is not None else set()
+    ins = [i for i in nt.inputs if i.name not in skip]
+    return [i for i in ins if not i.optional] + [i for i in ins if i.optional]
 
 
 def nodeflow_only_inputs(nt: NodeType) -> list[Input]:
@@ -88,18 +104,23 @@ def nodeflow_only_inputs(nt: NodeType) -> list[Input]:
     return [i for i in nt.inputs if i.name not in ours]
 
 
+def ui_widget_names(nt: NodeType) -> set[str]:
+    return {w[1] for w in nt.comfy.ui_widgets} if nt.comfy is not None else set()
+
+
 def widget_layout(nt: NodeType) -> list[WidgetSlot]:
     """ComfyUI's widgets_values positions for one of our types: its widget inputs in ComfyUI's order."""
+    spec = nt.comfy
     slots: list[WidgetSlot] = []
     for inp in (i for i in comfy_inputs(nt) if i.is_widget):
-        slots.append(WidgetSlot(inp.name, "value", COMFY_DEFAULTS.get((nt.type_name, inp.name), inp.default)))
+        slots.append(WidgetSlot(inp.name, "value", spec.default(inp.name, inp.default) if spec else inp.default))
         if inp.control_after_generate:
             slots.append(WidgetSlot(inp.name, "control", "fixed"))
-        elif (nt.type_name, inp.name) in EXTRA_CONTROLS:
+        elif spec is not None and inp.name in spec.controls:
             slots.append(WidgetSlot(inp.name, "control", "fixed", declared=False))
-        ui = UI_WIDGETS.get((nt.type_name, inp.name))
-        if ui is not None:
-            slots.append(WidgetSlot(ui[0], "ui", ui[1]))
+        for after, name, value in (spec.ui_widgets if spec else ()):
+            if after == inp.name:
+                slots.append(WidgetSlot(name, "ui", value))
     return slots
 
 
@@ -112,15 +133,13 @@ def control_value(v: Any) -> str | None:
     return v if isinstance(v, str) and v in SEED_CONTROLS else None
 
 
-def is_counterpart(nt: NodeType | None) -> bool:
-    return nt is not None and (nt.type_name in COMFY_CORE_TYPES or bool(nt.extra.get("comfyui")))
-
-
-def our_type(comfy_type: str) -> str:
-    return TYPE_ALIASES.get(comfy_type, comfy_type)
-
-
-def comfy_type(node) -> str:
-    """The ComfyUI class a node is written as (aliases imported from ComfyUI keep their original name)."""
-    original = (node.extra.get("comfy") or {}).get("type") if isinstance(node.extra.get("comfy"), dict) else None
-    return original if isinstance(original, str) and our_type(original) == node.type else node.type
+def comfy_type(node, nt: NodeType | None) -> str:
+    """The ComfyUI class a node is written as: the class it was imported as when that was an alias of its type,
+    else its type's ComfyUI class (placeholders keep their own type name)."""
+    c = node.extra.get("comfy")
+    original = c.get("type") if isinstance(c, dict) else None
+    if nt is None:
+        return node.type
+    if isinstance(original, str) and nt.comfy is not None and original in nt.comfy.aliases:
+        return original
+    return comfy_class(nt)

@@ -2,13 +2,16 @@
 (``properties.models`` on nodes and the top-level ``models`` list: ``{name, url, directory}``)."""
 from __future__ import annotations
 
+from nodeflow.config import MODEL_KINDS
 from nodeflow.core.graph import Graph
 from nodeflow.formats.comfyui.mapping import is_counterpart
 from nodeflow.formats.comfyui.report import MissingModel
 
-MODEL_KINDS = ("checkpoints", "loras", "vae", "embeddings")
 #: Inputs of placeholder nodes that name model files the way ComfyUI's core loaders do.
-MODEL_FIELDS = {"ckpt_name": "checkpoints", "lora_name": "loras", "vae_name": "vae"}
+#: (Names several loaders share with other meanings, such as ``model_name``, are left out.)
+MODEL_FIELDS = {"ckpt_name": "checkpoints", "lora_name": "loras", "vae_name": "vae", "unet_name": "diffusion_models",
+                "clip_name1": "text_encoders", "clip_name2": "text_encoders", "clip_name3": "text_encoders",
+                "control_net_name": "controlnet", "style_model_name": "style_models"}
 
 
 def download_hints(graph: Graph) -> dict[str, list[str]]:
@@ -32,10 +35,9 @@ def download_hints(graph: Graph) -> dict[str, list[str]]:
 
 
 def find_missing_models(graph: Graph, registry, settings=None) -> list[MissingModel]:
+    """The model files the graph names that ``settings``' folders lack (none are looked for without settings)."""
     if settings is None:
-        from nodeflow.config import current_settings
-
-        settings = current_settings()
+        return []
     folders = settings.folders
     hints = download_hints(graph)
     found: dict[tuple[str, str], dict] = {}

@@ -2,9 +2,10 @@
 
 Decision: a primitive feeding ONE widget input (or several inputs of a choice list, for which NodeFlow has no
 primitive) disappears, its value (and seed control) written into that input - exactly what ComfyUI sends to its
-server. A primitive feeding SEVERAL inputs becomes a node that keeps them in sync: Seed when it drives a seed input,
-otherwise PrimitiveInt / PrimitiveFloat / PrimitiveString / PrimitiveBoolean. Unconnected primitives carry no value
-anywhere and are left out, with a note.
+server. A primitive feeding SEVERAL inputs becomes a node that keeps them in sync: the type declared ``inlined`` with
+a seed value (Seed) when it drives a seed input, otherwise the type declared ``primitive_for`` its value type
+(PrimitiveInt / PrimitiveFloat / PrimitiveString / PrimitiveBoolean). Unconnected primitives carry no value anywhere
+and are left out, with a note.
 """
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ import copy
 
 from nodeflow.core.graph import Node
 from nodeflow.formats.comfyui import raw
-from nodeflow.formats.comfyui.mapping import PRIMITIVE_TYPES, SEED_TYPE, control_value
+from nodeflow.formats.comfyui.mapping import control_value, is_primitive_stand_in, primitive_type, seed_type
 from nodeflow.formats.comfyui.overrides import apply_node_overrides, override_type
 from nodeflow.formats.comfyui.report import ImportReport
 from nodeflow.formats.comfyui.ui_import import Converted, common_fields, convert_node, fix_value
@@ -34,7 +35,7 @@ def resolve_primitives(primitives: list[raw.RawNode], links: list[raw.RawLink], 
         out_type = rn.outputs[0].type if rn.outputs else None
         out_type = out_type if isinstance(out_type, str) else "COMBO"  # old files write a choice list's options
         forced = override_type(rn.data.get("properties"))
-        if forced not in PRIMITIVE_TYPES.values() and forced != SEED_TYPE:
+        if forced is not None and not is_primitive_stand_in(registry, forced):
             forced = None  # only a value node may stand for a primitive, whatever the file claims
         out_links = by_src.get(rn.id, [])
         targets = [(converted[l.dst], converted[l.dst].inputs[l.dst_slot], raw_nodes[l.dst].inputs[l.dst_slot], l)
@@ -43,7 +44,7 @@ def resolve_primitives(primitives: list[raw.RawNode], links: list[raw.RawLink], 
             dropped.append(rn.label)
             continue
         all_widgets = all(entry.widget for _, _, entry, _ in targets)
-        if forced is None and all_widgets and (len(targets) == 1 or out_type not in PRIMITIVE_TYPES):
+        if forced is None and all_widgets and (len(targets) == 1 or primitive_type(registry, out_type) is None):
             for c, name, _, link in targets:
                 inlined.add(link.id)
                 if has_value:
@@ -58,7 +59,9 @@ def resolve_primitives(primitives: list[raw.RawNode], links: list[raw.RawLink], 
         if type_name is None:
             drives_seed = any(c.nt is not None and (i := c.nt.input(name)) is not None and i.control_after_generate
                               for c, name, _, _ in targets)
-            type_name = SEED_TYPE if out_type == "INT" and drives_seed else PRIMITIVE_TYPES.get(out_type)
+            stand_in = seed_type(registry) if out_type == "INT" and drives_seed else None
+            stand_in = stand_in or primitive_type(registry, out_type)
+            type_name = stand_in.type_name if stand_in is not None else None
         nt = registry.get(type_name) if type_name else None
         if nt is None or not nt.widget_inputs or not nt.outputs:
             converted[rn.id] = convert_node(rn, registry, report, set())  # kept as a placeholder, links and all

@@ -7,8 +7,8 @@ from typing import Any
 
 from nodeflow.core.graph import Graph, Node
 from nodeflow.core.nodedef import NodeType
-from nodeflow.formats.comfyui.mapping import (INLINED_TYPES, PRIMITIVE_NODE, comfy_inputs, comfy_type,
-                                              is_counterpart, nodeflow_only_inputs)
+from nodeflow.formats.comfyui.mapping import (PRIMITIVE_NODE, REROUTE, comfy_inputs, comfy_type, is_counterpart,
+                                              nodeflow_only_inputs)
 from nodeflow.formats.workflow import WorkflowError
 
 
@@ -27,9 +27,11 @@ def is_comfy_placeholder(node: Node) -> bool:
     return isinstance(c.get("inputs"), list) and isinstance(c.get("outputs"), list)
 
 
-def writes_as_primitive_node(node: Node) -> bool:
-    """Seed (no ComfyUI node) and value nodes that came from a PrimitiveNode are written back as one."""
-    return node.type in INLINED_TYPES or comfy_extra(node).get("type") == PRIMITIVE_NODE
+def writes_as_primitive_node(node: Node, nt: NodeType | None) -> bool:
+    """Types declared ``inlined`` (Seed: no ComfyUI node) and value nodes that came from a PrimitiveNode are
+    written back as one."""
+    return (nt is not None and nt.comfy is not None and nt.comfy.inlined) \
+        or comfy_extra(node).get("type") == PRIMITIVE_NODE
 
 
 def check_exportable(graph: Graph, registry) -> None:
@@ -37,7 +39,7 @@ def check_exportable(graph: Graph, registry) -> None:
     for node in sorted(graph.nodes.values(), key=lambda n: n.id):
         nt = registry.get(node.type)
         ok = (is_comfy_placeholder(node) if nt is None
-              else is_counterpart(nt) or (writes_as_primitive_node(node) and bool(nt.widget_inputs)))
+              else is_counterpart(nt) or (writes_as_primitive_node(node, nt) and bool(nt.widget_inputs)))
         if not ok:
             bad.append(f"node {node.id} '{node.label}' ({node.type}{'' if nt else ', not installed'})")
     if bad:
@@ -82,14 +84,14 @@ def node_slots(graph: Graph, registry, node: Node) -> Slots:
                                  or _s(e.get("name")) or f"input {k}" for k, e in enumerate(ins)])
         out_names = unique_names([_s(e.get("name")) or f"output {k}" for k, e in enumerate(outs)])
         return Slots(list(zip(in_names, ins)), list(zip(out_names, outs)))
-    if writes_as_primitive_node(node):
+    if writes_as_primitive_node(node, nt):
         out = nt.outputs[0]
         targets = [l.dst_input for l in sorted(graph.outgoing(node.id), key=lambda l: l.id)]
         entry: dict[str, Any] = {"name": out.type, "type": out.type}
         if targets:
             entry["widget"] = {"name": targets[0]}
         return Slots([], [(out.name, entry)])
-    if node.type == "Reroute":
+    if comfy_type(node, nt) == REROUTE:
         from nodeflow.core.validation import output_type
 
         t = output_type(graph, registry, node.id, nt.outputs[0].name) or "*"

@@ -97,8 +97,8 @@ def _links(graph: Graph, slots: dict[int, Slots]):
 def _node_dict(graph: Graph, registry, node: Node, slots: Slots, order: int, in_links, out_links) -> dict:
     nt = registry.get(node.type)
     comfy = comfy_extra(node)
-    primitive = nt is not None and writes_as_primitive_node(node)
-    d: dict[str, Any] = {"id": node.id, "type": PRIMITIVE_NODE if primitive else comfy_type(node),
+    primitive = nt is not None and writes_as_primitive_node(node, nt)
+    d: dict[str, Any] = {"id": node.id, "type": PRIMITIVE_NODE if primitive else comfy_type(node, nt),
                          "pos": [node.pos[0], node.pos[1]], "size": list(node.size or _default_size(slots, nt))}
     flags = dict(comfy.get("flags") or {}) if isinstance(comfy.get("flags"), dict) else {}
     if node.collapsed:

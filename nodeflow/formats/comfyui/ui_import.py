@@ -13,8 +13,7 @@ from nodeflow.core.graph import Graph, Group, Link, Node
 from nodeflow.core.nodedef import NodeType
 from nodeflow.formats.comfyui import fields as f
 from nodeflow.formats.comfyui import raw
-from nodeflow.formats.comfyui.mapping import (PRIMITIVE_NODE, control_value, is_counterpart, our_type,
-                                              widget_layout)
+from nodeflow.formats.comfyui.mapping import PRIMITIVE_NODE, control_value, type_for_class, widget_layout
 from nodeflow.formats.comfyui.overrides import KEY as NF_KEY
 from nodeflow.formats.comfyui.overrides import apply_node_overrides
 from nodeflow.formats.comfyui.report import ImportReport
@@ -109,10 +108,8 @@ def default_properties(type_name: str) -> dict:
 
 def convert_node(rn: raw.RawNode, registry, report: ImportReport, linked_slots: set[int]) -> Converted:
     c = common_fields(rn)
-    type_name = our_type(rn.type)
-    nt = registry.get(type_name)
-    if not is_counterpart(nt):
-        nt, type_name = None, rn.type
+    nt = type_for_class(registry, rn.type)
+    type_name = nt.type_name if nt is not None else rn.type
     comfy = c["comfy"]
     if type_name != rn.type:
         comfy["type"] = rn.type
@@ -194,8 +191,7 @@ def read_widgets(rn: raw.RawNode, nt: NodeType) -> tuple[dict, dict, list]:
 
 def fix_value(type_name: str, name: str, value):
     """ComfyUI's own load-time fixes: very old files name samplers 'sample_euler'."""
-    if name == "sampler_name" and type_name in ("KSampler", "KSamplerAdvanced") and isinstance(value, str) \
-            and value.startswith("sample_"):
+    if name == "sampler_name" and isinstance(value, str) and value.startswith("sample_"):
         return value[len("sample_"):]
     return value
 
