@@ -9,7 +9,6 @@ import shutil
 import signal
 import sys
 import tempfile
-import threading
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
@@ -92,7 +91,6 @@ async def start(env, options: ServerOptions, argv: list[str] | None = None) -> S
             addr = sock.getsockname()
             addresses.append((addr[0], addr[1]))
     state.dispatcher.start()
-    _warm_up(env)
     return Server(state, runner, addresses)
 
 
@@ -110,20 +108,6 @@ def _public_argv(argv: list[str]) -> list[str]:
         else:
             out.append(arg)
     return out
-
-
-def _warm_up(env) -> None:
-    """Import what the nodes import lazily (torch, diffusers) in the background, so the first prompt waits less."""
-    import importlib
-
-    def run():
-        for name in env.registry.warm_up:
-            try:
-                importlib.import_module(name)
-            except Exception as e:  # a pack's warm-up failing only costs time at its first run
-                log.info("warm-up of %s failed: %s", name, e)
-
-    threading.Thread(target=run, name="nodeflow-warm-up", daemon=True).start()
 
 
 def serve(env, options: ServerOptions, say: Callable[[str], None] = print, argv: list[str] | None = None) -> int:

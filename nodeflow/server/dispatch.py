@@ -83,6 +83,7 @@ class LocalDispatcher:
     # -- a worker thread ------------------------------------------------------------------------------------------
     def _work(self, runner: PromptRunner) -> None:
         index = self.runners.index(runner)
+        runner.warm_up()
         while not self._stop.is_set():
             with self._lock:
                 free = index in self._free_requested

@@ -174,9 +174,11 @@ class Translator:
             self.send("execution_success", {"prompt_id": pid, "timestamp": now_ms()}, record=True)
             self.status = "success"
         if self.events:
+            status = {"success": "ok", "interrupted": "cancelled"}.get(self.status, "error")  # the executor's words
             self.send(wire.MESSAGE_TYPE, {"prompt_id": pid, **wire.run_finished(
-                self.status, report.seconds_total, [self.api(n) for n in report.executed],
-                [self.api(n) for n in report.cached], [r for o in self.outputs.values() for r in o.get("images", [])],
+                status, report.seconds_total, [self.api(n) for n in report.executed],
+                [self.api(n) for n in report.cached],
+                [r for n in report.executed for r in self.outputs.get(self.api(n), {}).get("images", [])],
                 [e.get("message", "") for e in report.errors])})
         self.report = report
 

@@ -60,6 +60,17 @@ class PromptRunner:
                               embed=lambda: prompt_chunks(graph, job.prompt, extra_pnginfo))
         return translator.result()
 
+    def warm_up(self) -> None:
+        """Import what the nodes import lazily (torch, diffusers), before the first prompt rather than during it.
+        On the worker's own thread: importing diffusers from two threads at once breaks its lazy modules."""
+        import importlib
+
+        for name in self.env.registry.warm_up:
+            try:
+                importlib.import_module(name)
+            except Exception as e:  # a pack's warm-up failing only costs time at its first run
+                log.info("warm-up of %s failed: %s", name, e)
+
     def interrupt(self) -> None:
         self.executor.cancel()
 
