@@ -12,6 +12,7 @@ import socket
 import urllib.parse
 
 from aiohttp import web
+from aiohttp.http_exceptions import HttpProcessingError
 
 log = logging.getLogger("nodeflow.server")
 
@@ -30,6 +31,8 @@ async def errors(request: web.Request, handler):
         if e.status >= 400 and e.content_type != "application/json" and e.status != 401:
             return json_error(e.status, e.text or e.reason)
         raise
+    except HttpProcessingError as e:  # a malformed body found while reading it (a multipart line too long, ...)
+        return json_error(e.code if 400 <= (e.code or 0) < 500 else 400, f"malformed request: {e.message}")
     except Exception:  # a bug answers 500 with no detail; the traceback goes to the server's log
         log.exception("%s %s failed", request.method, request.path)
         return json_error(500, "internal server error (see the server's log)", "server_error")

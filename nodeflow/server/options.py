@@ -20,7 +20,7 @@ class ServerOptions:
     #: ComfyUI's --max-upload-size (MB): the largest upload.
     max_upload_bytes: int = 100 * MB
     #: The largest JSON body (a prompt with its workflow in extra_pnginfo).
-    max_json_bytes: int = 32 * MB
+    max_json_bytes: int = 16 * MB
     max_queue: int = DEFAULT_MAX_PENDING
     max_history: int = DEFAULT_MAX_ITEMS
     #: Live previews as binary websocket frames; off by default, as ComfyUI's --preview-method none.

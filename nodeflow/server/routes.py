@@ -240,8 +240,11 @@ async def _upload(request: web.Request, mask: bool) -> web.Response:
     fields: dict[str, str] = {}
     staged, filename = None, None
     try:
-        reader = await request.multipart()
-        while (part := await reader.next()) is not None:
+        try:
+            reader = await request.multipart()
+        except (ValueError, AssertionError, KeyError):  # no boundary, a broken content type
+            raise web.HTTPBadRequest(text="malformed multipart/form-data body") from None
+        while (part := await _next_part(reader)) is not None:
             if part.name == "image" and part.filename is not None and staged is None:
                 filename = part.filename
                 fd, name = tempfile.mkstemp(dir=state.temp_dir, prefix=".upload-")
@@ -275,6 +278,13 @@ async def _upload(request: web.Request, mask: bool) -> web.Response:
             staged.unlink(missing_ok=True)
 
 
+async def _next_part(reader):
+    try:
+        return await reader.next()
+    except (ValueError, AssertionError, KeyError):  # aiohttp's checks of a malformed multipart body
+        raise web.HTTPBadRequest(text="malformed multipart/form-data body") from None
+
+
 def _memory() -> tuple[int, int]:
     try:
         pages, avail, size = os.sysconf("SC_PHYS_PAGES"), os.sysconf("SC_AVPHYS_PAGES"), os.sysconf("SC_PAGE_SIZE")
@@ -298,8 +308,9 @@ def _system_stats(state) -> dict:
         version = "dev"
     device = {"name": "cpu", "type": "cpu", "index": None, "vram_total": ram_total, "vram_free": ram_free,
               "torch_vram_total": 0, "torch_vram_free": 0}
-    torch = sys.modules.get("torch")
-    if torch is not None and torch.cuda.is_available():
+    cuda = getattr(sys.modules.get("torch"), "cuda", None)  # None too while torch is still being imported
+    if cuda is not None and cuda.is_available():
+        torch = sys.modules["torch"]
         k = torch.cuda.current_device()
         free, total = torch.cuda.mem_get_info(k)
         device = {"name": torch.cuda.get_device_name(k), "type": "cuda", "index": k, "vram_total": total,

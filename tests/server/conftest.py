@@ -15,9 +15,9 @@ def server(tmp_path_factory):
 @pytest.fixture(scope="session")
 def strict_server(tmp_path_factory):
     """A server with authentication, CORS for one origin, live previews, small upload and queue limits."""
-    srv = ServerProcess(tmp_path_factory.mktemp("strict"), "--auth", "ann:s3cret word", "--cors-origin",
-                        "https://app.example", "--preview-method", "auto", "--max-upload-size", "1",
-                        "--max-queue", "40")
+    srv = ServerProcess(tmp_path_factory.mktemp("strict"), "--cors-origin", "https://app.example",
+                        "--preview-method", "auto", "--max-upload-size", "1", "--max-queue", "40",
+                        auth=("ann", "s3cret word"))
     yield srv
     assert srv.alive, "the server died during the tests:\n" + "".join(srv.lines[-40:])
     srv.stop()

@@ -21,8 +21,11 @@ LISTENING = re.compile(r"listening on (http://127\.0\.0\.1:(\d+))")
 
 
 class ServerProcess:
-    def __init__(self, root: Path, *flags: str):
+    def __init__(self, root: Path, *flags: str, auth: tuple[str, str] | None = None):
         self.root = Path(root)
+        self.auth = auth
+        if auth is not None:
+            flags = (*flags, "--auth", f"{auth[0]}:{auth[1]}")
         self.output = self.root / "output"
         self.input = self.root / "input"
         for d in (self.output, self.input, self.root / "home"):
@@ -72,7 +75,10 @@ class ServerProcess:
     # -- HTTP helpers ---------------------------------------------------------------------------------------------
     def request(self, method: str, path: str, body: bytes | None = None, headers: dict | None = None,
                 timeout: float = 30) -> tuple[int, bytes, dict]:
-        req = urllib.request.Request(self.url + path, data=body, method=method, headers=headers or {})
+        headers = dict(headers or {})
+        if self.auth is not None and "Authorization" not in headers:
+            headers["Authorization"] = basic(*self.auth)
+        req = urllib.request.Request(self.url + path, data=body, method=method, headers=headers)
         try:
             with urllib.request.urlopen(req, timeout=timeout) as r:
                 return r.status, r.read(), dict(r.headers)
@@ -114,6 +120,23 @@ class ServerProcess:
                 return h[prompt_id]
             time.sleep(0.05)
         raise AssertionError(f"prompt {prompt_id} did not finish")
+
+
+def basic(user: str, password: str) -> str:
+    import base64
+
+    return "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode()
+
+
+def rss_bytes(pid: int) -> int:
+    """Resident memory of a process (Linux), 0 where it cannot be read."""
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return 0
 
 
 def default_prompt(steps: int = 3, seed: int = 1) -> dict:
