@@ -15,7 +15,7 @@ from typing import Any
 
 from nodeflow.core.planning import Plan, plan
 from nodeflow.formats.comfyui import import_api
-from nodeflow.formats.comfyui.mapping import is_counterpart, type_for_class
+from nodeflow.formats.comfyui.mapping import PRIMITIVE_NODE, REROUTE, comfy_class, is_counterpart, type_for_class
 from nodeflow.formats.workflow import WorkflowError
 from nodeflow.server import node_errors as ne
 from nodeflow.server.jobs import Job
@@ -47,8 +47,10 @@ class Prepared:
 
 
 def servable(nt) -> bool:
-    """Types a ComfyUI client can send: those with a ComfyUI counterpart that the server runs."""
-    return nt is not None and is_counterpart(nt) and not nt.ui_only
+    """Types a ComfyUI client can send: those with a ComfyUI counterpart that the server runs (not the front end's
+    own nodes: notes, reroutes, primitives never reach ComfyUI's server either)."""
+    return nt is not None and is_counterpart(nt) and not nt.ui_only and comfy_class(nt) not in (REROUTE,
+                                                                                                PRIMITIVE_NODE)
 
 
 def prepare(prompt: Any, env, outputs: list[str] | None = None) -> Prepared:

@@ -182,6 +182,8 @@ INVALID = {
                           "node Nope does not exist"),
     "UI-only node": (json.dumps({"prompt": {"1": {"class_type": "Note", "inputs": {"text": "x"}}}}).encode(),
                      "node Note does not exist"),
+    "a reroute": (json.dumps({"prompt": {"1": {"class_type": "Reroute", "inputs": {}}}}).encode(),
+                  "node Reroute does not exist"),
     "link to a missing node": (json.dumps({"prompt": {"1": {"class_type": "SaveImage",
                                                             "inputs": {"images": ["9", 0]}}}}).encode(),
                                "not in the prompt"),
