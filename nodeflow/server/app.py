@@ -110,20 +110,27 @@ def _public_argv(argv: list[str]) -> list[str]:
     return out
 
 
+def startup_notes(addresses: list[tuple[str, int]], options: ServerOptions, settings) -> list[str]:
+    """What ``nodeflow serve`` says when it starts: where it listens, who can connect, where files go."""
+    lines = []
+    for host, port in addresses:
+        shown = f"[{host}]" if ":" in host else host
+        lines.append(f"NodeFlow server listening on http://{shown}:{port} (ComfyUI's API)")
+    if all(is_local(h) for h, _ in addresses):
+        lines.append("only this machine can connect (--listen 0.0.0.0 opens it to others)")
+    elif options.auth is None:
+        lines.append("warning: listening on all addresses without --auth: anyone who can reach this machine can "
+                     "run prompts and read its output folder")
+    lines.append(f"output folder: {settings.output_dir}; input folder: {settings.input_dir}")
+    return lines
+
+
 def serve(env, options: ServerOptions, say: Callable[[str], None] = print, argv: list[str] | None = None) -> int:
     """Run a server until interrupted (Ctrl-C, SIGTERM)."""
     async def main() -> None:
         server = await start(env, options, argv)
-        for host, port in server.addresses:
-            shown = f"[{host}]" if ":" in host else host
-            say(f"NodeFlow server listening on http://{shown}:{port} (ComfyUI's API)")
-        hosts = [h for h, _ in server.addresses]
-        if all(is_local(h) for h in hosts):
-            say("only this machine can connect (--listen 0.0.0.0 opens it to others)")
-        elif options.auth is None:
-            say("warning: listening on all addresses without --auth: anyone who can reach this machine can "
-                "run prompts and read its output folder")
-        say(f"output folder: {env.settings.output_dir}; input folder: {env.settings.input_dir}")
+        for line in startup_notes(server.addresses, options, env.settings):
+            say(line)
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):

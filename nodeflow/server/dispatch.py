@@ -85,12 +85,12 @@ class LocalDispatcher:
         index = self.runners.index(runner)
         runner.warm_up()
         while not self._stop.is_set():
-            with self._lock:
+            job = self.queue.take(timeout=1.0)
+            with self._lock:  # a /free applies before the next prompt, and soon when idle
                 free = index in self._free_requested
                 self._free_requested.discard(index)
             if free:
                 log.info("freed %s", runner.free())
-            job = self.queue.take(timeout=1.0)
             if job is None:
                 continue
             with self._lock:

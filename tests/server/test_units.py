@@ -126,3 +126,22 @@ def test_events_survive_the_wire():
                 assert getattr(again, name) == getattr(event, name), (event, name)
     done = wire.from_wire(wire.run_finished("ok", 1.5, ["n:7"], ["1"], [{"filename": "a.png"}], []), back)
     assert done.status == "ok" and done.report.executed == [7] and done.report.outputs == ["a.png"]
+
+
+def test_what_serve_says_about_who_can_connect():
+    from pathlib import Path
+
+    from nodeflow.server.app import startup_notes
+    from nodeflow.server.options import ServerOptions
+
+    class S:
+        output_dir, input_dir = Path("/o"), Path("/i")
+
+    local = startup_notes([("127.0.0.1", 8188)], ServerOptions(), S())
+    assert local[0] == "NodeFlow server listening on http://127.0.0.1:8188 (ComfyUI's API)"
+    assert "only this machine can connect" in local[1]
+    everyone = startup_notes([("0.0.0.0", 8188)], ServerOptions(listen="0.0.0.0"), S())
+    assert everyone[1].startswith("warning: listening on all addresses without --auth")
+    guarded = startup_notes([("0.0.0.0", 8188)], ServerOptions(listen="0.0.0.0", auth=("a", "b")), S())
+    assert not any("warning" in line for line in guarded)
+    assert startup_notes([("::1", 80)], ServerOptions(), S())[0].endswith("http://[::1]:80 (ComfyUI's API)")
