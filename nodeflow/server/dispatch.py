@@ -39,6 +39,7 @@ def finish(job: Job, result: JobResult, queue: PromptQueue, history: History, si
     (which broadcasts the new queue length), then ``executing {node: null}`` to the prompt's client."""
     history.add(job, result)
     queue.done(job)
+    log.info("prompt %s: %s", job.prompt_id, result.status)
     if job.client_id is not None:
         sink.send("executing", {"node": None, "prompt_id": job.prompt_id}, job.client_id)
 

@@ -6,14 +6,18 @@ from collections import OrderedDict
 
 from nodeflow.server.jobs import Job, JobResult
 
-#: ComfyUI's MAXIMUM_HISTORY_SIZE.
+#: ComfyUI's MAXIMUM_HISTORY_SIZE; and a bound on the requests' bytes kept, which ComfyUI lacks (10,000 prompts
+#: carrying large workflows would otherwise hold gigabytes).
 DEFAULT_MAX_ITEMS = 10_000
+DEFAULT_MAX_BYTES = 256 * 1024 * 1024
 
 
 class History:
-    def __init__(self, max_items: int = DEFAULT_MAX_ITEMS):
+    def __init__(self, max_items: int = DEFAULT_MAX_ITEMS, max_bytes: int = DEFAULT_MAX_BYTES):
         self.max_items = max_items
+        self.max_bytes = max_bytes
         self._items: "OrderedDict[str, dict]" = OrderedDict()
+        self._sizes: dict[str, int] = {}
         self._lock = threading.Lock()
 
     def add(self, job: Job, result: JobResult) -> None:
@@ -28,8 +32,11 @@ class History:
         }
         with self._lock:
             self._items[job.prompt_id] = entry
-            while len(self._items) > self.max_items:
-                self._items.popitem(last=False)
+            self._sizes[job.prompt_id] = job.size
+            total = sum(self._sizes.values())
+            while len(self._items) > 1 and (len(self._items) > self.max_items or total > self.max_bytes):
+                old, _ = self._items.popitem(last=False)
+                total -= self._sizes.pop(old, 0)
 
     def get(self, prompt_id: str | None = None, max_items: int | None = None, offset: int = -1) -> dict:
         """ComfyUI's get_history: one prompt ({id: entry} or {}), or the last ``max_items`` (from ``offset``)."""
@@ -49,12 +56,14 @@ class History:
     def clear(self) -> None:
         with self._lock:
             self._items.clear()
+            self._sizes.clear()
 
     def delete(self, prompt_ids) -> None:
         with self._lock:
             for p in prompt_ids:
                 if isinstance(p, str):
                     self._items.pop(p, None)
+                    self._sizes.pop(p, None)
 
     def __len__(self) -> int:
         return len(self._items)

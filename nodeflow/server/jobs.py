@@ -23,6 +23,8 @@ class Job:
     extra_data: dict = field(default_factory=dict, compare=False, repr=False)
     #: Prompt ids of the output nodes to run (ComfyUI's outputs_to_execute: those that passed validation).
     outputs: list[str] = field(default_factory=list, compare=False)
+    #: The request's size in bytes: what the queue and the history count against their memory bounds.
+    size: int = field(default=0, compare=False)
 
     @property
     def client_id(self) -> str | None:

@@ -9,8 +9,10 @@ from typing import Callable
 
 from nodeflow.server.jobs import Job
 
-#: Prompts waiting at once; beyond it POST /prompt is refused (503) rather than the server growing without end.
+#: Prompts waiting at once, and their requests' bytes together; beyond either POST /prompt is refused (503)
+#: rather than the server growing without end (a parsed prompt takes several times its JSON's size).
 DEFAULT_MAX_PENDING = 10_000
+DEFAULT_MAX_PENDING_BYTES = 256 * 1024 * 1024
 
 
 class QueueFull(Exception):
@@ -18,8 +20,11 @@ class QueueFull(Exception):
 
 
 class PromptQueue:
-    def __init__(self, max_pending: int = DEFAULT_MAX_PENDING, on_change: Callable[[], None] | None = None):
+    def __init__(self, max_pending: int = DEFAULT_MAX_PENDING, on_change: Callable[[], None] | None = None,
+                 max_bytes: int = DEFAULT_MAX_PENDING_BYTES):
         self.max_pending = max_pending
+        self.max_bytes = max_bytes
+        self._bytes = 0
         self.on_change = on_change or (lambda: None)
         self._lock = threading.Condition()
         self._pending: list[Job] = []
@@ -30,7 +35,10 @@ class PromptQueue:
         with self._lock:
             if len(self._pending) >= self.max_pending:
                 raise QueueFull(f"the queue holds {len(self._pending)} prompts, its limit")
+            if self._pending and self._bytes + job.size > self.max_bytes:
+                raise QueueFull(f"the prompts waiting take {self._bytes // (1024 * 1024)} MB, the queue's limit")
             heapq.heappush(self._pending, job)
+            self._bytes += job.size
             self._lock.notify()
         self.on_change()
 
@@ -42,6 +50,7 @@ class PromptQueue:
             if not self._pending or self._closed:
                 return None
             job = heapq.heappop(self._pending)
+            self._bytes -= job.size
             self._running[job.prompt_id] = job
         self.on_change()
         return job
@@ -79,7 +88,7 @@ class PromptQueue:
     def clear(self) -> int:
         with self._lock:
             n = len(self._pending)
-            self._pending = []
+            self._pending, self._bytes = [], 0
         self.on_change()
         return n
 
@@ -91,6 +100,7 @@ class PromptQueue:
             if n:
                 heapq.heapify(kept)
                 self._pending = kept
+                self._bytes = sum(j.size for j in kept)
         if n:
             self.on_change()
         return n

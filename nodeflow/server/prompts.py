@@ -134,6 +134,6 @@ def parse_request(body: Any) -> Request:
     return Request(body["prompt"], client_id, extra, None if number is None else float(number), front, outputs)
 
 
-def make_job(request: Request, prepared: Prepared, number: float) -> Job:
+def make_job(request: Request, prepared: Prepared, number: float, size: int = 0) -> Job:
     return Job(number, prompt_id=str(uuid.uuid4()), prompt=request.prompt, extra_data=request.extra_data,
-               outputs=prepared.outputs)
+               outputs=prepared.outputs, size=size)

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import os
 import platform
 import sys
@@ -19,6 +20,8 @@ from nodeflow.server.object_info import object_info
 from nodeflow.server.prompt_queue import QueueFull
 from nodeflow.server.prompts import Rejected, make_job, parse_request, prepare
 from nodeflow.server.state import STATE
+
+log = logging.getLogger("nodeflow.server")
 
 MAX_FIELD_BYTES = 64 * 1024
 
@@ -41,6 +44,7 @@ async def read_json(request: web.Request):
         if len(body) > limit:
             raise web.HTTPRequestEntityTooLarge(max_size=limit, actual_size=len(body),
                                                 text=f"the body is larger than {limit} bytes")
+    request["body_size"] = len(body)
     try:
         return json.loads(bytes(body).decode("utf-8-sig") or "null", parse_constant=_reject_constant)
     except (UnicodeDecodeError, ValueError, RecursionError) as e:
@@ -81,11 +85,12 @@ def setup_routes(app: web.Application) -> None:
         if isinstance(nodeflow, dict) and nodeflow.get("validate_only") is True:
             return _json({"prompt_id": None, "number": None, "node_errors": prepared.node_errors})
         number = state.next_number(req.number, req.front)
-        job = make_job(req, prepared, number)
+        job = make_job(req, prepared, number, request["body_size"])
         try:
             state.queue.put(job)
         except QueueFull as e:
             return json_error(503, f"{e}; try again later", "queue_full")
+        log.info("queued prompt %s (%d nodes)", job.prompt_id, len(job.prompt))
         return _json({"prompt_id": job.prompt_id, "number": number, "node_errors": prepared.node_errors})
 
     @r.get("/prompt")

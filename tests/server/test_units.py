@@ -145,3 +145,21 @@ def test_what_serve_says_about_who_can_connect():
     guarded = startup_notes([("0.0.0.0", 8188)], ServerOptions(listen="0.0.0.0", auth=("a", "b")), S())
     assert not any("warning" in line for line in guarded)
     assert startup_notes([("::1", 80)], ServerOptions(), S())[0].endswith("http://[::1]:80 (ComfyUI's API)")
+
+
+def test_queue_and_history_are_bounded_in_bytes_too():
+    from nodeflow.server.history import History
+    from nodeflow.server.jobs import JobResult
+
+    q = PromptQueue(max_pending=100, max_bytes=1000)
+    q.put(Job(0, prompt_id="big", size=900))
+    with pytest.raises(QueueFull, match="MB, the queue's limit"):
+        q.put(Job(1, prompt_id="more", size=200))
+    q.take(timeout=0)  # running prompts do not count
+    q.put(Job(1, prompt_id="more", size=200))
+    h = History(max_items=100, max_bytes=1000)
+    for k in range(5):
+        h.add(Job(k, prompt_id=f"p{k}", size=400), JobResult("success"))
+    assert list(h.get()) == ["p3", "p4"]  # the oldest go first
+    h.add(Job(9, prompt_id="huge", size=5000), JobResult("success"))
+    assert list(h.get()) == ["huge"]  # the newest is always kept
