@@ -46,10 +46,11 @@ class _Client:
                     await self.ws.send_bytes(message)
                 else:
                     await self.ws.send_str(message)
-            except (ConnectionError, RuntimeError, asyncio.CancelledError):
+            except asyncio.CancelledError:
                 return
-            except Exception as e:  # aiohttp's ClientConnectionResetError and friends: the client is gone
+            except Exception as e:  # ConnectionResetError, aiohttp's ClientConnectionResetError: the client is gone
                 log.debug("websocket %s: %s", self.sid, e)
+                await self.ws.close()  # ends its handler, which forgets the client
                 return
 
 
@@ -102,7 +103,8 @@ class Hub:
         sid = request.query.get("clientId", "")
         if len(sid) > MAX_CLIENT_ID_CHARS:
             raise web.HTTPBadRequest(text=f"clientId is longer than {MAX_CLIENT_ID_CHARS} characters")
-        ws = web.WebSocketResponse(max_msg_size=MAX_INCOMING_BYTES)
+        # heartbeat: a peer that vanished without closing is noticed (every websocket client answers pings)
+        ws = web.WebSocketResponse(max_msg_size=MAX_INCOMING_BYTES, heartbeat=30.0)
         await ws.prepare(request)
         sid = sid or uuid.uuid4().hex
         old = self.clients.pop(sid, None)
