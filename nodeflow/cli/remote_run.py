@@ -1,5 +1,6 @@
 """``nodeflow run --server URL FILE...``: the files run on a running server (``nodeflow serve``, or ComfyUI), which
-keeps its models loaded and its cache between calls; the same per-node report is printed as for a local run.
+keeps its models loaded and its cache between calls; the same per-node report is printed as for a local run
+(from a NodeFlow server; ComfyUI's own messages give which nodes ran or were cached, without the reasons).
 
 Each file is converted to an API prompt (``formats.comfyui.export_api``; its UI form travels in extra_pnginfo, so the
 saved PNGs carry the workflow as ComfyUI's front end makes them do). All files are checked by the server before any
@@ -61,7 +62,7 @@ def run_remote(args) -> int:
             pass
         jobs.append((path, graph, prompt, extra))
     try:
-        for path, graph, prompt, extra in jobs:  # everything is checked before anything runs
+        for path, graph, prompt, extra in jobs if client.is_nodeflow() else ():  # all checked before any runs
             try:
                 client.queue_prompt(prompt, extra, validate_only=True)
             except PromptRejected as e:

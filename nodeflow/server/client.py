@@ -89,6 +89,7 @@ class ServerClient:
         self.auth = auth
         self.timeout = timeout
         self.client_id = client_id or uuid.uuid4().hex
+        self._nodeflow: bool | None = None
 
     # -- HTTP -----------------------------------------------------------------------------------------------------
     def _request(self, method: str, path: str, body: bytes | None = None, content_type: str | None = None,
@@ -129,6 +130,13 @@ class ServerClient:
     def system_stats(self) -> dict:
         return self.get_json("/system_stats")
 
+    def is_nodeflow(self) -> bool:
+        """Is the server NodeFlow's (it then also checks prompts without running them, and reports per node)?"""
+        if self._nodeflow is None:
+            version = self.system_stats().get("system", {}).get("comfyui_version", "")
+            self._nodeflow = isinstance(version, str) and version.startswith("nodeflow")
+        return self._nodeflow
+
     def queue(self) -> dict:
         return self.get_json("/queue")
 
@@ -147,6 +155,8 @@ class ServerClient:
         ``validate_only``: a NodeFlow server checks the prompt and queues nothing."""
         extra = dict(extra_data or {})
         if validate_only:
+            if not self.is_nodeflow():  # ComfyUI would ignore the flag and run the prompt
+                raise ServerError(f"{self.url} cannot check a prompt without running it (not a NodeFlow server)")
             extra["nodeflow"] = {**extra.get("nodeflow", {}), "validate_only": True}
         body = {"prompt": prompt, "client_id": self.client_id, "extra_data": extra}
         if front:

@@ -81,3 +81,29 @@ def test_upload_mask_puts_the_masks_alpha_into_the_original(server):
     ref = json.dumps({"filename": "passwd", "subfolder": "../../../../etc", "type": "input"})
     body, ctype = multipart({"original_ref": ref}, "mask.png", mbuf.getvalue())
     assert server.request("POST", "/upload/mask", body, {"Content-Type": ctype})[0] == 400
+
+
+def test_the_client_rebuilds_events_from_comfyuis_messages_alone(server):
+    """Against a server that sends only ComfyUI's messages (ComfyUI itself), the client still reports which nodes
+    ran and which were cached: the messages of a real run, without NodeFlow's events, replayed."""
+    from nodeflow.core import events as ev
+    from nodeflow.server.client import EventReplay, ServerClient
+
+    client = ServerClient(server.url)
+    assert client.is_nodeflow()
+    prompt = default_prompt(seed=unique_seed())
+    client.run(prompt)
+    prompt["5"]["inputs"]["seed"] += 1
+    messages = []
+    outcome = client.run(prompt, on_message=messages.append)  # no on_event: ComfyUI's messages only
+    assert outcome.status == "success" and not [m for m in messages if m["type"].startswith("nodeflow")]
+    heard = []
+    replay = EventReplay(heard.append, int, client.view_url)
+    for m in messages:
+        replay(m)
+    report = replay.finish(outcome.status, outcome.history)
+    finished = {e.node_id: e.cached for e in heard if isinstance(e, ev.NodeFinished)}
+    assert finished == {1: True, 2: True, 3: True, 4: True, 5: False, 6: False, 7: False}
+    assert report.status == "ok" and report.executed == [5, 6, 7]
+    assert report.outputs == [client.view_url(outcome.images[0])]
+    assert isinstance(heard[-1], ev.RunFinished)
