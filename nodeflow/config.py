@@ -128,7 +128,8 @@ def is_safe_name(name: Any) -> bool:
     if not isinstance(name, str) or not name or "\x00" in name or "\\" in name or len(name) > 1024:
         return False
     p = PurePosixPath(name)
-    return not p.is_absolute() and ".." not in p.parts and ":" not in p.parts[0]
+    # "." (and "./") has no parts: it names the folder itself, not a file in it
+    return bool(p.parts) and not p.is_absolute() and ".." not in p.parts and ":" not in p.parts[0]
 
 
 @dataclass(frozen=True)

@@ -20,10 +20,17 @@ def add_arguments(p):
     p.add_argument("--out", metavar="DIR", help="output folder for saved images")
     p.add_argument("--report", metavar="PATH", help="write a JSON report of every run")
     p.add_argument("--quiet", "-q", action="store_true", help="print only errors")
+    p.add_argument("--server", metavar="URL",
+                   help="run on a running server (nodeflow serve, or ComfyUI) instead of here, e.g. "
+                        "http://127.0.0.1:8188 (http://user:password@host:port with --auth)")
     add_settings_arguments(p)
 
 
 def run(args) -> int:
+    if args.server:
+        from nodeflow.cli.remote_run import run_remote
+
+        return run_remote(args)
     from nodeflow.core.executor import Executor
     from nodeflow.core.planning import plan
     from nodeflow.formats.embedding import workflow_chunks

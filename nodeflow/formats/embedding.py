@@ -15,9 +15,14 @@ from nodeflow.formats.png import NODEFLOW_KEY
 from nodeflow.formats.workflow import to_dict
 
 
+def nodeflow_chunk(graph: Graph) -> str:
+    """NodeFlow's own chunk: the graph in NodeFlow's workflow format (what NodeFlow opens first)."""
+    return json.dumps(to_dict(graph), separators=(",", ":"), allow_nan=False)
+
+
 def workflow_chunks(graph: Graph, registry, say: Callable[[str], None] | None = None) -> dict[str, str]:
     """{chunk key: text}; ``say`` hears why ComfyUI's chunks were left out, when they were."""
-    texts = {NODEFLOW_KEY: json.dumps(to_dict(graph), separators=(",", ":"), allow_nan=False)}
+    texts = {NODEFLOW_KEY: nodeflow_chunk(graph)}
     from nodeflow.formats.comfyui import ExportError, export_api, export_ui
 
     try:
