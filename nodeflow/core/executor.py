@@ -14,6 +14,7 @@ import os
 import threading
 import time
 import traceback
+from collections import OrderedDict
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterable
 
@@ -92,11 +93,22 @@ class Executor:
         self._run_lock = threading.Lock()
         self._run_id = 0
         #: Signature components of each node's last run, per graph key: to explain why a node runs again.
-        self._last: dict[tuple[str, int], dict] = {}
+        #: Bounded (least recently run first out), so a long-lived server seeing many graphs does not grow forever.
+        self._last: "OrderedDict[tuple[str, int], dict]" = OrderedDict()
+
+    #: How many (graph, node) explanations ``why`` can give at most (a few MB of signature components).
+    MAX_REMEMBERED = 20_000
 
     @property
     def registry(self):
         return self.env.registry
+
+    def remember(self, key: str, node_id: int, components: dict) -> None:
+        """What a node last ran with, to explain why it runs again; the oldest are forgotten first."""
+        self._last[(key, node_id)] = components
+        self._last.move_to_end((key, node_id))
+        while len(self._last) > self.MAX_REMEMBERED:
+            self._last.popitem(last=False)
 
     @property
     def settings(self):
@@ -249,7 +261,7 @@ class _Run:
             entry = self.ex.cache.get(sig) if nt.deterministic else None
             if entry is not None:
                 self.results[nid] = entry.outputs
-                self.ex._last[(self.key, nid)] = comp
+                self.ex.remember(self.key, nid, comp)
                 report.records[nid] = NodeRecord(nid, "cached", "reused: nothing it depends on changed",
                                                  0.0, files=list(entry.files), info=entry.info,
                                                  ui=entry.ui)
@@ -299,7 +311,7 @@ class _Run:
             return "failed"
         seconds = time.perf_counter() - t0
         self.results[node.id] = outputs
-        ex._last[(self.key, node.id)] = comp
+        ex.remember(self.key, node.id, comp)
         if nt.deterministic:
             ex.cache.put(sig, CacheEntry(outputs, ctx.ui, ctx.info, list(ctx.files), seconds))
         report.records[node.id] = NodeRecord(node.id, "ran", reason, seconds, files=list(ctx.files),

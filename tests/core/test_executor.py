@@ -318,3 +318,18 @@ def test_upstream_info_reaches_output_nodes_also_when_cached(reg, settings):
     b.graph.apply(ops.SetValue(i, "tag", 1))  # only the sink re-runs; the recorder comes from the cache
     report = ex.run(b.graph)
     assert report.cached == [c, r] and report.records[i].ui == {"text": "[2]"}
+
+
+def test_the_memory_of_last_runs_is_bounded(settings):
+    """A server sees many graphs: what the executor keeps to explain re-runs must not grow without bound."""
+    reg = make_registry()
+    ex = Executor(Environment(settings, reg))
+    ex.MAX_REMEMBERED = 5
+    b = GraphBuilder(reg)
+    consts = [b.add("Const", value=i) for i in range(4)]
+    s = b.add("Sink")
+    b.link(consts[0], "INT", s, "x")
+    for key in ("first", "second", "third"):
+        ex.run(b.graph, key=key)
+    assert len(ex._last) == 5
+    assert ("third", s) in ex._last and ("first", consts[0]) not in ex._last
