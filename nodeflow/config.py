@@ -141,8 +141,12 @@ class Settings:
     device: str = "auto"
     precision: str = "auto"
     cache_budget_mb: int = 4096
-    #: torch CPU threads; 0 = automatic (half the cores, see core.device.configure_cpu_threads)
+    #: torch CPU threads; 0 = automatic (the physical cores, fewer where other processes keep cores busy; see
+    #: core.device.default_cpu_threads)
     cpu_threads: int = 0
+    #: compile the diffusion model with torch.compile (opt-in: the first run compiles for minutes; the compiled
+    #: kernels are cached under ``<data_dir>/inductor`` for later processes)
+    compile: bool = False
     pack_dirs: tuple[Path, ...] = ()
     include_builtin_models: bool = True
     extra: Mapping[str, Any] = field(default_factory=dict)
@@ -203,6 +207,7 @@ class Settings:
             precision=_check_choice("precision", values.get("precision", "auto"), PRECISIONS),
             cache_budget_mb=int(values.get("cache_budget_mb", 4096)),
             cpu_threads=int(values.get("cpu_threads", 0)),
+            compile=bool(values.get("compile", False)),
             pack_dirs=tuple(Path(p).expanduser() for p in _as_list(values.get("node_packs"), "node_packs"))
             + (data_dir / "nodes",),
             extra={k: v for k, v in values.items() if k not in _KNOWN_KEYS},
@@ -213,11 +218,11 @@ class Settings:
         return {"data_dir": str(self.data_dir), "models": [str(p) for p in self.model_roots],
                 "input": str(self.input_dir), "output": str(self.output_dir), "device": self.device,
                 "precision": self.precision, "cache_budget_mb": self.cache_budget_mb, "cpu_threads": self.cpu_threads,
-                "node_packs": [str(p) for p in self.pack_dirs]}
+                "compile": self.compile, "node_packs": [str(p) for p in self.pack_dirs]}
 
 
 _KNOWN_KEYS = {"data_dir", "models", "input", "output", "device", "precision", "cache_budget_mb", "cpu_threads",
-               "node_packs"}
+               "compile", "node_packs"}
 
 
 def _as_list(value, key) -> list:

@@ -5,6 +5,8 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+# Tests compare against fp32 references: precision "auto" must not pick bf16 on CPUs that have it natively.
+os.environ.setdefault("NODEFLOW_CPU_BF16", "none")
 
 from pathlib import Path  # noqa: E402
 

@@ -40,6 +40,8 @@ class RunPrinter:
             self._line(f"  [failed] {self.label(event.node_id)}{where}: {event.message}")
         elif isinstance(event, ev.NodeSkipped) and not self.quiet:
             self._line(f"  [  skip] {self.label(event.node_id)}: {event.reason}")
+        elif isinstance(event, ev.NodeLog):
+            self._line(f"  [  note] {self.label(event.node_id)}: {event.message}")
 
     def summary(self, report) -> None:
         for path in report.outputs:

@@ -74,6 +74,7 @@ class RunReport:
 
     def to_json(self) -> dict:
         return {"status": self.status, "executed": self.executed, "cached": self.cached,
+                "seconds_total": round(self.seconds_total, 4),
                 "seconds": {str(i): round(r.seconds, 4) for i, r in self.records.items()
                             if r.status in ("ran", "cached")},
                 "reasons": {str(i): r.reason for i, r in self.records.items()},

@@ -6,7 +6,8 @@ def tensor_to_pils(images) -> list:
     import numpy as np
     from PIL import Image
 
-    arr = (images.detach().float().clamp(0, 1).cpu().numpy() * 255.0).round().astype(np.uint8)
+    # ComfyUI's SaveImage quantisation, truncating (not rounding), so the same latent gives the same file bytes.
+    arr = np.clip(255.0 * images.detach().float().cpu().numpy(), 0, 255).astype(np.uint8)
     if arr.ndim == 3:
         arr = arr[None]
     return [Image.fromarray(a[..., 0] if a.shape[-1] == 1 else a[..., :3]) for a in arr]

@@ -130,7 +130,7 @@ def vae_decode(ctx, samples, vae):
     _check_vae(vae)
     ctx.progress(0, 1, "decoding")
     with node_out_of_memory(ctx):
-        images = vae.decode(samples["samples"])
+        images = vae.decode(samples["samples"], progress=ctx.progress)  # tiles, if it must
     ctx.progress(1, 1, "decoded")
     return (images,)
 
@@ -150,7 +150,7 @@ def vae_encode(ctx, pixels, vae):
 
     ctx.progress(0, 1, "encoding")
     with node_out_of_memory(ctx):
-        latent = vae.encode(pixels[..., :3])
+        latent = vae.encode(pixels[..., :3], progress=ctx.progress)  # tiles, if it must
     ctx.progress(1, 1, "encoded")
     return ({"samples": latent},)
 

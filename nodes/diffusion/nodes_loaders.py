@@ -23,9 +23,10 @@ def _resolve(ctx, kind: str, name: str, field: str):
 
 
 def _dtypes(ctx):
-    from nodes.diffusion.models.precision import model_dtype, vae_dtype
+    from nodes.diffusion.models.precision import model_dtype, vae_dtype, warn_slow_precision
 
     device = ctx.device
+    warn_slow_precision(device, ctx.settings.precision, ctx.log)
     return device, model_dtype(device, ctx.settings.precision), vae_dtype(device, ctx.settings.precision)
 
 
@@ -61,6 +62,10 @@ def load_checkpoint(ctx, ckpt_name, prediction="auto"):
     model = loaded.model
     if prediction not in (None, "", "auto"):
         model = model.with_prediction_type(prediction)
+    if ctx.settings.compile:
+        from nodes.diffusion.models.diffusion_model import prepare_compile
+
+        model = prepare_compile(model, ctx.settings.data_dir, ctx.log)
     ctx.record(checkpoint=ckpt_name, model_family=loaded.family, prediction_type=model.prediction_type)
     return model, loaded.clip, loaded.vae_model
 

@@ -1,4 +1,4 @@
-"""GPU memory policy (with a fake device), out-of-memory errors, and the dtype choice."""
+"""GPU memory policy (with a fake device) and out-of-memory errors (the dtype choice: test_precision.py)."""
 from __future__ import annotations
 
 import pytest
@@ -7,7 +7,6 @@ import torch
 from nodeflow.core.context import NodeError
 from nodes.diffusion.models.memory import (DeviceMemory, GpuOutOfMemory, MovablePart, node_out_of_memory,
                                            out_of_memory_as_error)
-from nodes.diffusion.models.precision import model_dtype, vae_dtype
 from tests.diffusion.tiny_models import make_context
 
 GB = 1024 ** 3
@@ -120,12 +119,33 @@ def test_other_errors_pass_through():
             raise ValueError("not about memory")
 
 
-def test_dtype_choice():
-    assert model_dtype("cpu", "auto") == torch.float32
-    assert model_dtype("cpu", "fp16") == torch.float32
-    assert model_dtype("cpu", "bf16") == torch.bfloat16
-    assert model_dtype("cuda", "auto") == torch.float16
-    assert model_dtype("cuda", "fp32") == torch.float32
-    assert model_dtype("cuda:1", "bf16") == torch.bfloat16
-    assert vae_dtype("cpu", "bf16") == torch.bfloat16
-    assert vae_dtype("cuda", "auto") in (torch.bfloat16, torch.float32)  # never fp16 (SDXL's VAE overflows)
+def test_cpu_uses_keep_freed_memory_and_give_it_back_after_the_outermost_use(monkeypatch):
+    from nodes.diffusion.models import memory
+
+    calls = []
+
+    class FakeLibc:
+        def mallopt(self, param, value):
+            calls.append(("mallopt", param, value))
+            return 1
+
+        def malloc_trim(self, pad):
+            calls.append(("trim",))
+            return 1
+
+    monkeypatch.setattr(memory, "_libc", FakeLibc())
+    monkeypatch.setattr(memory, "_allocator_state", None)
+    manager, unet, vae = DeviceMemory(), MovablePart("unet", [], nbytes=0), MovablePart("vae", [], nbytes=0)
+    with manager.use(unet, "cpu"):  # a sampler's whole loop
+        for _ in range(3):
+            with manager.use(unet, "cpu"):  # each step
+                pass
+        assert ("trim",) not in calls
+    assert calls == [("mallopt", memory._M_MMAP_THRESHOLD, memory.CPU_MMAP_THRESHOLD),
+                     ("mallopt", memory._M_TRIM_THRESHOLD, memory.CPU_TRIM_THRESHOLD), ("trim",)]
+    with manager.use(vae, "cpu"):
+        pass
+    assert calls[-1] == ("trim",) and len(calls) == 4  # thresholds set once
+    memory.tune_cpu_allocator(False)
+    assert calls[-2:] == [("mallopt", memory._M_MMAP_THRESHOLD, memory.GLIBC_DYNAMIC_MMAP_MAX),
+                          ("mallopt", memory._M_TRIM_THRESHOLD, 2 * memory.GLIBC_DYNAMIC_MMAP_MAX)]

@@ -12,9 +12,15 @@ Policy (simple on purpose, one process-wide ``DeviceMemory``):
    names the node and suggests a smaller image size or batch.
 
 The CPU and Apple's unified memory (MPS) report no free-memory figure: nothing is ever offloaded there.
+
+On Linux the CPU allocator keeps freed memory while a model is in use (``tune_cpu_allocator``) and gives it back
+when the use ends: glibc otherwise unmaps every large freed block, and oneDNN's per-call weight reorders then fault
+in and zero fresh pages on every step (measured: 465,000 page faults per SD1.5 UNet forward at 64 px, fp32; the
+forward 2.3x faster without them).
 """
 from __future__ import annotations
 
+import sys
 import threading
 from collections import OrderedDict
 from contextlib import contextmanager
@@ -25,6 +31,15 @@ from nodeflow.core.context import NodeError
 #: Room kept free for activations when deciding whether a model fits next to the others.
 WORKING_RESERVE_BYTES = 1024 ** 3
 SMALLER_HINT = "try a smaller image size or batch size"
+#: glibc thresholds while a model runs on the CPU: blocks up to 1 GiB come from (and go back to) the heap, and the
+#: heap keeps up to 2 GiB of freed memory at its top; glibc's defaults are 128 KiB for both (the first one rising to
+#: 32 MiB as big blocks are freed, which is not enough for an SD UNet's weight reorders).
+CPU_MMAP_THRESHOLD = 1 << 30
+CPU_TRIM_THRESHOLD = (1 << 31) - 1
+#: glibc's own steady state once large blocks have been freed (its dynamic thresholds at their maximum): "off"
+GLIBC_DYNAMIC_MMAP_MAX = 32 << 20
+#: whether model uses on the CPU keep freed memory (benchmarks turn it off to measure the difference)
+CPU_KEEPS_FREED_MEMORY = True
 
 
 class MemoryBackend(Protocol):
@@ -50,6 +65,68 @@ class TorchBackend:
 
         if str(device).startswith("cuda") and torch.cuda.is_available():
             torch.cuda.empty_cache()
+
+
+def free_working_bytes(device: str) -> int | None:
+    """Memory free for a computation's intermediate tensors: on CUDA the device's free memory (the allocator's unused
+    cache included), on the CPU what Linux calls MemAvailable; None where unknown (MPS, other systems)."""
+    kind = str(device).split(":")[0]
+    if kind == "cuda":
+        return TorchBackend().free_bytes(device)
+    if kind != "cpu":
+        return None
+    try:
+        with open("/proc/meminfo", encoding="ascii") as f:
+            for line in f:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    return None
+
+
+_M_TRIM_THRESHOLD, _M_MMAP_THRESHOLD = -1, -3  # mallopt parameters (malloc.h)
+_allocator_state: bool | None = None
+_libc = None
+
+
+def _glibc():
+    global _libc
+    if _libc is None:
+        _libc = False
+        if sys.platform.startswith("linux"):
+            import ctypes
+            import platform
+
+            try:
+                if platform.libc_ver()[0] == "glibc":
+                    _libc = ctypes.CDLL("libc.so.6")
+            except OSError:
+                pass
+    return _libc or None
+
+
+def tune_cpu_allocator(keep_freed: bool = True) -> bool:
+    """Let glibc keep freed memory for reuse (``keep_freed``), or set its own steady-state thresholds back; False
+    where the C library isn't glibc."""
+    global _allocator_state
+    libc = _glibc()
+    if libc is None:
+        return False
+    if _allocator_state != keep_freed:
+        mmap, trim = ((CPU_MMAP_THRESHOLD, CPU_TRIM_THRESHOLD) if keep_freed
+                      else (GLIBC_DYNAMIC_MMAP_MAX, 2 * GLIBC_DYNAMIC_MMAP_MAX))
+        libc.mallopt(_M_MMAP_THRESHOLD, mmap)
+        libc.mallopt(_M_TRIM_THRESHOLD, trim)
+        _allocator_state = keep_freed
+    return True
+
+
+def release_freed_cpu_memory() -> None:
+    """Give the memory the allocator kept back to the system (after a model use on the CPU)."""
+    libc = _glibc()
+    if libc is not None and _allocator_state:
+        libc.malloc_trim(0)
 
 
 class MovablePart:
@@ -88,6 +165,8 @@ class DeviceMemory:
     def use(self, part: MovablePart, device: str):
         """Hold ``part`` on ``device`` for the duration of the block."""
         device = str(device)
+        if device == "cpu" and CPU_KEEPS_FREED_MEMORY:
+            tune_cpu_allocator(True)
         with self._lock:
             if part.device != device:
                 if device != "cpu":
@@ -112,6 +191,8 @@ class DeviceMemory:
                 self._pins[key] -= 1
                 if not self._pins[key]:
                     del self._pins[key]
+                    if device == "cpu" and not self._pins:
+                        release_freed_cpu_memory()
 
     def _make_room(self, part: MovablePart, device: str) -> None:
         free = self.backend.free_bytes(device)
