@@ -113,23 +113,49 @@ class Folders:
             try:
                 real_root = root.resolve()
                 real = candidate.resolve()
-            except OSError:
+                if real.exists() and (real == real_root or real_root in real.parents):
+                    return real
+            except OSError:  # a name too long for this file system, a folder we may not read
                 continue
-            if real.exists() and (real == real_root or real_root in real.parents):
-                return real
         return None
 
     def searched(self, kind: str) -> list[str]:
         return [str(p) for p in self.roots(kind)]
 
 
-def is_safe_name(name: Any) -> bool:
-    """A relative, '/'-separated name with no '..', no drive, no NUL: cannot point outside its folder."""
-    if not isinstance(name, str) or not name or "\x00" in name or "\\" in name or len(name) > 1024:
-        return False
+#: The longest file or folder name that ext4, APFS, NTFS (255 UTF-16 units) and FAT all take, in UTF-8 bytes.
+MAX_NAME_PART_BYTES = 255
+
+
+def name_problem(name: Any) -> str | None:
+    """Why ``name`` (from a workflow, may be hostile) cannot name a file inside a folder, or None when it can: a
+    relative, '/'-separated name with no '..', no drive, no NUL, whose every part a file system accepts."""
+    if not isinstance(name, str) or not name:
+        return "an empty name"
+    if "\x00" in name:
+        return "the name holds a NUL character"
+    if "\\" in name:
+        return "the name holds a backslash (folders are separated by '/')"
+    if len(name) > 1024:
+        return f"the name is {len(name)} characters long (limit 1024)"
     p = PurePosixPath(name)
-    # "." (and "./") has no parts: it names the folder itself, not a file in it
-    return bool(p.parts) and not p.is_absolute() and ".." not in p.parts and ":" not in p.parts[0]
+    if not p.parts:  # "." and "./" name the folder itself, not a file in it
+        return "the name is the folder itself, not a file in it"
+    if p.is_absolute() or ":" in p.parts[0]:
+        return "an absolute path (names are relative to the configured folders)"
+    if ".." in p.parts:
+        return "the name holds '..' (names stay inside the configured folders)"
+    for part in p.parts:
+        size = len(part.encode("utf-8", "surrogatepass"))
+        if size > MAX_NAME_PART_BYTES:
+            return (f"the part {part[:24]!r}... is {size} bytes long; file systems take at most "
+                    f"{MAX_NAME_PART_BYTES}")
+    return None
+
+
+def is_safe_name(name: Any) -> bool:
+    """A relative, '/'-separated name that cannot point outside its folder and that a file system can hold."""
+    return name_problem(name) is None
 
 
 @dataclass(frozen=True)

@@ -3,9 +3,9 @@ from __future__ import annotations
 
 import os
 import re
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 
-from nodeflow.config import is_safe_name
+from nodeflow.config import MAX_NAME_PART_BYTES, is_safe_name, name_problem
 from nodeflow.core.context import NodeError
 from nodeflow.formats.atomic import describe_os_error
 from nodeflow.core.nodedef import COMBO, Comfy, STRING, Input, Output, node
@@ -52,12 +52,36 @@ def preview_image(ctx, images):
     ctx.show(images=tensor_to_pils(images))
 
 
+#: What Save Image appends to the prefix's last part: "_00001_.png" (one more digit past 99,999 pictures).
+_SUFFIX_BYTES = len("_000001_.png")
+#: Linux's PATH_MAX; macOS takes 1,024 and Windows without long paths 260, checked there by the save itself.
+_MAX_PATH_BYTES = 4095
+
+
 def _check_prefix(values, settings):
+    """The limits the save will meet, known before anything runs: a name inside the output folder, each part of
+    it a length the file system takes once the counter and ".png" are appended."""
     prefix = values.get("filename_prefix")
-    if not is_safe_name(prefix) or prefix.endswith("/"):
-        return [("filename_prefix", f"{prefix!r} must be a relative name inside the output folder "
-                                    "(no '..', no absolute path)")]
+    why = name_problem(prefix)
+    if why is None and prefix.endswith("/"):
+        why = "it ends with '/' (the last part starts the file name)"
+    if why is None:
+        stem = PurePosixPath(prefix).name.encode("utf-8")
+        if len(stem) + _SUFFIX_BYTES > MAX_NAME_PART_BYTES:
+            why = (f"its last part is {len(stem)} bytes long; with the counter and '.png' a file name may hold "
+                   f"{MAX_NAME_PART_BYTES - _SUFFIX_BYTES} bytes of it")
+        elif settings is not None:
+            full = len(os.fsencode(str(Path(settings.output_dir).resolve() / prefix))) + _SUFFIX_BYTES
+            if full > _MAX_PATH_BYTES:
+                why = f"the path would be {full} bytes long (limit {_MAX_PATH_BYTES})"
+    if why is not None:
+        return [("filename_prefix", f"{_short(prefix)} must be a relative name inside the output folder: {why}")]
     return []
+
+
+def _short(value) -> str:
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
 
 
 @node("SaveImage", display="Save Image", category="image", output_node=True, check=_check_prefix,
