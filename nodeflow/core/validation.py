@@ -79,7 +79,8 @@ def check_value(inp: Input, value: Any, settings=None, resolved: dict | None = N
         folders = settings.folders
         why = name_problem(value)
         if why is not None:
-            return ("invalid_value", f"file name {_short(value)}: {why}",
+            # kind missing_file: no such file can exist (the editor lists it, ComfyUI says "not in list")
+            return ("missing_file", f"file name {_short(value)}: {why}",
                     f"a file in {', '.join(folders.searched(inp.files))}")
         path = folders.resolve(inp.files, value)
         if path is None:
