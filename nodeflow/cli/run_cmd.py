@@ -66,11 +66,11 @@ def run(args) -> int:
                 code = EXIT_FAILED
     finally:
         if args.report:
-            _write_report(args.report, runs)
+            write_report(args.report, runs)
     return code
 
 
-def _write_report(path: str, runs: list[dict]) -> None:
+def write_report(path: str, runs: list[dict]) -> None:
     from nodeflow.formats.atomic import WriteError, atomic_write_text
 
     try:
