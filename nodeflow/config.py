@@ -80,14 +80,26 @@ class Folders:
         return roots
 
     def list_files(self, kind: str) -> list[str]:
-        """Names (relative, '/'-separated) of the files of this kind; diffusers folders count as checkpoints."""
+        """Names (relative, '/'-separated) of the files of this kind; diffusers folders count as checkpoints.
+        Symbolic links the user placed in the folders are followed (as ComfyUI does; models often live on another
+        disk); a link loop is walked once, a dangling link is not listed. What is listed, ``resolve`` finds."""
         names: list[str] = []
         suffixes = MODEL_SUFFIXES[kind]
         for root in self.roots(kind):
             if not root.is_dir():
                 continue
+            seen_dirs: set[tuple[int, int]] = set()
             for dirpath, dirnames, filenames in os.walk(root, followlinks=True):
                 here = Path(dirpath)
+                try:
+                    st = here.stat()
+                except OSError:
+                    dirnames[:] = []
+                    continue
+                if (st.st_dev, st.st_ino) in seen_dirs:  # reached again through a link: a loop
+                    dirnames[:] = []
+                    continue
+                seen_dirs.add((st.st_dev, st.st_ino))
                 rel_dir = here.relative_to(root)
                 if kind == "checkpoints" and "model_index.json" in filenames and here != root:
                     names.append(rel_dir.as_posix())
@@ -96,26 +108,27 @@ class Folders:
                 dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
                 for fn in filenames:
                     if fn.lower().endswith(suffixes) and not fn.startswith("."):
-                        names.append((rel_dir / fn).as_posix())
+                        name = (rel_dir / fn).as_posix()
+                        if is_safe_name(name) and (here / fn).exists():  # a dangling link names nothing
+                            names.append(name)
         seen: set[str] = set()
         return [n for n in names if not (n in seen or seen.add(n))]
 
     def resolve(self, kind: str, name: str) -> Path | None:
         """The existing file (or diffusers folder) called ``name`` in this kind's folders; None if there is none.
 
-        Names come from workflow files, which may be hostile: absolute paths and '..' are refused outright, and
-        the resolved path (symlinks followed) must stay inside the folder it was found in.
+        Names come from workflow files, which may be hostile: absolute paths, drive letters and '..' are refused
+        outright (``name_problem``), so a name can only lead outside its folder through a symbolic link that
+        someone with write access to the folder placed there: the user's choice, followed as ComfyUI does.
         """
         if not is_safe_name(name):
             return None
         for root in self.roots(kind):
             candidate = root / PurePosixPath(name)
             try:
-                real_root = root.resolve()
-                real = candidate.resolve()
-                if real.exists() and (real == real_root or real_root in real.parents):
-                    return real
-            except OSError:  # a name too long for this file system, a folder we may not read
+                if candidate.exists():
+                    return candidate.resolve()
+            except OSError:  # a name too long for this file system, a folder we may not read, a link loop
                 continue
         return None
 
