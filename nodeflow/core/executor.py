@@ -65,7 +65,8 @@ class RunReport:
 
     @property
     def outputs(self) -> list[str]:
-        return [f for r in self.records.values() if r.status == "ran" for f in r.files]
+        # a node that failed after writing some files (a full disk on the third image) still wrote the first two
+        return [f for r in self.records.values() if r.status in ("ran", "failed") for f in r.files]
 
     @property
     def errors(self) -> list[dict]:
@@ -304,10 +305,11 @@ class _Run:
         except Exception as e:  # a node's failure fails its run, never the engine
             seconds = time.perf_counter() - t0
             field_name = getattr(e, "field", None) if isinstance(e, NodeError) else None
-            message = str(e) if isinstance(e, NodeError) else f"{type(e).__name__}: {e}"
+            message = str(e) if isinstance(e, NodeError) else _describe_failure(e)
             error = {"kind": "node_failed", "node_id": node.id, "node_title": node.label, "field": field_name,
                      "message": message}
-            report.records[node.id] = NodeRecord(node.id, "failed", reason, seconds, error=error)
+            report.records[node.id] = NodeRecord(node.id, "failed", reason, seconds, error=error,
+                                                 files=list(ctx.files))
             self.emit(ev.NodeFailed(node.id, message, traceback.format_exc(), _summarise(kwargs), field_name))
             return "failed"
         seconds = time.perf_counter() - t0
@@ -381,6 +383,16 @@ def _file_stamp(path) -> list | None:
         return [st.st_size, st.st_mtime_ns]
     except OSError:
         return None
+
+
+def _describe_failure(e: Exception) -> str:
+    """A node's unexpected exception in one line; running out of memory (torch's OutOfMemoryError, Python's
+    MemoryError: matched by name, the core imports no torch) says what to lower."""
+    if isinstance(e, MemoryError) or type(e).__name__ == "OutOfMemoryError":
+        first = str(e).strip().splitlines()[0][:200] if str(e).strip() else ""
+        return ("out of memory while this node ran: lower the image size or batch size (or use the tiled VAE nodes)"
+                + (f" ({first})" if first else ""))
+    return f"{type(e).__name__}: {e}"
 
 
 def _brief(value: Any) -> str:

@@ -7,6 +7,7 @@ import math
 from dataclasses import asdict, dataclass
 from typing import Any
 
+from nodeflow.config import name_problem
 from nodeflow.core import socket_types as st
 from nodeflow.core.graph import Graph, Node, graph_dag
 from nodeflow.core.nodedef import Input, NodeType
@@ -76,6 +77,11 @@ def check_value(inp: Input, value: Any, settings=None, resolved: dict | None = N
         if settings is None:
             return None
         folders = settings.folders
+        why = name_problem(value)
+        if why is not None:
+            # kind missing_file: no such file can exist (the editor lists it, ComfyUI says "not in list")
+            return ("missing_file", f"file name {_short(value)}: {why}",
+                    f"a file in {', '.join(folders.searched(inp.files))}")
         path = folders.resolve(inp.files, value)
         if path is None:
             return ("missing_file", f"file {_short(value)} not found",

@@ -19,20 +19,16 @@ from typing import Any
 from nodeflow.core.graph import NODE_MODES, Graph, Group, Link, Node
 from nodeflow.core.nodedef import SEED_CONTROLS
 from nodeflow.formats.atomic import atomic_write_text
+from nodeflow.formats.json_limits import MAX_FILE_BYTES, WorkflowError, parse_json  # noqa: F401  (re-exported)
 
 FORMAT_NAME = "nodeflow.workflow"
 FORMAT_VERSION = 1
 SCHEMA_PATH = Path(__file__).with_name("workflow.schema.json")
-MAX_FILE_BYTES = 256 * 1024 * 1024
 
 _NODE_KEYS = {"id", "type", "version", "title", "pos", "size", "values", "sockets", "mode", "collapsed", "color",
               "controls"}
 _GROUP_KEYS = {"id", "title", "rect", "color"}
 _TOP_KEYS = {"format", "version", "meta", "nodes", "links", "groups"}
-
-
-class WorkflowError(ValueError):
-    """A workflow file that cannot be read; the message says where and what was expected."""
 
 
 @dataclass
@@ -114,23 +110,6 @@ def read_json(path: Path) -> Any:
 
 def loads(text: str | bytes, registry=None) -> tuple[Graph, LoadReport]:
     return from_dict(parse_json(text), registry)
-
-
-def parse_json(text: str | bytes, what: str = "file", limit: int = MAX_FILE_BYTES) -> Any:
-    """JSON from a file someone handed us: size-limited, UTF-8 checked, every failure a one-line WorkflowError."""
-    if len(text) > limit:
-        raise WorkflowError(f"the {what} is {len(text)} bytes, too large for a workflow (limit {limit})")
-    if isinstance(text, bytes):
-        try:
-            text = text.decode("utf-8-sig")
-        except UnicodeDecodeError as e:
-            raise WorkflowError(f"the {what} is not UTF-8 text ({e.reason} at byte {e.start})") from None
-    try:
-        return json.loads(text)
-    except json.JSONDecodeError as e:
-        raise WorkflowError(f"the {what} is not valid JSON (line {e.lineno}, column {e.colno}: {e.msg})") from None
-    except (ValueError, RecursionError) as e:  # integers with thousands of digits, absurd nesting
-        raise WorkflowError(f"the {what} is not usable JSON: {e}") from None
 
 
 def from_dict(data: Any, registry=None) -> tuple[Graph, LoadReport]:
