@@ -162,6 +162,11 @@ class RayPool:
     def run(self, batch) -> None:
         if self._ray is None:
             self.start()
+        self._stop.clear()
+        for slot in self.slots:  # workers still warm from an earlier batch of this pool
+            if slot.ready:
+                batch.workers.append(slot.info)
+                batch.emit(bev.WorkerReady(slot.info.get("name", slot.name), slot.info))
         try:
             self._loop(batch)
         except KeyboardInterrupt:

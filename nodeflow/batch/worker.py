@@ -106,7 +106,8 @@ class BatchWorker:
                                   report={"errors": [p.to_dict() for p in work.problems]},
                                   seconds=time.perf_counter() - t0)
             report = self.executor.execute(work, self._listener(job_id), key="batch",
-                                           embed=lambda: workflow_chunks(graph, env.registry))
+                                           embed=lambda: workflow_chunks(graph, env.registry),
+                                           rerun_outputs=True)
             files = []
             for path in report.outputs:
                 p = Path(path)

@@ -34,3 +34,30 @@ def test_bad_sweeps_and_invalid_workflows_run_nothing(tmp_path, capsys):
                  "Load Checkpoint.ckpt_name=missing.safetensors", "--out", str(out)]) == 2
     assert "nothing was run" in capsys.readouterr().err
     assert not out.exists()
+
+
+def test_a_warm_worker_writes_every_runs_files_even_when_it_ran_the_same_job_before(tmp_path):
+    """The cache still serves what feeds Save Image, but Save Image runs: a batch asked again gives files again."""
+    from nodeflow.batch.driver import Batch
+    from nodeflow.batch.local_pool import LocalPool
+    from nodeflow.batch.outputs import OutputWriter
+    from nodeflow.core.environment import Environment
+    from tests.batch.kit import batch_settings, sweep_jobs
+
+    settings = batch_settings(tmp_path)
+    env = Environment.create(settings, entry_points=False)
+    pool = LocalPool(settings)
+    try:
+        reports = []
+        for attempt in ("a", "b"):
+            batch = Batch(sweep_jobs(env, [1, 2], batch_id=attempt), OutputWriter(settings.output_dir))
+            pool.run(batch)
+            reports.append(batch.report())
+    finally:
+        pool.close()
+    assert len(list(settings.output_dir.iterdir())) == 4
+    again = reports[1]["runs"][0]
+    assert again["cached"] and "7" not in map(str, again["cached"])  # node 7: Save Image
+    assert "run again as asked" in again["reasons"]["7"]
+    first, second = (open(r["runs"][0]["outputs"][0], "rb").read() for r in reports)
+    assert first == second
