@@ -145,13 +145,17 @@ class Executor:
         return self.execute(plan(graph, self.env, targets), listener, key=key, embed=embed)
 
     def execute(self, work: Plan, listener: Listener | None = None, *, key: str = "default",
-                embed: Embed = None) -> RunReport:
+                embed: Embed = None, rerun_outputs: bool = False) -> RunReport:
         """Run a plan made with this executor's environment. ``key`` names the graph across runs (why a node runs
-        again is explained against that graph's last run); ``embed``: what outputs embed (see ``Embed``)."""
+        again is explained against that graph's last run); ``embed``: what outputs embed (see ``Embed``);
+        ``rerun_outputs``: output nodes run even when nothing they depend on changed (a batch wants its files
+        written for every run; what feeds them still comes from the cache)."""
         with self._run_lock:
             self._cancel.clear()
             self._run_id += 1
-            return _Run(self, work, listener, key, embed).execute()
+            run = _Run(self, work, listener, key, embed)
+            run.rerun_outputs = rerun_outputs
+            return run.execute()
 
 
 class _Run:
@@ -166,6 +170,7 @@ class _Run:
         self.components: dict[int, dict] = {}
         self._embed = embed
         self._embed_cache: dict | None = None
+        self.rerun_outputs = False
 
     def emit(self, event: ev.Event) -> None:
         if self.listener is not None:
@@ -260,7 +265,8 @@ class _Run:
                 report.records[nid] = NodeRecord(nid, "bypassed", "bypassed: inputs passed through")
                 self.emit(ev.NodeFinished(nid, 0.0, True, "bypassed"))
                 continue
-            entry = self.ex.cache.get(sig) if nt.deterministic else None
+            reuse = nt.deterministic and not (self.rerun_outputs and nt.output_node)
+            entry = self.ex.cache.get(sig) if reuse else None
             if entry is not None:
                 self.results[nid] = entry.outputs
                 self.ex.remember(self.key, nid, comp)
@@ -271,6 +277,8 @@ class _Run:
                                           self.upstream_for_ui(nid, entry.ui)))
                 continue
             reason = self.why(node, nt, comp)
+            if not reuse and nt.deterministic and self.ex.cache.get(sig) is not None:
+                reason = "an output node, run again as asked (rerun_outputs)"
             outcome = self.run_node(node, nt, sig, comp, reason)
             if outcome == "cancelled":
                 report.status = "cancelled"
