@@ -101,3 +101,28 @@ def test_the_image2image_template_runs(registry, tmp_path):
     # ComfyUI's size: scale sqrt(0.01 * 1024^2 / (40 * 48)) = 2.337 -> 93x112, then the VAE Encode crops to
     # multiples of 8
     assert image.shape == (112, 88, 3)
+
+
+@pytest.mark.slow
+def test_the_inpaint_template_runs_on_an_sd2_inpainting_checkpoint(registry, tmp_path):
+    """512-inpainting-ema.safetensors is SD2's inpainting model: a UNet with 9 input channels (latent, mask, masked
+    latent). The picture's transparent part (Load Image's MASK) is what gets repainted."""
+    wf = load("0.1.48/inpaint_example.json")
+    settings = tiny.make_settings(tmp_path, device="cpu")
+    [ckpt] = _by_type(wf, "CheckpointLoaderSimple")
+    configs = tiny.tiny_configs("sd2")
+    configs["unet"]["in_channels"] = 9
+    model = tiny.build_tiny_model("sd2", 0, configs)
+    tiny.write_tiny_checkpoint(tmp_path / "models" / "checkpoints" / ckpt["widgets_values"][0], model=model)
+    [load_image] = _by_type(wf, "LoadImage")
+    rgba = np.zeros((48, 40, 4), dtype=np.uint8)
+    rgba[..., 1:3] = 160
+    rgba[..., 3] = 255
+    rgba[12:30, 10:30, 3] = 0  # the part to repaint
+    Image.fromarray(rgba, "RGBA").save(tmp_path / "input" / load_image["widgets_values"][0])
+    [scale] = _by_type(wf, "ImageScaleToTotalPixels")
+    [encode] = _by_type(wf, "VAEEncodeForInpaint")
+    assert encode["widgets_values"] == [6]
+    graph, result = _run(registry, wf, settings, [(scale["id"], "megapixels", 0.01), *_ksampler_steps(wf)])
+    [image] = _saved(settings).values()
+    assert image.shape == (112, 88, 3)  # the scaled picture (93x112) cropped to multiples of 8
