@@ -161,6 +161,10 @@ class RunControl(QObject):
                 canvas.set_node_preview(nid, None)
         images = event.ui.get("images") or []
         info = merge_info(event.info, event.upstream) if images else {}
+        previews = [] if images else event.ui.get("previews") or []  # shown on the card, not in the gallery
+        if previews and canvas is not None:
+            canvas.set_node_images(nid, previews)
+            self.node_images[(job.owner.uid, nid)] = (previews, self._title(job, nid), "")
         if images and canvas is not None:
             canvas.set_node_images(nid, images)
             details = GalleryEntry(images[0], self._title(job, nid), info).describe()

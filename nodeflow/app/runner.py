@@ -67,9 +67,11 @@ def convert_event(event: ev.Event) -> ev.Event:
 
     if isinstance(event, ev.NodePreview):
         return dataclasses.replace(event, image=to_qimage(event.image))
-    if isinstance(event, ev.NodeFinished) and event.ui.get("images"):
+    if isinstance(event, ev.NodeFinished) and (event.ui.get("images") or event.ui.get("previews")):
         ui = dict(event.ui)
-        ui["images"] = [q for q in (to_qimage(i) for i in event.ui["images"]) if q is not None]
+        for key in ("images", "previews"):  # previews: what an intermediate image / mask node shows on its card
+            if ui.get(key):
+                ui[key] = [q for q in (to_qimage(i) for i in event.ui[key]) if q is not None]
         return dataclasses.replace(event, ui=ui)
     return event
 

@@ -10,20 +10,21 @@ from nodes.diffusion.sampling.names import SCHEDULER_NAMES
 from nodes.diffusion.types import IMAGE, LATENT
 
 #: Beta schedules by their usual names -> the sampling package's (diffusers') names.
-SCHEDULES = {"scaled_linear": "scaled_linear", "linear": "linear", "cosine": "squaredcos_cap_v2"}
+SCHEDULES = {"scaled_linear": "scaled_linear", "linear": "linear", "cosine": "squaredcos_cap_v2",
+             "sigmoid": "sigmoid"}
 #: SD1/SD2's latent scale: the forward process runs on latents * this, as the model was trained.
 LATENT_SCALE = 0.18215
 _SCHEDULE_INPUT = Input("schedule", COMBO, default="scaled_linear", choices=tuple(SCHEDULES),
                         tooltip="Beta schedule: scaled_linear is Stable Diffusion's (0.00085..0.012 over 1000 "
                                 "steps, linear in sqrt(beta)); linear is DDPM's 1e-4..0.02; cosine is Nichol & "
-                                "Dhariwal's.")
+                                "Dhariwal's; sigmoid (GeoDiff's) rises along a sigmoid over DDPM's 1e-4..0.02.")
 
 
 def _model_sampling(schedule: str):
     from nodes.diffusion.sampling.model_sampling import ModelSampling
 
     name = SCHEDULES[schedule]
-    start, end = (0.0001, 0.02) if name == "linear" else (0.00085, 0.012)
+    start, end = (0.0001, 0.02) if name in ("linear", "sigmoid") else (0.00085, 0.012)
     return ModelSampling(name, start, end)
 
 
@@ -70,10 +71,15 @@ def add_noise(ctx, timestep, schedule, seed, image=None, latent=None):
 
 # -- Plot Schedule ---------------------------------------------------------------------------------------------------
 
-_COLOURS = {"scaled_linear": (31, 119, 180), "linear": (214, 39, 40), "cosine": (44, 160, 44)}
+_COLOURS = {"scaled_linear": (31, 119, 180), "linear": (214, 39, 40), "cosine": (44, 160, 44),
+            "sigmoid": (148, 103, 189)}
 
 
-def _plot(width: int, height: int, curves: dict, visited: list[tuple[float, float]], title: str):
+LEVELS = ("signal and noise", "signal", "noise")
+
+
+def _plot(width: int, height: int, curves: dict, visited: list[tuple[float, float]], title: str,
+          levels: str = LEVELS[0]):
     """A PIL image: signal (solid) and noise (dashed) levels per schedule over t, dots at the visited levels."""
     from PIL import Image, ImageDraw, ImageFont
 
@@ -95,14 +101,15 @@ def _plot(width: int, height: int, curves: dict, visited: list[tuple[float, floa
         d.text((x - 8, bottom + 4), str(t), fill=(0, 0, 0), font=font)
     d.text(((left + right) / 2 - 40, bottom + 20), "timestep t", fill=(0, 0, 0), font=font)
     d.text((left, 4), title, fill=(0, 0, 0), font=font)
-    d.text((left, 18), "solid: signal level sqrt(abar_t)   dashed: noise level sqrt(1 - abar_t)", fill=(90, 90, 90),
-           font=font)
+    legend = {"signal": "solid: signal level sqrt(abar_t)", "noise": "dashed: noise level sqrt(1 - abar_t)"}
+    d.text((left, 18), "   ".join(v for k, v in legend.items() if k in levels), fill=(90, 90, 90), font=font)
 
     for i, (name, (signal, noise)) in enumerate(curves.items()):
         colour = _COLOURS[name]
-        d.line([xy(t, float(v)) for t, v in enumerate(signal)], fill=colour, width=2)
+        if "signal" in levels:
+            d.line([xy(t, float(v)) for t, v in enumerate(signal)], fill=colour, width=2)
         points = [xy(t, float(v)) for t, v in enumerate(noise)]
-        for j in range(0, len(points) - 8, 16):  # dashed
+        for j in range(0, len(points) - 8, 16) if "noise" in levels else ():  # dashed
             d.line(points[j:j + 9], fill=colour, width=2)
     # Legend in the lower left, where every curve is far away (noise levels rise fast, signals fall late).
     lx, ly = xy(150, 0.0)[0], xy(0, 0.04)[1] - 16 * len(curves)
@@ -122,11 +129,13 @@ def _plot(width: int, height: int, curves: dict, visited: list[tuple[float, floa
               Input("steps", INT, default=20, min=1, max=200),
               _SCHEDULE_INPUT,
               Input("width", INT, default=768, min=256, max=4096, step=8),
-              Input("height", INT, default=512, min=192, max=4096, step=8)],
+              Input("height", INT, default=512, min=192, max=4096, step=8),
+              Input("levels", COMBO, default=LEVELS[0], choices=LEVELS, optional=True,
+                    tooltip="which curves to overlay for every schedule: the signal level, the noise level, both")],
       outputs=[Output("IMAGE", IMAGE)])
-def plot_schedule(ctx, scheduler, steps, schedule, width, height):
+def plot_schedule(ctx, scheduler, steps, schedule, width, height, levels=LEVELS[0]):
     """Signal level sqrt(abar_t) and noise level sqrt(1 - abar_t) over the 1000 training steps for the linear,
-    scaled-linear and cosine schedules, with the noise levels a scheduler visits (dots) on the chosen one."""
+    scaled-linear, cosine and sigmoid schedules, with the noise levels a scheduler visits (dots) on the chosen one."""
     import numpy as np
     import torch
 
@@ -139,13 +148,13 @@ def plot_schedule(ctx, scheduler, steps, schedule, width, height):
     ms = _model_sampling(schedule)
     sigmas = calculate_sigmas(ms, scheduler, int(steps))[:-1].double()  # the final 0 is the clean result
     # sigma = sqrt((1 - abar) / abar)  =>  noise level sqrt(1 - abar) = sigma / sqrt(1 + sigma^2)
-    levels = (sigmas / (1 + sigmas ** 2).sqrt()).tolist()
+    noise_levels = (sigmas / (1 + sigmas ** 2).sqrt()).tolist()
     timesteps = ms.timestep(sigmas.float()).tolist()
-    visited = list(zip(timesteps, levels))
+    visited = list(zip(timesteps, noise_levels))
     ctx.record(scheduler=scheduler, steps=int(steps), schedule=schedule)
     ctx.show(text="visited timesteps: " + ", ".join(str(t) for t in timesteps))
     img = _plot(int(width), int(height), curves, visited,
-                f"{steps} steps of '{scheduler}' on {schedule} (dots: noise levels visited)")
+                f"{steps} steps of '{scheduler}' on {schedule} (dots: noise levels visited)", levels)
     return (torch.from_numpy(np.asarray(img, dtype=np.float32) / 255)[None],)
 
 

@@ -15,4 +15,5 @@ SOCKET_TYPES = {
     LATENT: ("#ff9cf9", "latent images"),
     IMAGE: ("#64b5f6", "images, float [B, H, W, C] in 0..1"),
     MASK: ("#81c784", "masks, float [B, H, W] in 0..1"),
+    "UPSCALE_MODEL": ("#c5a05a", "an image upscale model (ESRGAN, Real-ESRGAN, ...)"),
 }

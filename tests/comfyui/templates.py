@@ -63,7 +63,16 @@ SUPPORTED = {"CheckpointLoaderSimple", "CLIPTextEncode", "CLIPSetLastLayer", "Em
              "KSamplerAdvanced", "VAEDecode", "VAEEncode", "SaveImage", "PreviewImage", "LoadImage", "LoraLoader",
              "LoraLoaderModelOnly", "LatentUpscale", "LatentUpscaleBy", "VAELoader", "Note", "MarkdownNote",
              "Reroute", "PrimitiveNode", "PrimitiveInt", "PrimitiveFloat", "PrimitiveString",
-             "PrimitiveStringMultiline", "PrimitiveBoolean"}
+             "PrimitiveStringMultiline", "PrimitiveBoolean",
+             # image, mask, latent and upscale-model vocabulary (nodes_image_ops, nodes_mask, nodes_latent_ops,
+             # nodes_upscale, nodes_vae)
+             "ImageScale", "ImageScaleBy", "ImageScaleToTotalPixels", "ImageInvert", "ImageCrop", "ImageBatch",
+             "ImagePadForOutpaint", "ImageCompositeMasked", "EmptyImage", "Canny", "LoadImageMask", "ImageToMask",
+             "MaskToImage", "SolidMask", "InvertMask", "CropMask", "GrowMask", "FeatherMask", "ThresholdMask",
+             "MaskComposite", "SetLatentNoiseMask", "VAEEncodeForInpaint", "InpaintModelConditioning",
+             "LatentComposite", "LatentCompositeMasked", "LatentBlend", "LatentFromBatch", "RepeatLatentBatch",
+             "LatentBatch", "LatentCrop", "LatentFlip", "LatentRotate", "SaveLatent", "LoadLatent",
+             "VAEDecodeTiled", "VAEEncodeTiled", "UpscaleModelLoader", "ImageUpscaleWithModel"}
 
 
 @functools.lru_cache(maxsize=None)

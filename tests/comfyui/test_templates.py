@@ -20,6 +20,9 @@ EXPECTED_SUPPORTED = {
     "0.1.48/sdxl_refiner_prompt_example.json", "0.1.48/sdxl_simple_example.json",
     "0.1.123/image_sdxl_simple.json", "0.1.123/sdxl_refiner_prompt_example.json",
     "0.1.123/sdxl_simple_example.json",
+    # the image, mask, latent and upscale-model nodes
+    "0.1.48/image2image.json", "0.1.48/inpaint_example.json", "0.1.48/inpaint_model_outpainting.json",
+    "0.1.48/esrgan_example.json", "0.1.48/hiresfix_esrgan_workflow.json",
 }
 
 

@@ -20,7 +20,7 @@ def reg():
 
 def test_the_expected_examples_exist():
     names = {p.stem for p in EXAMPLES}
-    assert {"default", "img2img", "hires_fix", "sdxl_base_refiner"} <= names
+    assert {"default", "img2img", "hires_fix", "sdxl_base_refiner", "inpainting", "upscale"} <= names
 
 
 @pytest.mark.parametrize("path", EXAMPLES, ids=lambda p: p.stem)

@@ -60,3 +60,27 @@ def test_plot_schedule_draws_an_image_with_the_visited_levels():
     pixels = (image[0].numpy() * 255).astype(np.uint8)
     assert len(np.unique(pixels.reshape(-1, 3), axis=0)) > 5  # curves in several colours, not a blank canvas
     assert len(ctx.ui["text"].split(":")[1].split(",")) == 10
+
+
+def test_the_sigmoid_schedule_is_diffusers_and_plot_schedule_overlays_it():
+    from diffusers import DDPMScheduler
+
+    from nodes.demo.nodes import SCHEDULES, _model_sampling
+
+    assert "sigmoid" in SCHEDULES
+    ref = DDPMScheduler(num_train_timesteps=1000, beta_start=0.0001, beta_end=0.02, beta_schedule="sigmoid")
+    ours = _model_sampling("sigmoid").alphas_cumprod
+    assert torch.allclose(ours.double(), ref.alphas_cumprod.double(), rtol=1e-4)
+    assert not torch.allclose(ours, _model_sampling("linear").alphas_cumprod)
+    _, noisy = add_noise.fn(make_ctx(), timestep=500, schedule="sigmoid", seed=1,
+                            latent={"samples": torch.zeros(1, 4, 8, 8)})
+    abar = float(ours[500])
+    assert abs(noisy["samples"].std().item() * 0.18215 - (1 - abar) ** 0.5) < 0.15
+    pictures = {}
+    for levels in ("signal and noise", "signal", "noise"):
+        (image,) = plot_schedule.fn(make_ctx(), scheduler="normal", steps=5, schedule="sigmoid", width=400,
+                                    height=300, levels=levels)
+        pictures[levels] = (image[0].numpy() * 255).astype(np.uint8)
+    purple = lambda p: ((np.abs(p.astype(int) - (148, 103, 189)).sum(-1)) < 30).sum()  # noqa: E731
+    assert purple(pictures["signal"]) > 100 and purple(pictures["noise"]) > 50
+    assert purple(pictures["signal and noise"]) > purple(pictures["signal"])

@@ -3,7 +3,7 @@
 - ``model_sampling``: the sampling package's ``ModelSampling`` (SD's scaled-linear betas, epsilon or v prediction)
 - ``latent_format``: the sampling package's ``LatentFormat`` (scale factor, channels, preview factors)
 - ``device``, ``dtype``, ``family`` ("sd1", "sd2", "sdxl", "sdxl_refiner"), ``in_channels`` (9: an inpainting
-  UNet, which loads but can't be sampled yet: its mask / masked-image channels have no source)
+  UNet, whose mask / masked-image channels come from sampling/inpaint_inputs.py)
 - ``apply_model(x_scaled, timesteps, context, extras_list)``: the raw UNet output (eps or v) for an input already
   multiplied by c_in; SDXL's added conditioning is built from each batch row's extras dict (below)
 - ``with model.patched():`` holds the UNet on the device with this MODEL's LoRA patches applied; apply_model enters
@@ -92,10 +92,12 @@ class DiffusionModel:
         import torch
 
         batch = x.shape[0]
+        if x.shape[1] + 5 == self.in_channels:  # an inpainting UNet: mask and masked-image channels follow
+            from nodes.diffusion.sampling.inpaint_inputs import concat_channels
+
+            x = torch.cat([x, concat_channels(x, extras_list, self.latent_format, 5)], dim=1)
         if x.shape[1] != self.in_channels:
-            raise NodeError(f"the UNet takes {self.in_channels}-channel latents, got {x.shape[1]} channels"
-                            + (" (an inpainting model: inpainting conditioning isn't supported yet)"
-                               if self.in_channels == x.shape[1] + 5 else ""))
+            raise NodeError(f"the UNet takes {self.in_channels}-channel latents, got {x.shape[1]} channels")
         with out_of_memory_as_error(f"running the UNet on a batch of {batch} at "
                                     f"{x.shape[3] * self.latent_downscale}x{x.shape[2] * self.latent_downscale}"), \
                 self.patched(), torch.no_grad():

@@ -14,6 +14,7 @@ import torch
 
 from nodes.diffusion.sampling.cfg import CFGDenoiser
 from nodes.diffusion.sampling.errors import SamplingInputError
+from nodes.diffusion.sampling.inpaint_inputs import add_sampler_inputs
 from nodes.diffusion.sampling.latent_format import latent_channels
 from nodes.diffusion.sampling.noise import prepare_noise
 from nodes.diffusion.sampling.sampler_registry import get_sampler
@@ -120,10 +121,12 @@ def sample_latent(model, latent: dict, *, seed: int, steps: int, cfg: float, sam
     sigmas = sigmas.to(device)
     x = model_sampling.noise_scaling(sigmas[0], noise, start, model_sampling.is_max_sigma(sigmas[0]))
 
-    denoiser = CFGDenoiser(model, positive, negative, cfg, always_uncond=spec.needs_uncond)
     mask = latent.get("noise_mask")
     if mask is not None:
         mask = _prepare_mask(mask, start)
+    positive, negative = add_sampler_inputs(model, positive, negative, mask, start)  # inpainting UNets only
+    denoiser = CFGDenoiser(model, positive, negative, cfg, always_uncond=spec.needs_uncond)
+    if mask is not None:
         denoiser = _MaskedDenoiser(denoiser, mask, start, noise, model_sampling)
     total = len(sigmas) - 1
     step_callback = None if callback is None else (lambda i, denoised, _x: callback(i, total, denoised))

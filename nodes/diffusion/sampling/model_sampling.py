@@ -12,7 +12,7 @@ import torch
 
 #: diffusers' names for the beta schedule (``scheduler_config.json``). Beware: ComfyUI / LDM yaml files call SD's
 #: schedule "linear" (linear in sqrt(beta)), which is diffusers' "scaled_linear"; "linear" here is linear in beta.
-BETA_SCHEDULES = ("scaled_linear", "linear", "squaredcos_cap_v2")
+BETA_SCHEDULES = ("scaled_linear", "linear", "squaredcos_cap_v2", "sigmoid")
 PREDICTION_TYPES = ("epsilon", "v_prediction")
 _PREDICTION_ALIASES = {"eps": "epsilon", "epsilon": "epsilon", "v": "v_prediction", "v_prediction": "v_prediction"}
 
@@ -31,6 +31,9 @@ def make_betas(beta_schedule: str, num_timesteps: int, linear_start: float, line
 
         return torch.tensor([min(1 - alpha_bar((i + 1) / n) / alpha_bar(i / n), 0.999) for i in range(n)],
                             dtype=torch.float64)
+    if beta_schedule == "sigmoid":  # GeoDiff's (Xu et al. 2022), as diffusers: betas on a sigmoid over -6..6
+        return torch.sigmoid(torch.linspace(-6, 6, n, dtype=torch.float64)) * (linear_end - linear_start) \
+            + linear_start
     raise ValueError(f"unknown beta schedule {beta_schedule!r}; known: {', '.join(BETA_SCHEDULES)}")
 
 
