@@ -63,7 +63,11 @@ SUPPORTED = {"CheckpointLoaderSimple", "CLIPTextEncode", "CLIPSetLastLayer", "Em
              "KSamplerAdvanced", "VAEDecode", "VAEEncode", "SaveImage", "PreviewImage", "LoadImage", "LoraLoader",
              "LoraLoaderModelOnly", "LatentUpscale", "LatentUpscaleBy", "VAELoader", "Note", "MarkdownNote",
              "Reroute", "PrimitiveNode", "PrimitiveInt", "PrimitiveFloat", "PrimitiveString",
-             "PrimitiveStringMultiline", "PrimitiveBoolean"}
+             "PrimitiveStringMultiline", "PrimitiveBoolean",
+             # SD3 / Flux (issue 14)
+             "UNETLoader", "CLIPLoader", "DualCLIPLoader", "TripleCLIPLoader", "EmptySD3LatentImage",
+             "CLIPTextEncodeFlux", "CLIPTextEncodeSD3", "FluxGuidance", "ModelSamplingSD3", "ModelSamplingFlux",
+             "ModelSamplingAuraFlow", "InstructPixToPixConditioning"}
 
 
 @functools.lru_cache(maxsize=None)
