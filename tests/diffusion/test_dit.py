@@ -192,16 +192,24 @@ def test_memory_estimate_refuses_what_cannot_fit(flux_files):
     dit_loading.check_fits(need, "flux-tiny", torch.bfloat16, available=need * 2)
 
 
-def test_a_t5_without_its_tokenizer_says_where_to_put_it(tmp_path, flux_files):
-    from nodes.diffusion.models import dit_loading
+def test_a_t5_without_its_tokenizer_says_where_to_put_it(tmp_path, flux_files, monkeypatch):
     from nodes.diffusion import t5_tokenizer
+    from nodes.diffusion.models import dit_loading
 
     path = tmp_path / "t5.safetensors"
     path.write_bytes(flux_files[1]["t5"].read_bytes())
-    if t5_tokenizer.SHIPPED.is_file():
-        pytest.skip("NodeFlow ships a T5 tokenizer here")
+    monkeypatch.setattr(t5_tokenizer, "SHIPPED", tmp_path / "nowhere" / "tokenizer.json.gz")
     with pytest.raises(CheckpointError, match="no T5 tokenizer found.*tokenizer.json"):
         dit_loading.load_text_encoder_files([path], "sd3")
+
+
+def test_the_shipped_t5_tokenizer_gives_googles_ids():
+    from nodes.diffusion import t5_tokenizer
+
+    tok = t5_tokenizer.T5Tokenizer(t5_tokenizer.SHIPPED)
+    assert tok("a photo of a cat") == [3, 9, 1202, 13, 3, 9, 1712]  # T5's own ids (</s> = 1 is added later)
+    assert (tok.eos_token_id, tok.pad_token_id) == (1, 0)
+    assert t5_tokenizer.find_tokenizer_file(None) == t5_tokenizer.SHIPPED
 
 
 # -- parity with diffusers' pipelines ------------------------------------------------------------------------------
