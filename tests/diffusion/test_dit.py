@@ -100,6 +100,24 @@ def test_the_const_parametrisation_is_rectified_flow():
     assert torch.allclose(ms.calculate_denoised(sigma, velocity, xt), x0, atol=1e-6)
 
 
+@pytest.mark.parametrize("name", ["euler_ancestral", "dpmpp_2s_ancestral"])
+def test_ancestral_samplers_keep_a_flow_models_marginals(name):
+    """A perfect model of data that is the constant 2: after a step from pure noise to sigma 0.6, the latent must be
+    (1 - 0.6) * 2 + 0.6 * unit noise, as the flow was trained (the variance-exploding split would keep the mean 2)."""
+    from nodes.diffusion.sampling.model_sampling_flow import ModelSamplingFlow
+    from nodes.diffusion.sampling.sampler_registry import get_sampler
+    from nodes.diffusion.sampling.samplers_flow import for_model
+
+    spec = for_model(get_sampler(name), ModelSamplingFlow(shift=3.0))
+    assert spec.fn is not get_sampler(name).fn
+    x = torch.randn(1, 4, 128, 128, generator=torch.Generator().manual_seed(0))
+    out = spec.fn(lambda x, sigma: torch.full_like(x, 2.0), x, torch.tensor([1.0, 0.6]), seed=1)
+    assert float(out.mean()) == pytest.approx(0.8, abs=0.02)
+    assert float(out.std()) == pytest.approx(0.6, abs=0.02)
+    assert torch.equal(spec.fn(lambda x, sigma: torch.full_like(x, 2.0), x, torch.tensor([1.0, 0.0]), seed=1),
+                       torch.full_like(x, 2.0))
+
+
 # -- loading ---------------------------------------------------------------------------------------------------------
 
 def test_flux_split_files_load_with_the_source_weights(flux_files, flux_loaded):

@@ -76,10 +76,6 @@ class _ConstFlow:
         s = _per_row(sigma, noise)
         return s * noise + (1.0 - s) * latent
 
-    def inverse_noise_scaling(self, sigma, latent: torch.Tensor) -> torch.Tensor:
-        """What is left after sampling stopped at ``sigma`` (leftover noise), back on the data scale."""
-        return latent / (1.0 - _per_row(sigma, latent))
-
     def is_max_sigma(self, sigma: float) -> bool:
         sigma = float(sigma)
         return math.isclose(self.sigma_max, sigma, rel_tol=1e-05) or sigma > self.sigma_max
