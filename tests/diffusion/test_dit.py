@@ -179,6 +179,34 @@ def test_fp8_weights_stay_fp8_and_compute_as_their_rounded_values(flux_files):
     assert not torch.allclose(low, full.apply_model(x, torch.tensor([0.7]), ctx, extras), atol=1e-2)
 
 
+def test_comfyuis_scaled_fp8_files_are_dequantised(tmp_path):
+    """ComfyUI's "fp8_scaled" downloads (the SD3.5 template's): fp8 weights, a scale each, a scaled_fp8 marker."""
+    from safetensors.torch import save_file
+
+    from nodes.diffusion.models.dit_loading import load_diffusion_model_file
+
+    model = td.build("sd3", seed=8)
+    state, expected = {}, {}
+    for key, w in td.sd3_to_mmdit(model.transformer).items():
+        if w.ndim == 2 and key.endswith(".weight"):
+            scale = w.abs().max() / 448
+            q = (w / scale).to(torch.float8_e4m3fn)
+            state["model.diffusion_model." + key] = q
+            state["model.diffusion_model." + key[:-len("weight")] + "scale_weight"] = scale.reshape(1)
+            expected[key] = (q.float() * scale).to(torch.bfloat16).float()
+        else:
+            state["model.diffusion_model." + key] = w
+    state["model.diffusion_model.scaled_fp8"] = torch.zeros(0, dtype=torch.float8_e4m3fn)
+    save_file(state, str(tmp_path / "sd3.5_fp8_scaled.safetensors"))
+    loaded = load_diffusion_model_file(tmp_path / "sd3.5_fp8_scaled.safetensors").transformer
+    got = loaded.state_dict()
+    qkv = expected["joint_blocks.0.x_block.attn.qkv.weight"]
+    assert torch.equal(got["transformer_blocks.0.attn.to_q.weight"], qkv[:32])
+    assert torch.equal(got["proj_out.weight"], expected["final_layer.linear.weight"])
+    source = model.transformer.state_dict()["proj_out.weight"]
+    assert (got["proj_out.weight"] - source).abs().max() < 0.1 * source.abs().max()
+
+
 def test_unsupported_transformers_are_named_not_shape_errors(tmp_path, flux_files):
     from safetensors.torch import save_file
 
@@ -384,3 +412,44 @@ def test_validation_names_missing_split_files(tmp_path):
     text = " ".join(missing)
     for name in ("flux1-dev.safetensors", "clip_l.safetensors", "t5xxl_fp16.safetensors"):
         assert name in text
+
+
+@pytest.mark.parametrize("example", ["flux_dev_split", "sd35_split_encoders"])
+def test_example_workflows_run_on_tiny_models_under_their_names(tmp_path, example):
+    """workflows/: the files the user brings, put in place as tiny models; 64x64, 2 steps."""
+    from nodeflow.core import operations as ops
+    from nodeflow.core.environment import Environment
+    from nodeflow.core.executor import Executor
+    from nodeflow.core.registry import load_registry
+    from nodeflow.formats import workflow
+    from nodeflow.paths import WORKFLOWS_DIR
+
+    reg = load_registry(entry_points=False)
+    root = tmp_path / "models"
+    graph, _ = workflow.load(WORKFLOWS_DIR / f"{example}.json", reg)
+    if example == "flux_dev_split":
+        files = td.write_flux_split(root, td.build("flux", seed=9))
+        renames = {files["unet"]: root / "diffusion_models" / "flux1-dev.safetensors",
+                   files["clip_l"]: root / "text_encoders" / "clip_l.safetensors",
+                   files["t5"]: root / "text_encoders" / "t5xxl_fp16.safetensors",
+                   files["vae"]: root / "vae" / "ae.safetensors"}
+    else:
+        model = td.build("sd3", seed=10)
+        td.write_sd3_checkpoint(root / "checkpoints" / "sd3.5_medium.safetensors", model, encoders=())
+        enc = root / "text_encoders"
+        td._save(td.hf_state(model.clip_l), enc / "clip_l.safetensors")
+        td._save(td.hf_state(model.clip_g), enc / "clip_g.safetensors")
+        td._save(td.hf_state(model.t5), enc / "t5xxl_fp16.safetensors")
+        td.write_t5_tokenizer(enc / "tokenizer.json")
+        renames = {}
+    for src, dst in renames.items():
+        src.rename(dst)
+    for node in list(graph.nodes.values()):
+        for name in ("width", "height"):
+            if name in node.values and node.type != "SaveImage":
+                graph.apply(ops.SetValue(node.id, name, 64))
+        if node.type == "KSampler":
+            graph.apply(ops.SetValue(node.id, "steps", 2))
+    result = Executor(Environment(_settings(tmp_path, root), reg)).run(graph)
+    assert result.status == "ok", result.to_json()
+    assert len(list((tmp_path / "output").glob("*.png"))) == 1

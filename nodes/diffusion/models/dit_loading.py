@@ -7,6 +7,8 @@
   with or without the checkpoint prefix).
 - ``load_text_encoder_files``: CLIPLoader / DualCLIPLoader / TripleCLIPLoader: each file is recognised by its keys
   (T5: ``encoder.block.*``; CLIP: ``text_model.*``; CLIP-G is the wider of two CLIPs, or one 1280 wide or more).
+- ComfyUI's "fp8_scaled" files (a ``scaled_fp8`` marker, fp8 weights with a ``scale_weight`` each, as in the
+  official SD3.5 / Flux templates' downloads) are dequantised on reading: ``weight * scale_weight``.
 
 Before anything is read, the weights' size in the dtype they will be used in is estimated from the file's header
 and compared with the memory available, so a model that can't fit is refused with the figures instead of
@@ -94,6 +96,35 @@ def _preflight(path: Path, dtype, what: str, keep=lambda key: True) -> None:
         check_fits(weight_bytes(tensors, dtype, keep), what, dtype)
 
 
+def read_weights(path: Path):
+    """The file's tensors and metadata, ComfyUI's scaled fp8 weights dequantised."""
+    sd, metadata = read_state_dict(path)
+    return dequantize_scaled_fp8(sd), metadata
+
+
+def dequantize_scaled_fp8(sd: dict) -> dict:
+    import torch
+
+    markers = [k for k in sd if k == "scaled_fp8" or k.endswith(".scaled_fp8")]
+    if not markers:
+        return sd
+    for key in markers:
+        del sd[key]
+    for key in [k for k in sd if k.endswith(".scale_input")]:
+        del sd[key]  # only used by fp8 matmuls; the weights are dequantised instead
+    for key in [k for k in sd if k.endswith(".scale_weight")]:
+        scale = sd.pop(key).float()
+        target = key[: -len("scale_weight")] + "weight"
+        if target not in sd:
+            raise CheckpointError(f"a scale ({key}) without its weight")
+        stored = sd[target]
+        if scale.numel() > 1:
+            scale = scale.reshape(-1, *[1] * (stored.ndim - 1))
+        # 8-bit weights need no more than bf16 (and half the memory of fp32 while loading)
+        sd[target] = (stored.float() * scale).to(torch.bfloat16 if stored.element_size() == 1 else stored.dtype)
+    return sd
+
+
 # -- results -------------------------------------------------------------------------------------------------------
 
 @dataclass
@@ -177,7 +208,7 @@ def load_diffusion_model_file(path, *, device: str = "cpu", dtype=None, weight_d
     path = Path(path)
     store = weight_dtype or dtype
     _preflight(path, store, f"{path.name}", _is_transformer_key)
-    sd, metadata = read_state_dict(path)
+    sd, metadata = read_weights(path)
     found = detect_dit(sd)
     if found is None:
         if has_prefix(sd, "model.diffusion_model.input_blocks.") or has_prefix(sd, "input_blocks."):
@@ -225,7 +256,7 @@ def load_text_encoder_files(paths, family: str, *, device: str = "cpu", dtype=No
     for path in paths:
         path = Path(path)
         _preflight(path, dtype, path.name)
-        sd, _ = read_state_dict(path)
+        sd, _ = read_weights(path)
         kind = _encoder_kind(sd)
         if kind == "t5xxl":
             if "t5xxl" in parts:
@@ -302,7 +333,7 @@ def load_dit_checkpoint(path, *, device: str = "cpu", dtype=None, vae_dtype=None
     path = Path(path)
     _preflight(path, dtype, path.name)
     progress(0, 5, "reading the file")
-    sd, metadata = read_state_dict(path)
+    sd, metadata = read_weights(path)
     found = detect_dit(sd)
     if found is None:
         raise CheckpointError("no SD3 or Flux diffusion transformer in it")
