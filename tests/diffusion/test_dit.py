@@ -453,3 +453,57 @@ def test_example_workflows_run_on_tiny_models_under_their_names(tmp_path, exampl
     result = Executor(Environment(_settings(tmp_path, root), reg)).run(graph)
     assert result.status == "ok", result.to_json()
     assert len(list((tmp_path / "output").glob("*.png"))) == 1
+
+
+def _tiny_flux(in_channels, tmp_path, name):
+    from diffusers import FluxTransformer2DModel
+
+    torch.manual_seed(11)
+    transformer = FluxTransformer2DModel(**{**td.flux_config(True), "in_channels": in_channels})
+    return td._save(td.flux_to_bfl(transformer), tmp_path / name)
+
+
+def test_flux_canny_and_fill_models_take_their_extra_channels(tmp_path, flux_files, flux_loaded):
+    from nodes.diffusion.models.dit_loading import load_diffusion_model_file
+    from nodes.diffusion.models.loading import load_vae_file
+    from nodes.diffusion.nodes_dit import instruct_pix_to_pix
+    from tests.diffusion.tiny_models import make_context, make_settings
+
+    _dit, clip = flux_loaded
+    vae = load_vae_file(flux_files[1]["vae"])
+    pixels = torch.rand(1, 64, 64, 3)
+    pos, neg, latent = instruct_pix_to_pix.fn(make_context(make_settings(tmp_path)), clip.encode("a cat"),
+                                           clip.encode(""), vae, pixels)
+    assert latent["samples"].shape == (1, 16, 8, 8) and pos[0][1]["concat_latent_image"].shape == (1, 16, 8, 8)
+    canny = load_diffusion_model_file(_tiny_flux(128, tmp_path, "canny.safetensors"))
+    assert canny.in_channels == 32 and canny.latent_channels == 16
+    x, t = torch.randn(1, 16, 8, 8), torch.tensor([0.5])
+    out = canny.apply_model(x, t, pos[0][0], [pos[0][1]])
+    assert out.shape == (1, 16, 8, 8)
+    other = {**pos[0][1], "concat_latent_image": torch.randn(1, 16, 8, 8)}
+    assert not torch.allclose(out, canny.apply_model(x, t, pos[0][0], [other]))  # the image is used
+    with pytest.raises(Exception, match="InstructPixToPixConditioning"):
+        canny.apply_model(x, t, pos[0][0], [clip.encode("a cat")[0][1]])
+
+    fill = load_diffusion_model_file(_tiny_flux(384, tmp_path, "fill.safetensors"))
+    mask = torch.zeros(1, 64, 64)
+    mask[:, :, 32:] = 1
+    extras = {**pos[0][1], "concat_mask": mask}
+    out = fill.apply_model(x, t, pos[0][0], [extras])
+    assert out.shape == (1, 16, 8, 8)
+    assert not torch.allclose(out, fill.apply_model(x, t, pos[0][0], [{**extras, "concat_mask": 1 - mask}]))
+    with pytest.raises(Exception, match="mask"):
+        fill.apply_model(x, t, pos[0][0], [pos[0][1]])
+
+
+def test_diffusers_layout_transformer_files_load(tmp_path, sd3_file):
+    from nodes.diffusion.models.dit_loading import load_diffusion_model_file
+
+    model = sd3_file[0]
+    path = td._save(dict(model.transformer.state_dict()), tmp_path / "sd3-diffusers.safetensors")
+    same_weights(model.transformer, load_diffusion_model_file(path).transformer)
+
+
+def test_lora_on_a_dit_model_is_refused_clearly(flux_loaded):
+    dit, clip = flux_loaded
+    assert not hasattr(dit, "with_patches") and not hasattr(clip, "with_patches")

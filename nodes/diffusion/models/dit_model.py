@@ -14,7 +14,9 @@ Same contract as ``diffusion_model.DiffusionModel`` (whose clones, device handli
 - Latents whose size isn't a multiple of the patch are padded circularly and cropped back (as ComfyUI).
 - Extra input channels (Flux Canny / Depth take the control image's latent next to the noise):
   ``extras["concat_latent_image"]`` (raw VAE latents, as InstructPixToPixConditioning makes) is brought into the
-  model's latent space and appended; a model that needs them and gets none is refused with what is missing.
+  model's latent space and appended; Flux Fill also takes ``extras["concat_mask"]`` (a pixel mask, as
+  InpaintModelConditioning makes), each 8x8 block's pixels as 64 channels (BFL's Fill layout). A model that needs
+  them and gets none is refused with what is missing.
 """
 from __future__ import annotations
 
@@ -54,6 +56,11 @@ class DiTModel(DiffusionModel):
     def with_prediction_type(self, prediction_type: str):
         raise NodeError(f"a {self.family.upper()} model predicts a flow velocity; it has no epsilon / "
                         "v-prediction setting", field="prediction")
+
+    @property
+    def with_patches(self):
+        # LoRA key matching is written for the SD U-Nets; without this method Load LoRA refuses the MODEL clearly
+        raise AttributeError("LoRA patches for SD3 / Flux transformers are not supported yet")
 
     def with_model_sampling(self, model_sampling) -> "DiTModel":
         return self.clone(model_sampling=model_sampling)
@@ -138,11 +145,28 @@ class DiTModel(DiffusionModel):
             image = image[i % image.shape[0]:i % image.shape[0] + 1]
             if tuple(image.shape[-2:]) != tuple(x.shape[-2:]):
                 image = F.interpolate(image, size=tuple(x.shape[-2:]), mode="bilinear")
-            if image.shape[1] != extra:
-                raise NodeError(f"the model takes {extra} extra channels, the conditioning image has "
-                                f"{image.shape[1]}")
-            rows.append(image.to(x.device))
+            parts = [image]
+            if extra == image.shape[1] + 64:  # Flux Fill: the mask's 8x8 pixel blocks as 64 channels
+                parts.append(_mask_channels(extras.get("concat_mask"), i, x.shape[-2:]))
+            row = torch.cat(parts, dim=1)
+            if row.shape[1] != extra:
+                raise NodeError(f"the model takes {extra} extra channels, the conditioning gives {row.shape[1]}")
+            rows.append(row.to(x.device))
         return torch.cat([x, torch.cat(rows)], dim=1)
+
+
+def _mask_channels(mask, row: int, size):
+    """A pixel mask [B, H, W] (1 = repaint) as Flux Fill takes it: each 8x8 block's pixels as 64 channels."""
+    import torch
+    import torch.nn.functional as F
+
+    if mask is None:
+        raise NodeError("this Flux Fill model needs a mask: connect it through InpaintModelConditioning")
+    h, w = int(size[0]), int(size[1])
+    mask = torch.as_tensor(mask).float().reshape((-1, 1) + tuple(torch.as_tensor(mask).shape[-2:]))
+    mask = mask[row % mask.shape[0]:row % mask.shape[0] + 1]
+    mask = F.interpolate(mask, size=(h * 8, w * 8), mode="bilinear")
+    return mask.reshape(1, h, 8, w, 8).permute(0, 2, 4, 1, 3).reshape(1, 64, h, w)
 
 
 def _rows(extras_list, batch: int) -> list[dict]:
