@@ -23,6 +23,11 @@ EXPECTED_SUPPORTED = {
     # the image, mask, latent and upscale-model nodes
     "0.1.48/image2image.json", "0.1.48/inpaint_example.json", "0.1.48/inpaint_model_outpainting.json",
     "0.1.48/esrgan_example.json", "0.1.48/hiresfix_esrgan_workflow.json",
+    # SD3 / Flux (issue 14); cosmos and qwen_image only use the same loader classes (their types aren't loaded)
+    "0.1.48/flux_schnell.json", "0.1.123/flux_schnell.json", "0.1.48/sd3.5_simple_example.json",
+    "0.1.123/sd3.5_simple_example.json", "0.1.48/flux_dev_checkpoint_example.json",
+    "0.1.48/flux_depth_lora_example.json", "0.1.48/image_cosmos_predict2_2B_t2i.json",
+    "0.1.48/image_qwen_image.json",
 }
 
 
