@@ -1,6 +1,7 @@
 """The results gallery: every image the output nodes made since the editor started, newest first, each with the
 parameters it was made with (seed, steps, cfg, sampler: from the node's and its ancestors' recorded info).
 Clicking an image opens it full size."""
+from nodeflow.core.graph import id_order
 from __future__ import annotations
 
 import time
@@ -53,7 +54,7 @@ def ordered_info(info: dict) -> list[tuple[str, Any]]:
 def merge_info(own: dict, upstream: dict[int, dict]) -> dict:
     """The node's own info wins; ancestors' fill in the rest (the sampler's seed reaches the Save Image node)."""
     merged: dict = {}
-    for nid in sorted(upstream):
+    for nid in sorted(upstream, key=id_order):
         merged.update(upstream[nid] or {})
     merged.update(own or {})
     return merged
