@@ -12,7 +12,7 @@ from nodeflow.core.graph import Graph, Link, Node
 from nodeflow.formats.comfyui.mapping import REROUTE, comfy_inputs, comfy_type, nodeflow_only_inputs
 from nodeflow.formats.comfyui.slots import (ExportError, check_exportable, comfy_extra, node_slots,
                                             topological_order, writes_as_primitive_node)
-from nodeflow.formats.comfyui.ui_import import CONTROL
+from nodeflow.formats.comfyui.ui_nodes import CONTROL
 
 
 def export_api(graph: Graph, registry, notes: list[str] | None = None) -> dict:

@@ -18,7 +18,7 @@ from nodeflow.formats.comfyui.overrides import node_overrides
 from nodeflow.formats.comfyui.report import ImportReport
 from nodeflow.formats.comfyui.slots import (ExportError, Slots, check_exportable, comfy_extra, linked_nodeflow_only,
                                             node_slots, topological_order, writes_as_primitive_node)
-from nodeflow.formats.comfyui.ui_import import CONTROL, GROUP_KEYS, TOP_KEYS, convert_node, default_properties
+from nodeflow.formats.comfyui.ui_nodes import CONTROL, GROUP_KEYS, TOP_KEYS, convert_node, default_properties
 from nodeflow.formats.workflow import WorkflowError
 
 MODE_NUMBERS = {"normal": 0, "muted": 2, "bypassed": 4}
