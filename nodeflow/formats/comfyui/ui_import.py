@@ -13,14 +13,17 @@ from nodeflow.formats.comfyui import fields as f
 from nodeflow.formats.comfyui import raw
 from nodeflow.formats.comfyui.mapping import PRIMITIVE_NODE
 from nodeflow.formats.comfyui.overrides import KEY as NF_KEY
+from nodeflow.core.subgraph import INPUTS_NODE_ID, OUTPUTS_NODE_ID
+from nodeflow.formats.comfyui import ui_subgraphs as sg
+from nodeflow.formats.comfyui.primitives import resolve_primitives
 from nodeflow.formats.comfyui.report import ImportReport
+from nodeflow.formats.workflow import WorkflowError
 from nodeflow.formats.comfyui.ui_nodes import (CONTROL, GROUP_KEYS, MODES, NODE_KEYS, TOP_KEYS, Converted,  # noqa: F401
                                                common_fields, convert_node, default_properties, fix_value,
                                                read_widgets)
 
 def import_ui(data, registry, settings=None) -> tuple[Graph, ImportReport]:
     from nodeflow.formats.comfyui.models import find_missing_models
-    from nodeflow.formats.comfyui.primitives import resolve_primitives
 
     data = f.obj(data, "workflow")
     f.check_limits(data, "workflow")
@@ -28,8 +31,38 @@ def import_ui(data, registry, settings=None) -> tuple[Graph, ImportReport]:
     version = data.get("version")
     report = ImportReport(source=f"ComfyUI workflow (schema {version})" if isinstance(version, (int, float, str))
                           else "ComfyUI workflow")
+    definitions = sg.read_definitions(data)
+    subgraphs = []
+    for def_id, sd in definitions.items():
+        try:
+            inner = _import_level(sd, registry, report, definitions, sd)
+        except WorkflowError as e:
+            raise WorkflowError(f"subgraph {sd.get('name') or def_id!r}: {e}") from None
+        subgraphs.append(sg.make_definition(sd, inner))
+    graph = _import_level(data, registry, report, definitions, None)
+    graph.subgraphs = {d.id: d for d in subgraphs}
+    _read_top(data, graph)
+    _name_subgraph_placeholders(data, report)
+    report.missing_models = find_missing_models(graph, registry, settings)
+    for d in subgraphs:
+        known = {(m.folder, m.name) for m in report.missing_models}
+        report.missing_models += [m for m in find_missing_models(d.graph, registry, settings)
+                                  if (m.folder, m.name) not in known]
+    return graph, report
+
+
+def _import_level(data: dict, registry, report: ImportReport, definitions: dict[str, dict],
+                  sd: dict | None) -> Graph:
+    """The nodes, links and groups of the top graph (``sd`` None) or of subgraph definition ``sd``."""
     raw_nodes = raw.read_nodes(data)
-    links = raw.check_links(raw_nodes, raw.read_links(data), report.notes)
+    raw_links = raw.read_links(data)
+    if sd is not None:
+        for nid, rn in sg.boundary_nodes(sd, raw_links).items():
+            if nid in raw_nodes:
+                raise WorkflowError(f"node id {nid} is the subgraph's own {rn.type} node")
+            raw_nodes[nid] = rn
+        raw_links = _usable_links(raw_nodes, raw_links, sd, report)
+    links = raw.check_links(raw_nodes, raw_links, report.notes)
     raw.check_acyclic(raw_nodes, links)
     linked_slots: dict[int, set[int]] = {}
     for link in links:
@@ -38,21 +71,37 @@ def import_ui(data, registry, settings=None) -> tuple[Graph, ImportReport]:
     converted: dict[int, Converted] = {}
     primitives = []
     for rn in raw_nodes.values():
-        if rn.type == PRIMITIVE_NODE and rn.id not in linked_slots:  # one with inputs is no ComfyUI primitive
+        if sd is not None and rn.id in (INPUTS_NODE_ID, OUTPUTS_NODE_ID):
+            converted[rn.id] = sg.convert_boundary(rn, sd)
+        elif rn.type in definitions:
+            converted[rn.id] = sg.convert_instance(rn, definitions[rn.type])
+        elif rn.type == PRIMITIVE_NODE and rn.id not in linked_slots:  # one with inputs is no ComfyUI primitive
             primitives.append(rn)
         else:
             converted[rn.id] = convert_node(rn, registry, report, linked_slots.get(rn.id, set()))
     inlined = resolve_primitives(primitives, links, raw_nodes, converted, registry, report)
 
-    graph = Graph.from_parts(
+    return Graph.from_parts(
         (c.node for c in sorted(converted.values(), key=lambda c: c.node.id)),
         (Link(link.id, link.src, converted[link.src].outputs[link.src_slot], link.dst,
               converted[link.dst].inputs[link.dst_slot]) for link in links if link.id not in inlined),
         _read_groups(data))
-    _read_top(data, graph)
-    _name_subgraph_placeholders(data, report)
-    report.missing_models = find_missing_models(graph, registry, settings)
-    return graph, report
+
+
+def _usable_links(raw_nodes, raw_links, sd: dict, report: ImportReport) -> list:
+    """Inside definitions, ComfyUI's frontend leaves links to deleted nodes behind (official templates have them) and
+    ignores them; so are they here, with a note, instead of refusing the file."""
+    kept, dropped = [], []
+    for link in raw_links:
+        src, dst = raw_nodes.get(link.src), raw_nodes.get(link.dst)
+        if src is None or dst is None or link.src_slot >= len(src.outputs) or link.dst_slot >= len(dst.inputs):
+            dropped.append(link.id)
+        else:
+            kept.append(link)
+    if dropped:
+        report.note(f"{sg.report_for_definition(report, sd)}: {len(dropped)} link(s) to nodes or slots that do not "
+                    f"exist were left out (links {', '.join(map(str, dropped[:10]))})")
+    return kept
 
 
 # -- groups and the workflow's own fields -------------------------------------------------------------------------------

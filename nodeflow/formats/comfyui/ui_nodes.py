@@ -20,7 +20,7 @@ from nodeflow.formats.comfyui.slots import unique_names
 NODE_KEYS = {"id", "type", "pos", "size", "mode", "title", "color", "inputs", "outputs", "widgets_values", "order",
              "flags", "properties"}
 #: Top-level fields rebuilt on export; the others are kept in graph.extra["comfy"].
-TOP_KEYS = {"nodes", "links", "groups", "last_node_id", "last_link_id", "version", "state"}
+TOP_KEYS = {"nodes", "links", "groups", "last_node_id", "last_link_id", "version", "state", "definitions"}
 GROUP_KEYS = {"id", "title", "bounding", "color"}
 MODES = {0: "normal", 2: "muted", 4: "bypassed"}
 CONTROL = "#control"  # a control-after-generate position in a placeholder's widget layout
