@@ -19,6 +19,7 @@ from nodeflow.core.graph import Graph, Node
 from nodeflow.core.subgraph import (INPUTS_NODE_ID, INPUTS_TYPE, OUTPUTS_NODE_ID, OUTPUTS_TYPE, Port, SubgraphDef)
 from nodeflow.formats.comfyui import fields as f
 from nodeflow.formats.comfyui import raw
+from nodeflow.formats.comfyui.overrides import KEY as NF_KEY
 from nodeflow.formats.comfyui.overrides import apply_node_overrides
 from nodeflow.formats.comfyui.report import ImportReport
 from nodeflow.formats.comfyui.ui_nodes import Converted, common_fields
@@ -144,40 +145,52 @@ def _fed_widgets(sd: dict) -> dict[tuple[str, str], str]:
 
 def make_definition(sd: dict, inner: Graph) -> SubgraphDef:
     name = sd.get("name")
-    extra = {k: copy.copy(v) for k, v in sd.items() if k not in DEF_KEYS}
+    extra = {k: copy.copy(v) for k, v in sd.items() if k not in DEF_KEYS and k != NF_KEY}
+    extra = {"comfy": extra} if extra else {}
+    nf = sd.get(NF_KEY)
+    if isinstance(nf, dict) and isinstance(nf.get("extra"), dict):  # what NodeFlow wrote about its own definition
+        extra = copy.deepcopy(nf["extra"])
     return SubgraphDef(sd["id"], name if isinstance(name, str) else "", inner, ports(sd, "inputs"),
-                       ports(sd, "outputs"), {"comfy": extra} if extra else {})
+                       ports(sd, "outputs"), extra)
 
 
 # -- export -------------------------------------------------------------------------------------------------------------
 def with_slots(graph: Graph) -> Graph:
     """A copy in which every instance and boundary node carries ComfyUI slots built from its definition's ports
-    (keeping what the imported slots said), so the exporter writes them as it writes placeholders."""
+    (an imported instance keeps the slots its file listed, plus any port linked since), so the exporter writes
+    them as it writes placeholders."""
     out = graph.copy()
     for level, defn in [(out, None), *((d.graph, d) for d in out.subgraphs.values())]:
         for node in level.nodes.values():
             target = out.subgraphs.get(node.type)
+            linked_in = {l.dst_input for l in level.incoming(node.id)}
+            linked_out = {l.src_output for l in level.outgoing(node.id)}
             if target is not None:
-                _set_slots(node, target.inputs, target.outputs, widget_ports=True)
+                _set_slots(node, target.inputs, target.outputs, linked_in, linked_out)
             elif defn is not None and node.type == INPUTS_TYPE:
-                _set_slots(node, [], defn.inputs)
+                _set_slots(node, [], defn.inputs, set(), set(), fixed=True)
             elif defn is not None and node.type == OUTPUTS_TYPE:
-                _set_slots(node, defn.outputs, [])
+                _set_slots(node, defn.outputs, [], set(), set(), fixed=True)
     return out
 
 
-def _set_slots(node: Node, ins: list[Port], outs: list[Port], widget_ports: bool = False) -> None:
+def _set_slots(node: Node, ins: list[Port], outs: list[Port], linked_in: set, linked_out: set,
+               fixed: bool = False) -> None:
     comfy = dict(node.extra.get("comfy") or {})
-    old_in = {e.get("name"): e for e in comfy.get("inputs", []) if isinstance(e, dict)}
-    old_out = {e.get("name"): e for e in comfy.get("outputs", []) if isinstance(e, dict)}
-    entries = []
-    for p in ins:
-        e = dict(old_in.get(p.name) or {"name": p.name, "type": p.type})
-        if p.label and "label" not in e:
-            e["label"] = p.label
-        entries.append(e)
-    comfy["inputs"] = entries
-    comfy["outputs"] = [dict(old_out.get(p.name) or {"name": p.name, "type": p.type}) for p in outs]
+    for key, ports_, linked in (("inputs", ins, linked_in), ("outputs", outs, linked_out)):
+        old = comfy.get(key) if isinstance(comfy.get(key), list) and not fixed else None
+        if old is None:
+            entries = []
+            for p in ports_:
+                e = {"name": p.name, "type": p.type}
+                if p.label:
+                    e["label"] = p.label
+                entries.append(e)
+        else:
+            entries = [dict(e) for e in old if isinstance(e, dict)]
+            names = {e.get("name") for e in entries}
+            entries += [{"name": p.name, "type": p.type} for p in ports_ if p.name in linked and p.name not in names]
+        comfy[key] = entries
     node.extra = dict(node.extra, comfy=comfy)
 
 
@@ -207,6 +220,9 @@ def definition_dict(defn: SubgraphDef, nodes_out: list[dict], links_out: list[li
     d["nodes"] = [n for n in nodes_out if n["id"] not in (INPUTS_NODE_ID, OUTPUTS_NODE_ID)]
     d["groups"] = groups
     d["links"] = objects
+    reimported = {k: v for k, v in d.items() if k not in DEF_KEYS}
+    if ({"comfy": reimported} if reimported else {}) != defn.extra:
+        d[NF_KEY] = {"extra": copy.deepcopy(defn.extra)}
     return d
 
 
