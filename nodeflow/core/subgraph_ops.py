@@ -151,7 +151,7 @@ def convert_to_subgraph(root: Graph, node_ids, registry, *, inside: str | None =
         inner._put_link(Link(next_link, key[0], key[1], OUTPUTS_NODE_ID, port.name))
         next_link += 1
     inst_id = instance_id if instance_id is not None else level.new_node_id()
-    instance = Node(inst_id, def_id, "", (sum(xs) / len(xs), sum(ys) / len(ys)))
+    instance = Node(inst_id, def_id, name, (sum(xs) / len(xs), sum(ys) / len(ys)))
     steps: list[Operation] = [RemoveNode(i) for i in sorted(sel)] + [AddNode(instance)]
     link_id = level.new_link_id()
     for key, port in in_ports.items():

@@ -112,7 +112,8 @@ def convert_instance(rn: raw.RawNode, sd: dict) -> Converted:
                 port = fed.get((str(inner), widget))
                 if port is not None:
                     values[port] = copy.copy(value)
-    title = c["title"] if isinstance(c["title"], str) else ""
+    name = sd.get("name")  # an untitled instance shows its subgraph's name, as in ComfyUI
+    title = c["title"] if isinstance(c["title"], str) else name if isinstance(name, str) else ""
     node = Node(rn.id, rn.type, title, c["pos"], c["size"], values, frozenset(), c["mode"], c["collapsed"],
                 c["color"], 1, {}, {"comfy": comfy} if comfy else {})
     if c["nf"] is not None:
@@ -167,6 +168,8 @@ def with_slots(graph: Graph) -> Graph:
             linked_out = {l.src_output for l in level.outgoing(node.id)}
             if target is not None:
                 _set_slots(node, target.inputs, target.outputs, linked_in, linked_out)
+                if node.title == target.name:
+                    node.title = ""  # the default: ComfyUI shows the subgraph's name
             elif defn is not None and node.type == INPUTS_TYPE:
                 _set_slots(node, [], defn.inputs, set(), set(), fixed=True)
             elif defn is not None and node.type == OUTPUTS_TYPE:
