@@ -39,6 +39,7 @@ class Breadcrumb(QFrame):
             if depth:
                 sep = QLabel("›")
                 self._layout.addWidget(sep)
+                sep.show()  # Qt shows widgets added to a visible parent only later (queued): sized now
             button = QToolButton()
             button.setText(name)
             button.setCursor(Qt.CursorShape.PointingHandCursor)
@@ -47,8 +48,10 @@ class Breadcrumb(QFrame):
             button.setEnabled(depth < len(names) - 1)
             button.clicked.connect(lambda _=False, d=depth: self.crumbClicked.emit(d))
             self._layout.addWidget(button)
+            button.show()
             self.buttons.append(button)
         self.setVisible(len(names) > 1)
-        self.adjustSize()
+        self._layout.activate()
+        self.resize(self._layout.sizeHint())
         self.move(12, 10)
         self.raise_()

@@ -65,8 +65,14 @@ class SubgraphNavigator(QObject):
         return self.canvas.registry
 
     def names(self) -> list[str]:
+        """The breadcrumb: the workflow, then each instance opened (its title, else its subgraph's name)."""
         top = self.root.meta.get("name") if isinstance(self.root.meta.get("name"), str) else "Workflow"
-        return [top or "Workflow", *(d.name or "Subgraph" for d, _ in self.path)]
+        names, level = [top or "Workflow"], self.root
+        for defn, inst in self.path:
+            node = level.nodes.get(inst)
+            names.append((node.title if node is not None and node.title else "") or defn.name or "Subgraph")
+            level = defn.graph
+        return names
 
     def _use_types(self, types: SubgraphTypes) -> None:
         self.canvas.registry = types
@@ -167,10 +173,18 @@ class SubgraphNavigator(QObject):
             self.canvas.graph_scene.rebuild()  # ports changed: the boundary nodes and instances follow
 
     def eventFilter(self, obj, event) -> bool:  # noqa: N802 - Qt's name
-        if obj is self.canvas and event.type() == QEvent.Type.KeyPress and event.key() == Qt.Key.Key_Escape \
-                and self.path and not self.canvas.selected_node_ids() and not self.canvas.editors.active:
+        if obj is not self.canvas or event.type() != QEvent.Type.KeyPress:
+            return False
+        if event.key() == Qt.Key.Key_Escape and self.path and not self.canvas.selected_node_ids() \
+                and not self.canvas.editors.active:
             self.leave()
             return True
+        # the keys reach here when no window shortcut took them (the actions above, where the window has them)
+        pressed = QKeySequence(event.keyCombination()).toString(QKeySequence.SequenceFormat.PortableText)
+        for action in self._actions:
+            if action.shortcut().toString(QKeySequence.SequenceFormat.PortableText) == pressed:
+                action.trigger()
+                return True
         return False
 
 
