@@ -223,3 +223,75 @@ def unpack(root: Graph, node_id: int, *, inside: str | None = None) -> tuple[Ope
         steps.append(AddLink(Link(link_id, src, output, dst, input_name)))
         link_id += 1
     return in_level(inside, Batch(tuple(steps), label="unpack subgraph")), id_map
+
+
+def add_port(root: Graph, def_id: str, side: str, port: Port) -> Operation:
+    """A new input or output of the definition (at the end)."""
+    defn = _definition(root, def_id)
+    ports = list(getattr(defn, side))
+    if not port.name or any(p.name == port.name for p in ports):
+        raise OperationError(f"subgraph {defn.name!r} already has an {side[:-1]} named {port.name!r}"
+                             if port.name else "a port needs a name")
+    ports.append(port)
+    ins, outs = (ports, defn.outputs) if side == "inputs" else (defn.inputs, ports)
+    return SetSubgraphPorts(def_id, tuple(ins), tuple(outs))
+
+
+def expose_input(root: Graph, def_id: str, node_id: int, input_name: str, registry, name: str | None = None
+                 ) -> tuple[Operation, str]:
+    """Make an inner node's input a subgraph input (ComfyUI's "promote widget"): a new port typed as the input,
+    linked to it; a value input becomes a socket inside and a value of each instance. Returns (op, port name)."""
+    defn = _definition(root, def_id)
+    node = defn.graph.nodes.get(node_id)
+    nt = registry.get(node.type) if node is not None else None
+    inp = nt.input(input_name) if nt is not None else None
+    if inp is None:
+        raise OperationError(f"node {node_id} has no input {input_name!r}")
+    if defn.graph.link_into(node_id, input_name) is not None:
+        raise OperationError(f"input {input_name!r} of node {node_id} is already connected")
+    name = _unique(name or input_name, {p.name for p in defn.inputs})
+    inner: list[Operation] = [AddLink(Link(defn.graph.new_link_id(), INPUTS_NODE_ID, name, node_id, input_name))]
+    if inp.kind == "either" and input_name not in node.socket_inputs:
+        from nodeflow.core.operations import SetNodeField
+
+        inner.insert(0, SetNodeField(node_id, "socket_inputs", node.socket_inputs | {input_name}))
+    op = Batch((add_port(root, def_id, "inputs", Port(name, inp.type)), InSubgraph(def_id, Batch(tuple(inner)))),
+               label="expose input")
+    return op, name
+
+
+def rename_port(root: Graph, def_id: str, side: str, old: str, new: str) -> Operation:
+    """Rename an input or output: the port, the inner links through it and every instance's links and value."""
+    from nodeflow.core.operations import RemoveLink, SetValue
+
+    defn = _definition(root, def_id)
+    ports = [p.copy() for p in getattr(defn, side)]
+    port = next((p for p in ports if p.name == old), None)
+    if port is None:
+        raise OperationError(f"subgraph {defn.name!r} has no {side[:-1]} {old!r}")
+    if not new or any(p.name == new for p in ports):
+        raise OperationError(f"cannot rename {old!r} to {new!r}: " + ("empty name" if not new else "name taken"))
+    port.name = new
+    ins, outs = (ports, defn.outputs) if side == "inputs" else (defn.inputs, ports)
+    steps: list[Operation] = [SetSubgraphPorts(def_id, tuple(ins), tuple(outs))]
+    inner: list[Operation] = []
+    for l in list(defn.graph.links.values()):
+        if side == "inputs" and l.src == INPUTS_NODE_ID and l.src_output == old:
+            inner += [RemoveLink(l.id), AddLink(replace(l, src_output=new))]
+        if side == "outputs" and l.dst == OUTPUTS_NODE_ID and l.dst_input == old:
+            inner += [RemoveLink(l.id), AddLink(replace(l, dst_input=new))]
+    if inner:
+        steps.append(InSubgraph(def_id, Batch(tuple(inner))))
+    for owner, nid in instances_of(root, def_id):
+        level = root if owner is None else root.subgraphs[owner].graph
+        at: list[Operation] = []
+        for l in level.links_of(nid):
+            if side == "inputs" and l.dst == nid and l.dst_input == old:
+                at += [RemoveLink(l.id), AddLink(replace(l, dst_input=new))]
+            if side == "outputs" and l.src == nid and l.src_output == old:
+                at += [RemoveLink(l.id), AddLink(replace(l, src_output=new))]
+        if side == "inputs" and old in level.nodes[nid].values:
+            at += [SetValue(nid, new, level.nodes[nid].values[old]), SetValue(nid, old)]
+        if at:
+            steps.append(in_level(owner, Batch(tuple(at))))
+    return Batch(tuple(steps), label="rename subgraph port")

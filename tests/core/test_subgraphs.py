@@ -199,3 +199,31 @@ def test_unpack_keeps_an_instance_value_in_the_inner_node(reg):
     flat, _ = flatten(g)
     assert flat.nodes[f"{id_map[s]}:{kit.SAMPLER}"].values["seed"] == 1
     assert OUTPUTS_NODE_ID not in g.nodes
+
+
+def test_expose_and_rename_ports_follow_links_and_instance_values(reg, env):
+    from nodeflow.core.subgraph_ops import expose_input, rename_port
+
+    g, ids = kit.nested(reg)
+    before = g.copy()
+    gen = ids["generate"]
+    op, name = expose_input(g, gen, kit.POS, "text", reg)
+    undo_expose = g.apply(op)
+    assert name == "text" and [p.name for p in g.subgraphs[gen].inputs][-1] == "text"
+    g.apply(ops.SetValue(ids["b"], "text", "a yellow triangle"))
+    flat, _ = flatten(g)
+    assert flat.nodes[f"{ids['b']}:{kit.POS}"].values["text"] == "a yellow triangle"
+    assert flat.nodes[f"{ids['a']}:{kit.POS}"].values["text"] == "a red circle on a blue background"  # shared
+    undo_rename = g.apply(rename_port(g, gen, "inputs", "text", "prompt"))
+    assert g.nodes[ids["b"]].values == {"seed": 2, "prompt": "a yellow triangle"}
+    assert flatten(g)[0].nodes[f"{ids['b']}:{kit.POS}"].values["text"] == "a yellow triangle"
+    g.apply(rename_port(g, gen, "outputs", "IMAGE", "picture"))
+    assert g.link_into(kit.SAVE, "images").src_output == "picture"
+    assert plan(g, env).problems == []
+    with pytest.raises(ops.OperationError, match="name taken"):
+        rename_port(g, gen, "inputs", "prompt", "seed")
+    g.apply(rename_port(g, gen, "outputs", "picture", "IMAGE"))
+    g.apply(undo_rename)
+    g.apply(ops.SetValue(ids["b"], "text"))
+    g.apply(undo_expose)
+    assert g == before
