@@ -167,3 +167,33 @@ def test_screenshots_of_an_opened_nested_subgraph_and_of_instances(qtbot, make_c
     assert len(colors) > 3
     driver.key(canvas, Qt.Key.Key_Escape)
     assert [b.text() for b in nav.breadcrumb.buttons] == [top_name, "Generate A"]
+
+
+def test_run_states_and_problems_of_inner_nodes_show_on_the_instance(make_canvas, chain, app_registry):
+    from nodeflow.app.canvas.run_state import NodeRunState
+    from nodeflow.core.validation import Problem
+
+    graph, n = chain
+    canvas = make_canvas(graph)
+    nav = SubgraphNavigator(canvas, graph, app_registry)
+    canvas.select_nodes([n["add"], n["scale"]])
+    inst = nav.convert_selection()
+    add, scale = f"{inst}:{n['add']}", f"{inst}:{n['scale']}"
+    item = canvas.graph_scene.nodes[inst]
+    canvas.set_node_state(add, NodeRunState("pending"))
+    canvas.set_node_state(scale, NodeRunState("pending"))
+    canvas.set_node_state(add, NodeRunState("running", progress=(1, 2)))
+    assert item.state.kind == "running"
+    canvas.set_node_state(add, NodeRunState("done", seconds=0.5))
+    assert item.state.kind == "pending"  # Scale has still to run
+    canvas.set_node_state(scale, NodeRunState("done", seconds=0.25))
+    assert item.state.kind == "done" and item.state.seconds == 0.75
+    canvas.set_node_state(scale, NodeRunState("error", message="boom"))
+    assert item.state.kind == "error"
+    canvas.set_problems([Problem("out_of_range", add, "Subgraph > Add", "b", "too big")])
+    assert [p.node_title for p in item.problems] == ["Subgraph > Add"]
+    # inside the instance the same states land on the inner nodes themselves
+    nav.open(inst)
+    canvas.set_node_state(add, NodeRunState("cached"))
+    assert canvas.graph_scene.nodes[n["add"]].state.kind == "cached"
+    canvas.set_node_state(n["sink"], NodeRunState("done"))  # a top-level node: not on this level

@@ -48,6 +48,9 @@ class SubgraphNavigator(QObject):
             action.triggered.connect(lambda _=False, s=slot: s())
             canvas.addAction(action)
             self._actions.append(action)
+        #: Run states of the planned nodes inside each instance shown: {instance id: {planned id: state}}.
+        self._inner_states: dict[int, dict] = {}
+        canvas.run_ids = self
         self._unsubscribe = root.subscribe(self._root_changed)
         canvas.destroyed.connect(lambda *_: self._unsubscribe())
 
@@ -78,7 +81,60 @@ class SubgraphNavigator(QObject):
         self.canvas.registry = types
         self.canvas.graph_scene.registry = types
 
+    # -- a run's planned ids (subgraphs expanded: "outer:inner") on the level shown --------------------------------
+    def local(self, planned_id):
+        """The node of the level shown that a planned node is, or is inside; None if it is elsewhere."""
+        prefix = [str(i) for _, i in self.path]
+        if not isinstance(planned_id, str):
+            return planned_id if not prefix else None
+        parts = planned_id.split(":")
+        if parts[:len(prefix)] != prefix or len(parts) <= len(prefix):
+            return None
+        try:
+            return int(parts[len(prefix)])
+        except ValueError:
+            return None
+
+    def state(self, planned_id, state):
+        """(node shown, state to draw): an instance shows the state of what runs inside it (an error first, then
+        running, pending; cached when all were reused; done with the seconds summed)."""
+        from nodeflow.app.canvas.run_state import NodeRunState
+
+        local = self.local(planned_id)
+        if local is None or local == planned_id or not isinstance(planned_id, str):
+            return local, state
+        inner = self._inner_states.setdefault(local, {})
+        if state is None:
+            inner.pop(planned_id, None)
+        else:
+            inner[planned_id] = state
+        states = list(inner.values())
+        if not states:
+            return local, None
+        for kind in ("error", "running", "pending"):
+            found = [s for s in states if s.kind == kind]
+            if found:
+                return local, found[-1]
+        if all(s.kind == "cached" for s in states):
+            return local, states[-1]
+        return local, NodeRunState("done", seconds=sum(s.seconds or 0.0 for s in states),
+                                   reason=f"{len(states)} nodes inside")
+
+    def problems(self, problems: list) -> list:
+        """Problems of planned nodes, put on the nodes shown that hold them (their text names the path)."""
+        from dataclasses import replace
+
+        out = []
+        for p in problems:
+            local = self.local(p.node_id) if p.node_id is not None else None
+            if p.node_id is None or local == p.node_id:
+                out.append(p)
+            elif local is not None:
+                out.append(replace(p, node_id=local, field=None))
+        return out
+
     def _show(self) -> None:
+        self._inner_states.clear()
         self._use_types(SubgraphTypes(self.base, self.root, self.current))
         self.canvas.set_graph(self.level_graph)
         self.breadcrumb.set_path(self.names())
