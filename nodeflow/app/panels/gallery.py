@@ -1,7 +1,6 @@
 """The results gallery: every image the output nodes made since the editor started, newest first, each with the
 parameters it was made with (seed, steps, cfg, sampler: from the node's and its ancestors' recorded info).
 Clicking an image opens it full size."""
-from nodeflow.core.graph import id_order
 from __future__ import annotations
 
 import time
@@ -14,6 +13,7 @@ from PySide6.QtWidgets import QListView, QListWidget, QListWidgetItem, QWidget
 
 from nodeflow.app.images import thumbnail
 from nodeflow.app.panels import add_clear_bar_layout
+from nodeflow.core.graph import id_order
 
 THUMB = 128
 NO_IMAGES = "No images yet: run a workflow with an output node."
