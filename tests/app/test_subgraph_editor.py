@@ -197,3 +197,40 @@ def test_run_states_and_problems_of_inner_nodes_show_on_the_instance(make_canvas
     canvas.set_node_state(add, NodeRunState("cached"))
     assert canvas.graph_scene.nodes[n["add"]].state.kind == "cached"
     canvas.set_node_state(n["sink"], NodeRunState("done"))  # a top-level node: not on this level
+
+
+def test_the_window_runs_a_subgraph_and_shows_it_on_the_instance(qtbot, settings):
+    from nodeflow.core.builders import GraphBuilder
+    from tests.app.window_kit import build_editor, close_editor, wait_run
+
+    editor = build_editor(settings)
+    editor.window.resize(1200, 800)
+    editor.window.show()
+    qtbot.waitExposed(editor.window)
+    try:
+        b = GraphBuilder(editor.registry, editor.graph)
+        c = b.add("Const", value=4)
+        add = b.add("Add", b=1)
+        sink = b.add("Sink")
+        img = b.add("MakeImage", value=200)
+        b.link(c, "INT", add, "a")
+        b.link(add, "INT", sink, "x")
+        canvas = editor.view.canvas
+        canvas.graph_scene.rebuild()
+        nav = canvas.subgraphs  # every document's canvas has one (document_tabs)
+        canvas.select_nodes([add, sink, img])
+        canvas.setFocus()
+        qtbot.keyClick(canvas, Qt.Key.Key_E, CTRL | SHIFT)
+        [inst] = [nid for nid, nd in editor.graph.nodes.items() if nd.type in editor.graph.subgraphs]
+        assert nav.current is None and editor.doc.dirty
+        job = wait_run(qtbot, editor, editor.window.run_current())
+        assert job.status == "ok"
+        item = canvas.graph_scene.nodes[inst]
+        assert item.state.kind == "done"
+        assert item.images  # the picture made inside shows on the instance
+        entry = editor.window.gallery.entries[0]
+        assert entry.node_title == f"{editor.graph.nodes[inst].label} > MakeImage"
+        job = wait_run(qtbot, editor, editor.window.run_current())
+        assert item.state.kind == "cached"
+    finally:
+        close_editor(editor)
