@@ -9,13 +9,13 @@ from typing import Any
 
 from nodeflow.config import name_problem
 from nodeflow.core import socket_types as st
-from nodeflow.core.graph import Graph, Node, graph_dag
+from nodeflow.core.graph import Graph, Node, graph_dag, id_order
 from nodeflow.core.nodedef import Input, NodeType
 from nodeflow.core.registry import Registry
 
 PROBLEM_KINDS = ("cycle", "dangling_link", "duplicate_link", "missing_input", "type_mismatch", "out_of_range",
                  "invalid_choice", "wrong_type", "unknown_type", "missing_file", "not_a_socket", "muted_input",
-                 "invalid_value")
+                 "invalid_value", "subgraph")
 
 
 @dataclass(frozen=True)
@@ -252,7 +252,7 @@ def _check_cycles(graph: Graph) -> list[Problem]:
         return problems
     for component in nx.strongly_connected_components(g):
         if len(component) > 1 or any(g.has_edge(n, n) for n in component):
-            ids = sorted(component)
+            ids = sorted(component, key=id_order)
             first = graph.nodes[ids[0]]
             names = " -> ".join(f"{graph.nodes[i].label} ({i})" for i in ids[:8]) + (" ..." if len(ids) > 8 else "")
             problems.append(_p("cycle", first, None, f"cycle through {names}", "a graph without cycles"))

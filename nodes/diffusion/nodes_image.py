@@ -7,6 +7,7 @@ from pathlib import Path, PurePosixPath
 
 from nodeflow.config import MAX_NAME_PART_BYTES, is_safe_name, name_problem
 from nodeflow.core.context import NodeError
+from nodeflow.core.graph import id_order
 from nodeflow.formats.atomic import describe_os_error
 from nodeflow.core.nodedef import COMBO, Comfy, STRING, Input, Output, node
 from nodes.diffusion.types import IMAGE, MASK
@@ -157,7 +158,7 @@ def png_texts(ctx) -> dict[str, str]:
 def parameters_text(upstream: dict[int, dict]) -> str:
     """A1111's 'parameters' text from what the nodes upstream recorded (prompts, seed, steps, sampler...)."""
     merged: dict = {}
-    for _, info in sorted(upstream.items()):
+    for _, info in sorted(upstream.items(), key=lambda kv: id_order(kv[0])):
         for key, value in info.items():
             merged.setdefault(key, value)
     if not merged:
