@@ -8,8 +8,8 @@ from pathlib import Path, PurePosixPath
 from nodeflow.config import MAX_NAME_PART_BYTES, is_safe_name, name_problem
 from nodeflow.core.context import NodeError
 from nodeflow.core.graph import id_order
-from nodeflow.formats.atomic import describe_os_error
 from nodeflow.core.nodedef import COMBO, Comfy, STRING, Input, Output, node
+from nodeflow.formats.atomic import describe_os_error
 from nodes.diffusion.types import IMAGE, MASK
 
 COUNTER_RE = r"_(\d{5,})_\.png$"
