@@ -148,7 +148,15 @@ def _need_clip(clip):
     return clip
 
 
-@node("CLIPTextEncode", comfy=True, display="CLIP Text Encode (Prompt)", category="conditioning",
+def _check_prompt(values, settings):
+    from nodes.diffusion.text_encode import prompt_problem
+
+    text = values.get("text")
+    why = prompt_problem(text) if isinstance(text, str) else None
+    return [("text", why)] if why else []
+
+
+@node("CLIPTextEncode", comfy=True, check=_check_prompt, display="CLIP Text Encode (Prompt)", category="conditioning",
       inputs=[Input("text", STRING, default="", multiline=True,
                     tooltip="the prompt; (words) adds emphasis, (words:1.3) sets a weight, \\( for a parenthesis"),
               Input("clip", CLIP)],
@@ -157,7 +165,12 @@ def clip_text_encode(ctx, text, clip):
     """Encode a prompt with the checkpoint's text encoder(s); long prompts are encoded 75 tokens at a time."""
     from nodes.diffusion.models.memory import node_out_of_memory
 
+    from nodes.diffusion.text_encode import prompt_problem
+
     clip = _need_clip(clip)
+    why = prompt_problem(text or "")  # again here: a linked prompt is only known now
+    if why:
+        raise NodeError(why, field="text")
     with node_out_of_memory(ctx):
         conditioning = clip.encode(text or "")
     # The prompt travels with its conditioning, so samplers can record what a picture was made from.
