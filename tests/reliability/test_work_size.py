@@ -113,3 +113,67 @@ def test_an_out_of_memory_while_running_names_the_node_and_the_process_goes_on(s
     b2 = GraphBuilder(reg)
     b2.add("Fine")
     assert ex.run(b2.graph).status == "ok"  # the same executor, the same process, the next run
+
+
+# -- item 11: damaged models say so, with the field ------------------------------------------------------------------
+def _damaged_checkpoint(tmp_path, change):
+    from safetensors.torch import load_file, save_file
+
+    from tests.diffusion.tiny_models import write_tiny_checkpoint
+
+    path = tmp_path / "models" / "checkpoints" / "damaged.safetensors"
+    write_tiny_checkpoint(path, "sd1")
+    weights = load_file(path)
+    change(weights)
+    save_file({k: v.contiguous() for k, v in weights.items()}, path)
+    return path.name
+
+
+@pytest.mark.parametrize("key", ["cond_stage_model.transformer.text_model.embeddings.token_embedding.weight",
+                                 "first_stage_model.decoder.conv_in.weight"])
+def test_a_wrongly_shaped_checkpoint_names_its_field(tmp_path, key):
+    from nodes.diffusion import nodes_loaders
+
+    settings = make_settings(tmp_path)
+    name = _damaged_checkpoint(tmp_path, lambda w: w.__setitem__(key, w[key].flatten()))
+    with pytest.raises(NodeError) as e:
+        nodes_loaders.load_checkpoint.fn(make_context(settings), name)
+    assert e.value.field == "ckpt_name" and "damaged.safetensors" in str(e.value)
+
+
+@pytest.mark.slow
+def test_nan_weights_are_named_instead_of_a_black_picture(tmp_path):
+    from nodes.diffusion import nodes_loaders, nodes_sampling
+
+    settings = make_settings(tmp_path)
+
+    def poison(w):
+        key = next(k for k in sorted(w) if k.startswith("model.diffusion_model.out.") and k.endswith("weight"))
+        w[key] = torch.full_like(w[key], float("nan"))
+
+    name = _damaged_checkpoint(tmp_path, poison)
+    model, clip, _vae = nodes_loaders.load_checkpoint.fn(make_context(settings), name)
+    (cond,) = nodes_loaders.clip_text_encode.fn(make_context(settings), "a circle", clip)
+    (latent,) = nodes_latent.empty_latent_image.fn(make_context(settings), 64, 64, 1)
+    with pytest.raises(NodeError) as e:
+        nodes_sampling.KSampler.fn(make_context(settings), model, 1, 2, 5.0, "euler", "normal", cond, cond, latent,
+                                   1.0)
+    assert e.value.field == "model" and "NaN" in str(e.value)
+
+
+def test_a_decompression_bomb_is_refused_with_the_field(tmp_path):
+    import struct
+    import zlib
+
+    from nodes.diffusion import nodes_image
+
+    def chunk(ctype, body):
+        return struct.pack(">I", len(body)) + ctype + body + struct.pack(">I", zlib.crc32(ctype + body))
+
+    settings = make_settings(tmp_path)
+    bomb = (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", 50_000, 50_000, 8, 2, 0, 0, 0))
+            + chunk(b"IDAT", zlib.compress(b"\x00" * 1000)) + chunk(b"IEND", b""))
+    (settings.input_dir / "bomb.png").write_bytes(bomb)
+    with pytest.raises(NodeError) as e:
+        nodes_image.load_image.fn(make_context(settings), "bomb.png")
+    assert e.value.field == "image" and "decompression bomb" in str(e.value)
