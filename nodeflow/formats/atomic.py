@@ -82,6 +82,7 @@ def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> Path:
             mode = path.stat().st_mode & 0o7777
         except OSError:
             mode = None
+        remove_stale_temps(path.parent)  # what an earlier, killed write left here
         tmp = _write_temp(path.parent, path.name, data, mode)
         try:
             os.replace(tmp, path)
