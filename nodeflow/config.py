@@ -114,20 +114,28 @@ class Folders:
         seen: set[str] = set()
         return [n for n in names if not (n in seen or seen.add(n))]
 
-    def resolve(self, kind: str, name: str) -> Path | None:
+    def resolve(self, kind: str, name: str, *, links_out: bool = True) -> Path | None:
         """The existing file (or diffusers folder) called ``name`` in this kind's folders; None if there is none.
 
         Names come from workflow files, which may be hostile: absolute paths, drive letters and '..' are refused
         outright (``name_problem``), so a name can only lead outside its folder through a symbolic link that
         someone with write access to the folder placed there: the user's choice, followed as ComfyUI does.
+        ``links_out=False`` (the server, answering clients on the network) keeps to what lies inside the folder
+        once links are followed.
         """
         if not is_safe_name(name):
             return None
         for root in self.roots(kind):
             candidate = root / PurePosixPath(name)
             try:
-                if candidate.exists():
-                    return candidate.resolve()
+                if not candidate.exists():
+                    continue
+                real = candidate.resolve()
+                if links_out:
+                    return real
+                real_root = root.resolve()
+                if real == real_root or real_root in real.parents:
+                    return real
             except OSError:  # a name too long for this file system, a folder we may not read, a link loop
                 continue
         return None

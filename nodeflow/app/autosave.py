@@ -18,6 +18,7 @@ from typing import Callable, Iterable
 from PySide6.QtCore import QLockFile, QObject, QTimer
 
 from nodeflow.formats.atomic import atomic_write_text
+from nodeflow.formats.json_limits import parse_json
 from nodeflow.formats.workflow import to_dict
 
 AUTOSAVE_FORMAT = "nodeflow.autosave"
@@ -112,8 +113,8 @@ def find_recoverable(root: Path, own_session: str | None = None) -> list[Recover
         lock.unlock()
         for file in sorted(folder.glob("*.json")):
             try:
-                data = json.loads(file.read_text(encoding="utf-8"))
-            except (OSError, ValueError):
+                data = parse_json(file.read_bytes())  # the one limited reader, as for any workflow file
+            except (OSError, ValueError):  # WorkflowError is a ValueError
                 continue
             if not isinstance(data, dict) or data.get("format") != AUTOSAVE_FORMAT:
                 continue

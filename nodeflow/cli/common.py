@@ -111,4 +111,11 @@ def apply_overrides(graph: Graph, registry, overrides: list[str]) -> None:
             names = ", ".join(i.name for i in (nt.widget_inputs if nt else ()))
             raise CliError(f"--set {text!r}: node {node.id} '{node.label}' has no value {o.field!r}"
                            + (f" (values: {names})" if names else ""))
-        graph.apply(ops.SetValue(node.id, o.field, coerce(o.text, inp.type)))
+        value = coerce(o.text, inp.type)
+        from nodeflow.formats.json_limits import WorkflowError, check_limits
+
+        try:  # the same limits as a file's values (a command line may hold undecodable bytes: lone surrogates)
+            check_limits([value], f"--set {o.ref}.{o.field}")
+        except WorkflowError as e:
+            raise CliError(str(e).replace("[0]", "", 1)) from None
+        graph.apply(ops.SetValue(node.id, o.field, value))

@@ -14,6 +14,9 @@ import secrets
 from collections.abc import Iterable
 from pathlib import Path
 
+#: What link() answers on a file system without hard links (names missing on some platforms are skipped).
+_NO_HARD_LINKS = {getattr(errno, n) for n in ("EPERM", "ENOTSUP", "EOPNOTSUPP", "ENOSYS", "EMLINK", "EXDEV")
+                  if hasattr(errno, n)}
 _TEMP_RE = re.compile(r"\..+\.(\d+)\.[0-9a-f]{12}\.tmp")
 
 
@@ -33,7 +36,8 @@ def describe_os_error(e: OSError) -> str:
     hints = {errno.ENOSPC: "the disk is full", errno.EROFS: "the folder is on a read-only file system",
              errno.EACCES: "permission denied", errno.EPERM: "permission denied",
              errno.EISDIR: "it is a folder", errno.ENOTDIR: "a part of the path is not a folder",
-             errno.ENAMETOOLONG: "the name is too long for the file system", errno.EDQUOT: "the disk quota is full"}
+             errno.ENAMETOOLONG: "the name is too long for the file system",
+             getattr(errno, "EDQUOT", -1): "the disk quota is full"}  # (no EDQUOT on Windows)
     return hints.get(e.errno, e.strerror or str(e))
 
 
@@ -82,6 +86,7 @@ def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> Path:
             mode = path.stat().st_mode & 0o7777
         except OSError:
             mode = None
+        remove_stale_temps(path.parent)  # what an earlier, killed write left here
         tmp = _write_temp(path.parent, path.name, data, mode)
         try:
             os.replace(tmp, path)
@@ -118,8 +123,7 @@ def write_new_file(folder: str | os.PathLike, names: Iterable[str], data: bytes)
             except FileExistsError:
                 continue
             except OSError as e:
-                if e.errno not in (errno.EPERM, errno.ENOTSUP, errno.EOPNOTSUPP, errno.ENOSYS, errno.EMLINK,
-                                   errno.EXDEV):
+                if e.errno not in _NO_HARD_LINKS:
                     raise WriteError(target, describe_os_error(e)) from e
                 # A file system without hard links (FAT, some network shares): rename, checked just before.
                 # Two writers racing for the same name here could replace one another; on such file systems

@@ -2,8 +2,8 @@
 (GET /view, POST /upload/image and /upload/mask).
 
 Names from requests are checked as names in workflow files are (``config.is_safe_name``; found files through
-``Folders.resolve``, which also refuses symlinks leading out): nothing outside the three folders is ever read or
-written. Uploads are pictures only (checked with Pillow), placed without overwriting unless asked; an upload with
+``Folders.resolve(..., links_out=False)``, which refuses symlinks leading out, unlike a run's own look-ups):
+nothing outside the three folders is ever read or written. Uploads are pictures only (checked with Pillow), placed without overwriting unless asked; an upload with
 the name of an identical file reuses it, one with the name of a different file gets "name (1).png", as ComfyUI does.
 """
 from __future__ import annotations
@@ -83,9 +83,10 @@ class ServerFolders:
         sub = check_subfolder(subfolder)
         rel = f"{sub}/{name}" if sub else name
         if folder_type == "temp":
-            found = Folders((), self.temp_dir, self.temp_dir, include_builtin=False).resolve("output", rel)
-        else:
-            found = self.folders.resolve(folder_type, rel)
+            found = Folders((), self.temp_dir, self.temp_dir, include_builtin=False).resolve("output", rel,
+                                                                                           links_out=False)
+        else:  # clients on the network never read through a link leading out of the folder
+            found = self.folders.resolve(folder_type, rel, links_out=False)
         if found is None or not found.is_file():
             raise FileRequestError("file not found", 404)
         return found

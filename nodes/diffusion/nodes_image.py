@@ -33,6 +33,9 @@ def load_image(ctx, image):
         with Image.open(path) as im:
             im = ImageOps.exif_transpose(im)
             im.load()
+    except Image.DecompressionBombError as e:  # not an OSError: Pillow's guard against a tiny file of huge size
+        raise NodeError(f"{image}: refused, its size is beyond Pillow's limit of {Image.MAX_IMAGE_PIXELS:,} pixels "
+                        f"(a decompression bomb?): {e}", field="image") from None
     except (UnidentifiedImageError, OSError, ValueError) as e:
         raise NodeError(f"{image}: not a readable image ({e})", field="image") from None
     rgb = pil_to_tensor(im)

@@ -21,6 +21,11 @@ def empty_latent_image(ctx, width, height, batch_size):
     """A blank latent to start text-to-image from: zeros of [batch, 4, height/8, width/8]."""
     import torch
 
+    from nodes.diffusion.models.memory import refuse_if_too_big
+
+    refuse_if_too_big(batch_size * LATENT_CHANNELS * (height // 8) * (width // 8) * 4,
+                      f"a latent of {batch_size}x{width}x{height}", "batch_size" if batch_size > 1 else "width",
+                      "the width, height or batch_size")
     return ({"samples": torch.zeros([batch_size, LATENT_CHANNELS, height // 8, width // 8])},)
 
 
@@ -102,6 +107,7 @@ def latent_upscale(ctx, samples, upscale_method, width, height, crop):
         width = max(64, s.shape[3] * height // s.shape[2])
     elif height == 0:
         height = max(64, s.shape[2] * width // s.shape[3])
+    _refuse_upscale(s, width // 8, height // 8, "width", "the width or height")
     return (_with_samples(samples, upscale_latent(s, width // 8, height // 8, upscale_method, crop)),)
 
 
@@ -113,7 +119,17 @@ def latent_upscale_by(ctx, samples, upscale_method, scale_by):
     """Resize a latent by a factor."""
     s = samples["samples"]
     width, height = round(s.shape[3] * scale_by), round(s.shape[2] * scale_by)
+    _refuse_upscale(s, max(1, width), max(1, height), "scale_by", "scale_by")
     return (_with_samples(samples, upscale_latent(s, max(1, width), max(1, height), upscale_method)),)
+
+
+def _refuse_upscale(samples, width: int, height: int, field: str, lower: str) -> None:
+    from nodes.diffusion.models.memory import refuse_if_too_big
+
+    batch, channels = samples.shape[0], samples.shape[1]
+    # the result, plus as much again for interpolation's intermediates (bislerp: several of them)
+    refuse_if_too_big(2 * batch * channels * width * height * 4,
+                      f"upscaling {batch} latent(s) to {width * 8}x{height * 8}", field, lower)
 
 
 def _check_vae(vae):
@@ -128,6 +144,14 @@ def vae_decode(ctx, samples, vae):
     from nodes.diffusion.models.memory import node_out_of_memory
 
     _check_vae(vae)
+    from nodes.diffusion.models.memory import refuse_if_too_big
+
+    latent = samples["samples"]
+    r = getattr(vae, "downscale_ratio", 8)
+    if getattr(latent, "ndim", 0) == 4:  # the decoded pictures stay whole, however they are decoded (tiles)
+        b, h, w = latent.shape[0], latent.shape[2] * r, latent.shape[3] * r
+        refuse_if_too_big(b * 3 * h * w * 4, f"decoding {b} image(s) of {w}x{h}", "samples",
+                          "the image size or batch size upstream")
     ctx.progress(0, 1, "decoding")
     with node_out_of_memory(ctx):
         images = vae.decode(samples["samples"], progress=ctx.progress)  # tiles, if it must

@@ -30,7 +30,15 @@ def _dtypes(ctx):
     return device, model_dtype(device, ctx.settings.precision), vae_dtype(device, ctx.settings.precision)
 
 
+#: What reading a layout from tensors of unexpected dimensions raises (``shape[1]`` of a 1-D tensor, ...): the file
+#: is not a checkpoint this code can read, which is said with the field, not as an internal error.
+WRONG_SHAPES = (IndexError, TypeError, ZeroDivisionError, AttributeError)
+
+
 def _load_error(name: str, field: str, error: Exception) -> NodeError:
+    if isinstance(error, WRONG_SHAPES):
+        return NodeError(f"{name}: its weights do not have the shapes of any model this NodeFlow reads "
+                         f"({type(error).__name__}: {error})", field=field)
     return NodeError(f"{name}: {error}", field=field)
 
 
@@ -57,7 +65,7 @@ def load_checkpoint(ctx, ckpt_name, prediction="auto"):
     try:
         loaded = ctx.models.get(key, lambda: load(path, device=device, dtype=dtype, vae_dtype=vae_dtype,
                                                   progress=_progress(ctx, ckpt_name)))
-    except (CheckpointError, ValueError, KeyError, RuntimeError, OSError) as e:
+    except (CheckpointError, ValueError, KeyError, RuntimeError, OSError, *WRONG_SHAPES) as e:
         raise _load_error(ckpt_name, "ckpt_name", e) from e
     model = loaded.model
     if prediction not in (None, "", "auto"):
@@ -82,7 +90,7 @@ def load_vae(ctx, vae_name):
     key = ("vae", *file_identity(path), device, str(vae_dtype))
     try:
         vae = ctx.models.get(key, lambda: load_vae_file(path, device=device, dtype=vae_dtype))
-    except (CheckpointError, ValueError, KeyError, RuntimeError, OSError) as e:
+    except (CheckpointError, ValueError, KeyError, RuntimeError, OSError, *WRONG_SHAPES) as e:
         raise _load_error(vae_name, "vae_name", e) from e
     return (vae,)
 
@@ -94,7 +102,7 @@ def _lora_patches(ctx, lora_name, model, clip, strength_model, strength_clip):
     path = _resolve(ctx, "loras", lora_name, "lora_name")
     try:
         lora = ctx.models.get(("lora", *file_identity(path)), lambda: read_lora(path))
-    except (CheckpointError, ValueError, RuntimeError, OSError) as e:
+    except (CheckpointError, ValueError, RuntimeError, OSError, *WRONG_SHAPES) as e:
         raise _load_error(lora_name, "lora_name", e) from e
     for name, obj, method in (("model", model, "with_patches"), ("clip", clip, "with_patches")):
         if obj is not None and not hasattr(obj, method):
@@ -148,7 +156,15 @@ def _need_clip(clip):
     return clip
 
 
-@node("CLIPTextEncode", comfy=True, display="CLIP Text Encode (Prompt)", category="conditioning",
+def _check_prompt(values, settings):
+    from nodes.diffusion.text_encode import prompt_problem
+
+    text = values.get("text")
+    why = prompt_problem(text) if isinstance(text, str) else None
+    return [("text", why)] if why else []
+
+
+@node("CLIPTextEncode", comfy=True, check=_check_prompt, display="CLIP Text Encode (Prompt)", category="conditioning",
       inputs=[Input("text", STRING, default="", multiline=True,
                     tooltip="the prompt; (words) adds emphasis, (words:1.3) sets a weight, \\( for a parenthesis"),
               Input("clip", CLIP)],
@@ -157,7 +173,12 @@ def clip_text_encode(ctx, text, clip):
     """Encode a prompt with the checkpoint's text encoder(s); long prompts are encoded 75 tokens at a time."""
     from nodes.diffusion.models.memory import node_out_of_memory
 
+    from nodes.diffusion.text_encode import prompt_problem
+
     clip = _need_clip(clip)
+    why = prompt_problem(text or "")  # again here: a linked prompt is only known now
+    if why:
+        raise NodeError(why, field="text")
     with node_out_of_memory(ctx):
         conditioning = clip.encode(text or "")
     # The prompt travels with its conditioning, so samplers can record what a picture was made from.

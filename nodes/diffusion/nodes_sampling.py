@@ -49,9 +49,21 @@ def _run(ctx, model, latent_image, *, seed, **settings):
 
     try:
         with node_out_of_memory(ctx):
-            return sample_latent(model, latent_image, seed=int(seed), callback=on_step, **settings)
+            latent = sample_latent(model, latent_image, seed=int(seed), callback=on_step, **settings)
     except SamplingInputError as e:
         raise NodeError(str(e), field=e.field) from e
+    _require_finite(latent)
+    return latent
+
+
+def _require_finite(latent: dict) -> None:
+    """NaN or infinity in the result would become a black picture without a word: say where it can come from."""
+    import torch
+
+    samples = latent.get("samples") if isinstance(latent, dict) else None
+    if isinstance(samples, torch.Tensor) and not bool(torch.isfinite(samples).all()):
+        raise NodeError("the sampled latent holds NaN or infinite values: the model's weights hold some (a damaged "
+                        "or wrongly converted checkpoint or LoRA), or a conditioning does", field="model")
 
 
 def _prompts(positive, negative) -> dict:

@@ -15,8 +15,14 @@ This module is pure Python (no torch): the tokenizer is passed in.
 """
 from __future__ import annotations
 
+import math
 from typing import Callable
 
+#: Longest prompt accepted (about 12,000 tokens, 170 chunks of 75; prompts people write are a few hundred
+#: characters, and a 50 MB one would run for minutes toward tens of GB).
+MAX_PROMPT_CHARS = 50_000
+#: Deepest nesting of parentheses accepted (each level multiplies the weight by 1.1; parsing recurses per level).
+MAX_PROMPT_NESTING = 50
 MAX_LENGTH = 77  # CLIP's context: start + 75 tokens + end
 MAX_WORD_LENGTH = 8  # segments shorter than this are never split across chunks
 EMPHASIS = 1.1
@@ -77,6 +83,23 @@ def _weighted_segments(text: str, weight: float) -> list[tuple[str, float]]:
         else:
             out.append((group, weight))
     return out
+
+
+def prompt_problem(text: str) -> str | None:
+    """Why a prompt cannot be encoded sensibly, or None: too long, nested too deep, or a weight that is not a
+    finite number ("(x:inf)" would turn the whole conditioning into NaN: a black picture, without a word)."""
+    if len(text) > MAX_PROMPT_CHARS:
+        return f"the prompt is {len(text):,} characters long (limit {MAX_PROMPT_CHARS:,})"
+    depth = deepest = 0
+    for char in _escape(text):
+        depth += 1 if char == "(" else -1 if char == ")" and depth > 0 else 0
+        deepest = max(deepest, depth)
+    if deepest > MAX_PROMPT_NESTING:
+        return f"parentheses are nested {deepest} deep (limit {MAX_PROMPT_NESTING})"
+    for segment, weight in parse_weights(text):
+        if not math.isfinite(weight):
+            return f"the weight of {segment[:30]!r} is {weight}, not a finite number"
+    return None
 
 
 def parse_weights(text: str) -> list[tuple[str, float]]:

@@ -127,14 +127,30 @@ def _bases() -> dict[str, dict]:
     return {"nodeflow": json.loads((REPO / "workflows" / "hires_fix.json").read_text()), "ui": ui, "api": api}
 
 
+def _cheap_bases() -> dict[str, dict]:
+    """A graph that runs in milliseconds (Load Image -> Reroute -> Save Image), in the three formats."""
+    from nodeflow.core.registry import load_registry
+    from nodeflow.formats import comfyui
+
+    nf = {"format": "nodeflow.workflow", "version": 1, "nodes": [
+        {"id": 1, "type": "LoadImage", "values": {"image": "yellow_square_on_blue.png"}},
+        {"id": 2, "type": "Reroute", "values": {}},
+        {"id": 3, "type": "SaveImage", "values": {"filename_prefix": "fuzz/pic"}}],
+        "links": [{"id": 1, "from": [1, "IMAGE"], "to": [2, "input"]}, {"id": 2, "from": [2, "output"], "to": [3, "images"]}]}
+    reg = load_registry()
+    graph = workflow.from_dict(nf, reg)[0]
+    return {"nodeflow": nf, "ui": comfyui.export_ui(graph, reg), "api": comfyui.export_api(graph, reg)}
+
+
 BASES = _bases()
+CHEAP_BASES = _cheap_bases()
 
 
 @st.composite
-def variants(draw):
-    kind = draw(st.sampled_from(sorted(BASES)))
-    doc = copy.deepcopy(BASES[kind])
-    for _ in range(draw(st.integers(1, 4))):
+def variants(draw, bases=BASES, mutations=(1, 4)):
+    kind = draw(st.sampled_from(sorted(bases)))
+    doc = copy.deepcopy(bases[kind])
+    for _ in range(draw(st.integers(*mutations))):
         parent, key = None, None
         here = doc
         while isinstance(here, (dict, list)) and here and (parent is None or draw(st.booleans())):
@@ -197,3 +213,41 @@ def test_fuzzed_files_through_the_command_line(variant):
             assert not dst.exists()
         if code == 0 and command != "validate":
             json.loads(dst.read_text())  # what was written reads back
+
+
+@hsettings(max_examples=60, deadline=None, derandomize=True, database=None,
+           suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+@given(variants(CHEAP_BASES, mutations=(0, 1)))
+@pytest.mark.slow
+def test_fuzzed_files_run(variant):
+    """`run` on variants of a cheap graph: 0, 2 (refused before running), or 1 with every failure naming its node;
+    never a traceback."""
+    from nodeflow.cli.main import main
+
+    kind, doc, container, _ = variant
+    with tempfile.TemporaryDirectory() as tmp, mock.patch.dict(os.environ, {
+            "NODEFLOW_SETTINGS": os.devnull, "NODEFLOW_HOME": tmp}):
+        src = Path(tmp) / f"in.{container}"
+        text = _encode(doc)
+        if container == "json":
+            src.write_text(text)
+        else:
+            key = {"nodeflow": b"nodeflow", "ui": b"workflow", "api": b"prompt"}[kind]
+            src.write_bytes(png_with([(key, text.encode())]))
+        out_dir, report = Path(tmp) / "out", Path(tmp) / "report.json"
+        out, err = io.StringIO(), io.StringIO()
+        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+            code = main(["run", str(src), "--out", str(out_dir), "--report", str(report)])
+        printed = out.getvalue() + err.getvalue()
+        assert code in (0, 1, 2) and "Traceback" not in printed, printed
+        for line in err.getvalue().splitlines():
+            if line.startswith(("nodeflow:", "warning:")) or code == 2:
+                assert str(src) in line or "node " in line, line
+        if code == 2:
+            assert not out_dir.exists() or not any(out_dir.rglob("*.png"))
+        else:
+            runs = json.loads(report.read_text())["runs"]
+            for error in runs[0]["errors"]:
+                assert error.get("node_id") is not None, error
+            for png in runs[0]["outputs"]:
+                assert Path(png).stat().st_size > 0

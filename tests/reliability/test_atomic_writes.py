@@ -69,3 +69,25 @@ def test_temps_of_dead_writers_are_removed_and_live_ones_kept(tmp_path):
         p.write_bytes(b"")
     assert remove_stale_temps(tmp_path) == [stale]
     assert live.exists() and other.exists() and not stale.exists()
+
+
+def test_the_next_write_into_a_folder_removes_a_killed_writers_temp(tmp_path):
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True,
+                          text=True).stdout.strip()
+    stale = tmp_path / f".w.json.{dead}.0123456789ab.tmp"
+    stale.write_bytes(b"half a workflow")
+    atomic_write_bytes(tmp_path / "w.json", b"{}")
+    assert sorted(os.listdir(tmp_path)) == ["w.json"]
+
+
+def test_without_hard_links_a_checked_rename_is_used(tmp_path, monkeypatch):
+    import errno
+
+    def no_links(src, dst):
+        raise OSError(errno.EPERM, "Operation not permitted")  # what vfat answers
+
+    monkeypatch.setattr(os, "link", no_links)
+    (tmp_path / "a_00001_.png").write_bytes(b"first")
+    got = write_new_file(tmp_path, ["a_00001_.png", "a_00002_.png"], b"second")
+    assert got.name == "a_00002_.png" and got.read_bytes() == b"second"
+    assert sorted(os.listdir(tmp_path)) == ["a_00001_.png", "a_00002_.png"]

@@ -82,3 +82,11 @@ def test_deep_nesting_in_a_png_chunk_is_refused_like_the_same_json(tmp_path, cap
         assert main(["convert", str(tmp_path / name), "-o", str(tmp_path / "o.json")]) == 2
         messages.append(capsys.readouterr().err.replace(name, "X").replace("embedded workflow.", ""))
     assert messages[0] == messages[1] and "nested more than 200 levels deep" in messages[0]
+
+
+def test_a_set_value_with_undecodable_bytes_is_refused(tmp_path, capsys):
+    src = tmp_path / "wf.json"
+    src.write_text(json.dumps(nodeflow_file()))
+    assert main(["run", str(src), "--set", "7.value=a\udcff b", "--out", str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert "--set 7.value: the text holds U+DCFF" in err and "Traceback" not in err

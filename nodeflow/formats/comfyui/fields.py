@@ -6,7 +6,6 @@ absurd size or a non-finite number is a WorkflowError that says which node and f
 from __future__ import annotations
 
 import json
-import math
 from typing import Any
 
 # The checks NodeFlow's own files use too; re-exported here, where the ComfyUI readers find them (``f.obj`` ...).

@@ -85,6 +85,20 @@ def free_working_bytes(device: str) -> int | None:
     return None
 
 
+def refuse_if_too_big(nbytes: int, what: str, field: str, lower: str, device: str = "cpu") -> None:
+    """Before allocating a tensor whose size is known from the values (a latent, an upscale, a decoded batch):
+    refuse with the field, the estimate and the memory available, rather than let torch fail (or the system
+    swap) after minutes. Unknown free memory (MPS, other systems) lets it through."""
+    free = free_working_bytes(device)
+    if free is not None and nbytes > free:
+        raise NodeError(f"{what} needs about {_gib(nbytes)} of memory and {_gib(free)} is available; lower {lower}",
+                        field=field)
+
+
+def _gib(n: int) -> str:
+    return f"{n / 1024 ** 3:.1f} GiB" if n >= 1024 ** 3 / 10 else f"{n / 1024 ** 2:.0f} MiB"
+
+
 _M_TRIM_THRESHOLD, _M_MMAP_THRESHOLD = -1, -3  # mallopt parameters (malloc.h)
 _allocator_state: bool | None = None
 _libc = None
