@@ -69,10 +69,11 @@ def test_object_info_lists_files_and_only_comfyui_classes(env):
 
 def test_widgets_built_from_object_info_are_comfyuis_widgets_values_layout(env):
     """What ComfyUI's front end does with object_info: a widget per value input (a choice list is one), a control
-    after each control_after_generate, an upload button after image_upload; it must be the layout NodeFlow reads
-    and writes ComfyUI's widgets_values with."""
+    after each control_after_generate, and an upload button when an input has image_upload, after all the others
+    (ComfyUI's LoadImageMask saves ["example.png", "alpha", "image"]); it must be the layout NodeFlow reads and
+    writes ComfyUI's widgets_values with."""
     for name, info in object_info(env.registry, env.settings).items():
-        widgets = []
+        widgets, upload = [], []
         for section in ("required", "optional"):
             for inp in info["input_order"].get(section, []):
                 spec = info["input"][section][inp]
@@ -82,7 +83,8 @@ def test_widgets_built_from_object_info_are_comfyuis_widgets_values_layout(env):
                     if opts.get("control_after_generate"):
                         widgets.append((inp, "control"))
                     if opts.get("image_upload"):
-                        widgets.append(("upload", "ui"))
+                        upload = [("upload", "ui")]
+        widgets += upload
         nt = type_for_class(env.registry, name)
         assert widgets == [(w.name, w.role) for w in widget_layout(nt)], name
 
