@@ -31,6 +31,20 @@ SD15_CLIP = dict(vocab_size=49408, hidden_size=768, intermediate_size=3072, num_
                  num_attention_heads=12, max_position_embeddings=77, hidden_act="quick_gelu")
 
 
+def make_pipeline(loaded):
+    """Plain diffusers on the very same modules, with the scheduler that matches "euler" + "normal"."""
+    from diffusers import EulerDiscreteScheduler, StableDiffusionPipeline
+
+    encoder = loaded.clip.encoders[0]
+    scheduler = EulerDiscreteScheduler(beta_start=0.00085, beta_end=0.012, beta_schedule="scaled_linear",
+                                       num_train_timesteps=1000, timestep_spacing="linspace", steps_offset=1)
+    pipe = StableDiffusionPipeline(vae=loaded.vae, text_encoder=encoder.module, tokenizer=encoder.tokenizer(),
+                                   unet=loaded.unet, scheduler=scheduler, safety_checker=None,
+                                   feature_extractor=None, requires_safety_checker=False)
+    pipe.set_progress_bar_config(disable=True)
+    return pipe
+
+
 def make_checkpoint(kind: str, folder: Path) -> Path:
     """A checkpoint in the original single-file layout (cached between runs of the benchmark)."""
     path = folder / "checkpoints" / f"bench-{kind}.safetensors"
@@ -139,7 +153,6 @@ def main() -> None:
     import torch
 
     torch.set_num_threads(args.threads)
-    from diffusers import EulerDiscreteScheduler, StableDiffusionPipeline
 
     from nodeflow.config import Settings
     from nodeflow.core import operations as ops
@@ -168,14 +181,7 @@ def main() -> None:
                      for p in m.parameters()) / 2 ** 20
     device = ex.device()
 
-    # plain diffusers on the very same modules, with the scheduler that matches "euler" + "normal"
-    encoder = loaded.clip.encoders[0]
-    scheduler = EulerDiscreteScheduler(beta_start=0.00085, beta_end=0.012, beta_schedule="scaled_linear",
-                                       num_train_timesteps=1000, timestep_spacing="linspace", steps_offset=1)
-    pipe = StableDiffusionPipeline(vae=loaded.vae, text_encoder=encoder.module, tokenizer=encoder.tokenizer(),
-                                   unet=loaded.unet, scheduler=scheduler, safety_checker=None,
-                                   feature_extractor=None, requires_safety_checker=False)
-    pipe.set_progress_bar_config(disable=True)
+    pipe = make_pipeline(loaded)
 
     def run_diffusers(s):
         return pipe(PROMPT, negative_prompt=NEGATIVE, num_inference_steps=args.steps, guidance_scale=args.cfg,

@@ -31,7 +31,8 @@ from pathlib import Path
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from benchmarks.bench_diffusion import NEGATIVE, PROMPT, SD15_CLIP, SD15_UNET, SD15_VAE  # noqa: E402
+from benchmarks.bench_diffusion import (NEGATIVE, PROMPT, SD15_CLIP, SD15_UNET, SD15_VAE,  # noqa: E402
+                                       make_pipeline)
 
 med = statistics.median
 BEFORE = "NodeFlow before"
@@ -104,19 +105,6 @@ def run_nodeflow(loaded, settings, px, steps, cfg, seed, model=None):
     (images,) = nodes_latent.vae_decode.fn(c.ctx, samples, loaded.vae_model)
     nodes_image.preview_image.fn(c.ctx, images)
     return time.perf_counter() - t0, step
-
-
-def make_pipeline(loaded):
-    from diffusers import EulerDiscreteScheduler, StableDiffusionPipeline
-
-    encoder = loaded.clip.encoders[0]
-    scheduler = EulerDiscreteScheduler(beta_start=0.00085, beta_end=0.012, beta_schedule="scaled_linear",
-                                       num_train_timesteps=1000, timestep_spacing="linspace", steps_offset=1)
-    pipe = StableDiffusionPipeline(vae=loaded.vae, text_encoder=encoder.module, tokenizer=encoder.tokenizer(),
-                                   unet=loaded.unet, scheduler=scheduler, safety_checker=None,
-                                   feature_extractor=None, requires_safety_checker=False)
-    pipe.set_progress_bar_config(disable=True)
-    return pipe
 
 
 def run_diffusers(pipe, px, steps, cfg, seed):

@@ -37,6 +37,9 @@ class DocumentTabs(QTabWidget):
 
     def add(self, doc: Document) -> DocumentView:
         canvas = create_canvas(doc.graph, self.registry, doc.undo_stack, self._settings(), self)
+        from nodeflow.app.canvas.subgraph_view import SubgraphNavigator
+
+        canvas.subgraphs = SubgraphNavigator(canvas, doc.graph, self.registry)  # open / convert / unpack subgraphs
         view = DocumentView(doc, canvas)
         self._views.append(view)
         index = self.addTab(canvas, doc.title)

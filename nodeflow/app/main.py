@@ -59,6 +59,8 @@ def create_editor(file: str | None = None, settings_file: str | None = None, *, 
     window.file_actions.interactive = interactive
     if settings_error:
         window.log.error(f"Settings: {settings_error} (using defaults)")
+    for warning in settings.warnings:  # a wrongly typed setting: its default is used
+        window.log.error(f"Settings: {warning}")
     opened = window.file_actions.open_path(file) if file else None
     if opened is None:
         default = WORKFLOWS_DIR / "default.json"

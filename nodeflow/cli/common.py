@@ -39,7 +39,11 @@ def environment_from_args(args, quiet: bool = False):
     broken one is reported, the others load)."""
     from nodeflow.core.environment import Environment
 
-    env = Environment.create(settings_from_args(args))
+    settings = settings_from_args(args)
+    if not quiet:
+        for warning in settings.warnings:
+            print(f"warning: {warning}", file=sys.stderr)
+    env = Environment.create(settings)
     if not quiet:
         for err in env.registry.errors:
             print(f"warning: {err}", file=sys.stderr)

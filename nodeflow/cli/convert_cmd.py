@@ -40,6 +40,8 @@ def run(args) -> int:
         raise CliError(f"{src}: no such file")
     if dst.suffix.lower() != ".json":
         raise CliError(f"{dst}: the output must be a .json file")
+    if dst.is_dir():
+        raise CliError(f"{dst}: is a folder; -o takes the .json file to write")
     if dst.exists() and dst.resolve() == src.resolve():
         raise CliError(f"{dst}: the output would overwrite the input")
     env = environment_from_args(args, quiet=args.quiet)
@@ -64,7 +66,10 @@ def run(args) -> int:
         text = _render(graph, registry, target, say)
     except (WorkflowError, ValueError) as e:
         raise CliError(f"{src}: {e}; nothing was written") from None
-    atomic_write_text(dst, text)
+    try:
+        atomic_write_text(dst, text)
+    except OSError as e:  # WriteError: what, where and why
+        raise CliError(f"{e}; nothing was written") from None
     say(f"wrote {dst} ({target}, {len(graph.nodes)} nodes)")
     return EXIT_OK
 

@@ -9,7 +9,6 @@ output folder and their URLs are printed.
 """
 from __future__ import annotations
 
-import json
 import sys
 
 from nodeflow.cli.common import apply_overrides, environment_from_args, load_any
@@ -90,7 +89,7 @@ def run_remote(args) -> int:
     except ServerError as e:
         raise CliError(str(e), EXIT_FAILED) from None
     if args.report:
-        from nodeflow.formats.atomic import atomic_write_text
+        from nodeflow.cli.run_cmd import write_report
 
-        atomic_write_text(args.report, json.dumps({"runs": runs}, indent=1) + "\n")
+        write_report(args.report, runs)
     return code

@@ -49,16 +49,33 @@ def run(args) -> int:
     executor = Executor(env)
     runs, code = [], EXIT_OK
     say = (lambda text: None) if args.quiet else (lambda text: print(f"note: {text}", file=sys.stderr))
-    for path, work in plans:
-        printer = RunPrinter(work.graph, path, quiet=args.quiet)
-        report = executor.execute(work, listener=printer, key=str(Path(path).resolve()),
-                                  embed=lambda g=work.graph: workflow_chunks(g, env.registry, say))
-        printer.summary(report)
-        runs.append({"file": path, **report.to_json()})
-        if report.status != "ok":
-            code = EXIT_FAILED
-    if args.report:
-        from nodeflow.formats.atomic import atomic_write_text
-
-        atomic_write_text(args.report, json.dumps({"runs": runs}, indent=1) + "\n")
+    try:
+        for path, work in plans:
+            printer = RunPrinter(work.graph, path, quiet=args.quiet)
+            try:
+                report = executor.execute(work, listener=printer, key=str(Path(path).resolve()),
+                                          embed=lambda g=work.graph: workflow_chunks(g, env.registry, say))
+            except Exception as e:  # an internal failure in one file must not lose the others' results
+                print(f"{path}: the run failed: {type(e).__name__}: {e}", file=sys.stderr)
+                runs.append({"file": path, "status": "error", "error": f"{type(e).__name__}: {e}"})
+                code = EXIT_FAILED
+                continue
+            printer.summary(report)
+            runs.append({"file": path, **report.to_json()})
+            if report.status != "ok":
+                code = EXIT_FAILED
+    finally:
+        if args.report:
+            write_report(args.report, runs)
     return code
+
+
+def write_report(path: str, runs: list[dict]) -> None:
+    from nodeflow.formats.atomic import WriteError, atomic_write_text
+
+    try:
+        atomic_write_text(path, json.dumps({"runs": runs}, indent=1, ensure_ascii=False) + "\n")
+    except WriteError as e:
+        written = [f for r in runs for f in r.get("outputs", ())]
+        raise CliError(f"--report: {e} (the runs finished; they wrote {len(written)} file(s)"
+                       + (": " + ", ".join(written) if written else "") + ")", EXIT_FAILED) from None

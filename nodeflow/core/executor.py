@@ -65,7 +65,8 @@ class RunReport:
 
     @property
     def outputs(self) -> list[str]:
-        return [f for r in self.records.values() if r.status == "ran" for f in r.files]
+        # a node that failed after writing some files (a full disk on the third image) still wrote the first two
+        return [f for r in self.records.values() if r.status in ("ran", "failed") for f in r.files]
 
     @property
     def errors(self) -> list[dict]:
@@ -144,13 +145,17 @@ class Executor:
         return self.execute(plan(graph, self.env, targets), listener, key=key, embed=embed)
 
     def execute(self, work: Plan, listener: Listener | None = None, *, key: str = "default",
-                embed: Embed = None) -> RunReport:
+                embed: Embed = None, rerun_outputs: bool = False) -> RunReport:
         """Run a plan made with this executor's environment. ``key`` names the graph across runs (why a node runs
-        again is explained against that graph's last run); ``embed``: what outputs embed (see ``Embed``)."""
+        again is explained against that graph's last run); ``embed``: what outputs embed (see ``Embed``);
+        ``rerun_outputs``: output nodes run even when nothing they depend on changed (a batch wants its files
+        written for every run; what feeds them still comes from the cache)."""
         with self._run_lock:
             self._cancel.clear()
             self._run_id += 1
-            return _Run(self, work, listener, key, embed).execute()
+            run = _Run(self, work, listener, key, embed)
+            run.rerun_outputs = rerun_outputs
+            return run.execute()
 
 
 class _Run:
@@ -165,6 +170,7 @@ class _Run:
         self.components: dict[int, dict] = {}
         self._embed = embed
         self._embed_cache: dict | None = None
+        self.rerun_outputs = False
 
     def emit(self, event: ev.Event) -> None:
         if self.listener is not None:
@@ -259,7 +265,8 @@ class _Run:
                 report.records[nid] = NodeRecord(nid, "bypassed", "bypassed: inputs passed through")
                 self.emit(ev.NodeFinished(nid, 0.0, True, "bypassed"))
                 continue
-            entry = self.ex.cache.get(sig) if nt.deterministic else None
+            reuse = nt.deterministic and not (self.rerun_outputs and nt.output_node)
+            entry = self.ex.cache.get(sig) if reuse else None
             if entry is not None:
                 self.results[nid] = entry.outputs
                 self.ex.remember(self.key, nid, comp)
@@ -270,6 +277,8 @@ class _Run:
                                           self.upstream_for_ui(nid, entry.ui)))
                 continue
             reason = self.why(node, nt, comp)
+            if not reuse and nt.deterministic and self.ex.cache.get(sig) is not None:
+                reason = "an output node, run again as asked (rerun_outputs)"
             outcome = self.run_node(node, nt, sig, comp, reason)
             if outcome == "cancelled":
                 report.status = "cancelled"
@@ -304,10 +313,11 @@ class _Run:
         except Exception as e:  # a node's failure fails its run, never the engine
             seconds = time.perf_counter() - t0
             field_name = getattr(e, "field", None) if isinstance(e, NodeError) else None
-            message = str(e) if isinstance(e, NodeError) else f"{type(e).__name__}: {e}"
+            message = str(e) if isinstance(e, NodeError) else _describe_failure(e)
             error = {"kind": "node_failed", "node_id": node.id, "node_title": node.label, "field": field_name,
                      "message": message}
-            report.records[node.id] = NodeRecord(node.id, "failed", reason, seconds, error=error)
+            report.records[node.id] = NodeRecord(node.id, "failed", reason, seconds, error=error,
+                                                 files=list(ctx.files))
             self.emit(ev.NodeFailed(node.id, message, traceback.format_exc(), _summarise(kwargs), field_name))
             return "failed"
         seconds = time.perf_counter() - t0
@@ -381,6 +391,16 @@ def _file_stamp(path) -> list | None:
         return [st.st_size, st.st_mtime_ns]
     except OSError:
         return None
+
+
+def _describe_failure(e: Exception) -> str:
+    """A node's unexpected exception in one line; running out of memory (torch's OutOfMemoryError, Python's
+    MemoryError: matched by name, the core imports no torch) says what to lower."""
+    if isinstance(e, MemoryError) or type(e).__name__ == "OutOfMemoryError":
+        first = str(e).strip().splitlines()[0][:200] if str(e).strip() else ""
+        return ("out of memory while this node ran: lower the image size or batch size (or use the tiled VAE nodes)"
+                + (f" ({first})" if first else ""))
+    return f"{type(e).__name__}: {e}"
 
 
 def _brief(value: Any) -> str:

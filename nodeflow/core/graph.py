@@ -147,6 +147,9 @@ class Graph:
         #: Workflow-level data: name, description, view (canvas position), unknown top-level fields.
         self.meta: dict[str, Any] = {}
         self.extra: dict[str, Any] = {}
+        #: Subgraph definitions by id (``core/subgraph.SubgraphDef``), all of them, nested ones too, at the top
+        #: level: an instance is a node whose type is a definition's id.
+        self.subgraphs: dict[str, Any] = {}
         self._listeners: list[Listener] = []
         # Indexes kept by the primitive mutations so that lookups stay O(degree) on large graphs.
         self._incoming: dict[tuple[int, str], list[int]] = {}
@@ -218,7 +221,7 @@ class Graph:
 
     # -- id allocation ------------------------------------------------------------------------------------------
     def new_node_id(self) -> int:
-        return max([self.next_node_id, *(i + 1 for i in self.nodes)])
+        return max([self.next_node_id, *(i + 1 for i in self.nodes if isinstance(i, int))])
 
     def new_link_id(self) -> int:
         return max([self.next_link_id, *(i + 1 for i in self.links)])
@@ -229,7 +232,8 @@ class Graph:
     # -- building -----------------------------------------------------------------------------------------------
     @classmethod
     def from_parts(cls, nodes: Iterable[Node] = (), links: Iterable[Link] = (), groups: Iterable[Group] = (),
-                   meta: dict | None = None, extra: dict | None = None) -> "Graph":
+                   meta: dict | None = None, extra: dict | None = None,
+                   subgraphs: Iterable | None = None) -> "Graph":
         """A graph made in one go (file loaders, clipboard): the parts are taken as they are, no change is
         announced. Links may name nodes that do not exist (files can hold that; validation reports them)."""
         g = cls()
@@ -241,6 +245,7 @@ class Graph:
             g._put_group(gr)
         g.meta = {} if meta is None else meta
         g.extra = {} if extra is None else extra
+        g.subgraphs = {d.id: d for d in subgraphs or ()}
         return g
 
     # -- primitive mutations (called only by operations); each announces its change -------------------------------
@@ -288,7 +293,8 @@ class Graph:
         if node.id in self.nodes:
             raise ValueError(f"node id {node.id} already exists")
         self.nodes[node.id] = node
-        self.next_node_id = max(self.next_node_id, node.id + 1)
+        if isinstance(node.id, int):  # a planned graph's expanded subgraph nodes have ids "outer:inner"
+            self.next_node_id = max(self.next_node_id, node.id + 1)
 
     def _put_link(self, link: Link) -> None:
         if link.id in self.links:
@@ -325,7 +331,7 @@ class Graph:
         """A deep, listener-free copy (the executor runs on a snapshot so the editor can keep editing)."""
         g = Graph.from_parts((n.copy() for n in self.nodes.values()), self.links.values(),
                              (gr.copy() for gr in self.groups.values()), copy.deepcopy(self.meta),
-                             copy.deepcopy(self.extra))
+                             copy.deepcopy(self.extra), (d.copy() for d in self.subgraphs.values()))
         g.next_node_id, g.next_link_id, g.next_group_id = self.next_node_id, self.next_link_id, self.next_group_id
         return g
 
@@ -344,7 +350,8 @@ class Graph:
         links = tuple(sorted((l.id, l.src, l.src_output, l.dst, l.dst_input) for l in self.links.values()))
         groups = tuple(sorted((g.id, g.title, tuple(g.rect), g.color, _freeze(g.extra))
                               for g in self.groups.values()))
-        return nodes, links, groups, _freeze(self.meta), _freeze(self.extra)
+        subgraphs = tuple(sorted((d.id, d.structure()) for d in self.subgraphs.values()))
+        return nodes, links, groups, _freeze(self.meta), _freeze(self.extra), subgraphs
 
     def __eq__(self, other) -> bool:
         return isinstance(other, Graph) and self.structure() == other.structure()
@@ -364,6 +371,14 @@ def _freeze(value: Any) -> Any:
         return int(value)  # 1.0 and 1 compare equal after a JSON round trip
     return value
 
+
+
+def id_order(node_id) -> tuple:
+    """A sort key for node ids: integers, and the "outer:inner" ids of expanded subgraph nodes after their
+    outermost instance (``5`` < ``"5:3"`` < ``6``)."""
+    if isinstance(node_id, str):
+        return tuple(int(p) if p.lstrip("-").isdigit() else 0 for p in node_id.split(":"))
+    return (node_id,)
 
 
 def graph_dag(graph: Graph):

@@ -12,7 +12,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Iterable
 
-from nodeflow.core.graph import Graph, graph_dag
+from nodeflow.core.graph import Graph, graph_dag, id_order
+from nodeflow.core.subgraph_expand import flatten
 from nodeflow.core.validation import Problem, check
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -21,7 +22,8 @@ if TYPE_CHECKING:  # pragma: no cover
 
 @dataclass
 class Plan:
-    #: The graph that runs. The plan and the executor read it and never change it: an editor plans a copy.
+    #: The graph that runs: the planned graph with its subgraph instances expanded (inner ids "outer:inner"). The
+    #: plan and the executor read it and never change it: an editor plans a copy.
     graph: Graph
     #: The nodes asked for: the output nodes, or the targets given (those that exist).
     targets: list[int]
@@ -65,13 +67,18 @@ def plan(graph: Graph, env: "Environment", targets: Iterable[int] | None = None)
     import networkx as nx  # imported on the first run, not at editor start
 
     registry = env.registry
+    graph, unexpanded = flatten(graph)
     checked = check(graph, registry, env.settings)
-    problems = checked.problems
+    problems = [Problem("subgraph", p.node_id, p.node_title, None, str(p), "a subgraph that does not contain itself")
+                for p in unexpanded] + checked.problems
     if targets is None:
         wanted = [n.id for n in graph.nodes.values() if n.mode == "normal"
                   and (t := registry.get(n.type)) is not None and t.output_node and not t.ui_only]
     else:
         wanted = [t for t in targets if t in graph.nodes]
+        # A target that is a subgraph instance means the nodes it expanded into.
+        wanted += [n for t in targets if not isinstance(t, str) and t not in graph.nodes
+                   for n in graph.nodes if isinstance(n, str) and n.startswith(f"{t}:")]
     if any(p.kind == "cycle" for p in problems):
         return Plan(graph, wanted, [], {}, problems, frozenset(), invalid=True)
     dag = graph_dag(graph)
@@ -83,7 +90,7 @@ def plan(graph: Graph, env: "Environment", targets: Iterable[int] | None = None)
         cone = nx.ancestors(dag, t) | {t}
         reach |= cone
         if cone & bad:
-            skipped[t] = f"not run: node {min(cone & bad)} has problems"
+            skipped[t] = f"not run: node {min(cone & bad, key=id_order)} has problems"
             continue
         needed |= cone
     runnable = {n for n in needed if graph.nodes[n].mode != "muted"

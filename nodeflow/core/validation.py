@@ -7,14 +7,15 @@ import math
 from dataclasses import asdict, dataclass
 from typing import Any
 
+from nodeflow.config import name_problem
 from nodeflow.core import socket_types as st
-from nodeflow.core.graph import Graph, Node, graph_dag
+from nodeflow.core.graph import Graph, Node, graph_dag, id_order
 from nodeflow.core.nodedef import Input, NodeType
 from nodeflow.core.registry import Registry
 
 PROBLEM_KINDS = ("cycle", "dangling_link", "duplicate_link", "missing_input", "type_mismatch", "out_of_range",
                  "invalid_choice", "wrong_type", "unknown_type", "missing_file", "not_a_socket", "muted_input",
-                 "invalid_value")
+                 "invalid_value", "subgraph")
 
 
 @dataclass(frozen=True)
@@ -76,6 +77,11 @@ def check_value(inp: Input, value: Any, settings=None, resolved: dict | None = N
         if settings is None:
             return None
         folders = settings.folders
+        why = name_problem(value)
+        if why is not None:
+            # kind missing_file: no such file can exist (the editor lists it, ComfyUI says "not in list")
+            return ("missing_file", f"file name {_short(value)}: {why}",
+                    f"a file in {', '.join(folders.searched(inp.files))}")
         path = folders.resolve(inp.files, value)
         if path is None:
             return ("missing_file", f"file {_short(value)} not found",
@@ -246,7 +252,7 @@ def _check_cycles(graph: Graph) -> list[Problem]:
         return problems
     for component in nx.strongly_connected_components(g):
         if len(component) > 1 or any(g.has_edge(n, n) for n in component):
-            ids = sorted(component)
+            ids = sorted(component, key=id_order)
             first = graph.nodes[ids[0]]
             names = " -> ".join(f"{graph.nodes[i].label} ({i})" for i in ids[:8]) + (" ..." if len(ids) > 8 else "")
             problems.append(_p("cycle", first, None, f"cycle through {names}", "a graph without cycles"))

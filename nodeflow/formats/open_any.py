@@ -49,7 +49,10 @@ def _load_png(path: Path, registry, settings):
     except OSError as e:
         raise WorkflowError(f"{path}: cannot read ({e.strerror or e})") from None
     if NODEFLOW_KEY in texts:
-        data = parse_json(texts[NODEFLOW_KEY], "embedded workflow")
+        try:
+            data = parse_json(texts[NODEFLOW_KEY], "embedded workflow")
+        except WorkflowError as e:
+            raise WorkflowError(f"{path}: {e}") from None
         return _load_data(data, registry, settings, str(path))
     if carries_comfyui_graph(texts):
         from nodeflow.formats.comfyui import import_png_texts

@@ -5,7 +5,13 @@ placeholders, older versions migrated on load, saved atomically. The JSON Schema
      "nodes": [{"id": 3, "type": "KSampler", "version": 1, "title": "KSampler", "pos": [x, y],
                 "values": {"seed": 5, "steps": 20, ...}, "sockets": ["seed"], "mode": "normal", ...}],
      "links": [{"id": 1, "from": [1, "MODEL"], "to": [3, "model"]}],
-     "groups": [{"id": 1, "title": "Prompt", "rect": [x, y, w, h]}]}
+     "groups": [{"id": 1, "title": "Prompt", "rect": [x, y, w, h]}],
+     "subgraphs": [{"id": "3f2a...", "name": "Upscale", "inputs": [{"name": "image", "type": "IMAGE"}],
+                    "outputs": [...], "nodes": [...], "links": [...], "groups": [...]}]}
+
+Subgraphs (``core/subgraph.py``) are an optional key of version 1: a file without them reads as before, and an
+instance node's ``type`` is its definition's ``id``. A definition's nodes include its two boundary nodes (ids -10
+and -20), whose sockets are the definition's inputs and outputs.
 """
 from __future__ import annotations
 
@@ -18,21 +24,20 @@ from typing import Any
 
 from nodeflow.core.graph import NODE_MODES, Graph, Group, Link, Node
 from nodeflow.core.nodedef import SEED_CONTROLS
+from nodeflow.core.subgraph import Port, SubgraphDef
 from nodeflow.formats.atomic import atomic_write_text
+from nodeflow.formats.json_limits import MAX_FILE_BYTES, WorkflowError, parse_json  # noqa: F401  (re-exported)
 
 FORMAT_NAME = "nodeflow.workflow"
 FORMAT_VERSION = 1
 SCHEMA_PATH = Path(__file__).with_name("workflow.schema.json")
-MAX_FILE_BYTES = 256 * 1024 * 1024
 
 _NODE_KEYS = {"id", "type", "version", "title", "pos", "size", "values", "sockets", "mode", "collapsed", "color",
               "controls"}
 _GROUP_KEYS = {"id", "title", "rect", "color"}
-_TOP_KEYS = {"format", "version", "meta", "nodes", "links", "groups"}
-
-
-class WorkflowError(ValueError):
-    """A workflow file that cannot be read; the message says where and what was expected."""
+_TOP_KEYS = {"format", "version", "meta", "nodes", "links", "groups", "subgraphs"}
+_SUBGRAPH_KEYS = {"id", "name", "inputs", "outputs", "nodes", "links", "groups"}
+_PORT_KEYS = {"name", "type", "label"}
 
 
 @dataclass
@@ -45,6 +50,30 @@ class LoadReport:
 
 # -- saving ---------------------------------------------------------------------------------------------------------
 def to_dict(graph: Graph) -> dict:
+    out = dict(graph.extra)
+    out.update({"format": FORMAT_NAME, "version": FORMAT_VERSION, "meta": graph.meta, **_parts(graph)})
+    if graph.subgraphs:
+        out["subgraphs"] = [_subgraph_dict(d) for d in graph.subgraphs.values()]
+    return out
+
+
+def _subgraph_dict(defn: SubgraphDef) -> dict:
+    d = dict(defn.extra)
+    d.update({"id": defn.id, "name": defn.name, "inputs": [_port_dict(p) for p in defn.inputs],
+              "outputs": [_port_dict(p) for p in defn.outputs], **_parts(defn.graph)})
+    return d
+
+
+def _port_dict(port: Port) -> dict:
+    d = dict(port.extra)
+    d.update({"name": port.name, "type": port.type})
+    if port.label:
+        d["label"] = port.label
+    return d
+
+
+def _parts(graph: Graph) -> dict:
+    """Nodes, links and groups of a graph (the top graph or a subgraph's)."""
     nodes = []
     for n in sorted(graph.nodes.values(), key=lambda n: n.id):
         d: dict[str, Any] = dict(n.extra)
@@ -72,10 +101,7 @@ def to_dict(graph: Graph) -> dict:
         if g.color:
             d["color"] = g.color
         groups.append(d)
-    out = dict(graph.extra)
-    out.update({"format": FORMAT_NAME, "version": FORMAT_VERSION, "meta": graph.meta, "nodes": nodes,
-                "links": links, "groups": groups})
-    return out
+    return {"nodes": nodes, "links": links, "groups": groups}
 
 
 def dumps(graph: Graph) -> str:
@@ -116,23 +142,6 @@ def loads(text: str | bytes, registry=None) -> tuple[Graph, LoadReport]:
     return from_dict(parse_json(text), registry)
 
 
-def parse_json(text: str | bytes, what: str = "file", limit: int = MAX_FILE_BYTES) -> Any:
-    """JSON from a file someone handed us: size-limited, UTF-8 checked, every failure a one-line WorkflowError."""
-    if len(text) > limit:
-        raise WorkflowError(f"the {what} is {len(text)} bytes, too large for a workflow (limit {limit})")
-    if isinstance(text, bytes):
-        try:
-            text = text.decode("utf-8-sig")
-        except UnicodeDecodeError as e:
-            raise WorkflowError(f"the {what} is not UTF-8 text ({e.reason} at byte {e.start})") from None
-    try:
-        return json.loads(text)
-    except json.JSONDecodeError as e:
-        raise WorkflowError(f"the {what} is not valid JSON (line {e.lineno}, column {e.colno}: {e.msg})") from None
-    except (ValueError, RecursionError) as e:  # integers with thousands of digits, absurd nesting
-        raise WorkflowError(f"the {what} is not usable JSON: {e}") from None
-
-
 def from_dict(data: Any, registry=None) -> tuple[Graph, LoadReport]:
     report = LoadReport()
     if not isinstance(data, dict):
@@ -151,32 +160,69 @@ def from_dict(data: Any, registry=None) -> tuple[Graph, LoadReport]:
     if version < FORMAT_VERSION:
         data = migrate(data, version)
         report.migrated_from = version
-    nodes, links, groups = {}, {}, {}
-    for i, nd in enumerate(lst(data.get("nodes", []), "nodes")):
-        node = _node(nd, f"nodes[{i}]")
-        if node.id in nodes:
-            raise WorkflowError(f"nodes[{i}]: node id {node.id} is used twice")
-        nodes[node.id] = node
-    for i, ld in enumerate(lst(data.get("links", []), "links")):
-        link = _link(ld, f"links[{i}]")
-        if link.id in links:
-            raise WorkflowError(f"links[{i}]: link id {link.id} is used twice")
-        links[link.id] = link  # links to missing nodes are kept: validation reports them by name
-    for i, gd in enumerate(lst(data.get("groups", []), "groups")):
-        group = _group(gd, f"groups[{i}]")
-        if group.id in groups:
-            raise WorkflowError(f"groups[{i}]: group id {group.id} is used twice")
-        groups[group.id] = group
-    graph = Graph.from_parts(nodes.values(), links.values(), groups.values(), obj(data.get("meta", {}), "meta"),
-                             {k: v for k, v in data.items() if k not in _TOP_KEYS})
+    nodes, links, groups = _read_parts(data, "")
+    subgraphs = {}
+    for i, sd in enumerate(lst(data.get("subgraphs", []), "subgraphs")):
+        defn = _subgraph(sd, f"subgraphs[{i}]")
+        if defn.id in subgraphs:
+            raise WorkflowError(f"subgraphs[{i}]: subgraph id {defn.id!r} is used twice")
+        subgraphs[defn.id] = defn
+    graph = Graph.from_parts(nodes, links, groups, obj(data.get("meta", {}), "meta"),
+                             {k: v for k, v in data.items() if k not in _TOP_KEYS}, subgraphs.values())
     if registry is not None:
         _migrate_node_types(graph, registry, report)
     return graph, report
 
 
+def _read_parts(data: dict, where: str) -> tuple[list[Node], list[Link], list[Group]]:
+    nodes, links, groups = {}, {}, {}
+    for i, nd in enumerate(lst(data.get("nodes", []), f"{where}nodes")):
+        node = _node(nd, f"{where}nodes[{i}]")
+        if node.id in nodes:
+            raise WorkflowError(f"{where}nodes[{i}]: node id {node.id} is used twice")
+        nodes[node.id] = node
+    for i, ld in enumerate(lst(data.get("links", []), f"{where}links")):
+        link = _link(ld, f"{where}links[{i}]")
+        if link.id in links:
+            raise WorkflowError(f"{where}links[{i}]: link id {link.id} is used twice")
+        links[link.id] = link  # links to missing nodes are kept: validation reports them by name
+    for i, gd in enumerate(lst(data.get("groups", []), f"{where}groups")):
+        group = _group(gd, f"{where}groups[{i}]")
+        if group.id in groups:
+            raise WorkflowError(f"{where}groups[{i}]: group id {group.id} is used twice")
+        groups[group.id] = group
+    return list(nodes.values()), list(links.values()), list(groups.values())
+
+
+def _subgraph(sd: Any, where: str) -> SubgraphDef:
+    sd = obj(sd, where)
+    def_id = text(sd.get("id"), f"{where}.id", 200)
+    if not def_id:
+        raise WorkflowError(f"{where}.id: empty subgraph id")
+    where = f"{where} (subgraph {def_id!r})"
+    ports = {}
+    for side in ("inputs", "outputs"):
+        ports[side] = []
+        for i, pd in enumerate(lst(sd.get(side, []), f"{where}.{side}")):
+            pd = obj(pd, f"{where}.{side}[{i}]")
+            name = text(pd.get("name"), f"{where}.{side}[{i}].name", 200)
+            if any(p.name == name for p in ports[side]):
+                raise WorkflowError(f"{where}.{side}[{i}]: port name {name!r} is used twice")
+            ports[side].append(Port(name, text(pd.get("type"), f"{where}.{side}[{i}].type", 200),
+                                    text(pd.get("label", ""), f"{where}.{side}[{i}].label", 1000),
+                                    {k: v for k, v in pd.items() if k not in _PORT_KEYS}))
+    nodes, links, groups = _read_parts(sd, f"{where}.")
+    return SubgraphDef(def_id, text(sd.get("name", ""), f"{where}.name", 1000), Graph.from_parts(nodes, links, groups),
+                       ports["inputs"], ports["outputs"], {k: v for k, v in sd.items() if k not in _SUBGRAPH_KEYS})
+
+
 def _migrate_node_types(graph: Graph, registry, report: LoadReport) -> None:
     unknown = set()
-    for node in graph.nodes.values():
+    inner = [n for d in graph.subgraphs.values() for n in d.graph.nodes.values()
+             if n.type not in ("SubgraphInputs", "SubgraphOutputs")]
+    for node in [*graph.nodes.values(), *inner]:
+        if node.type in graph.subgraphs:
+            continue  # an instance: its type is the definition
         nt = registry.get(node.type)
         if nt is None:
             unknown.add(node.type)

@@ -4,7 +4,7 @@ Declarations only import the standard library and the core; torch, diffusers and
 node functions, so the editor starts fast.
 """
 from nodes.diffusion import types as _types
-from nodes.diffusion import nodes_image, nodes_latent, nodes_loaders, nodes_sampling, nodes_vae
+from nodes.diffusion import nodes_dit, nodes_image, nodes_latent, nodes_loaders, nodes_sampling, nodes_vae
 from nodes.diffusion import nodes_image_ops, nodes_latent_ops, nodes_mask, nodes_upscale  # image/mask/latent/upscale
 
 PACK_NAME = "diffusion"
@@ -15,4 +15,4 @@ WARM_UP = ("nodes.diffusion.warm_up",)
 NODE_TYPES = [*nodes_loaders.NODE_TYPES, *nodes_latent.NODE_TYPES, *nodes_sampling.NODE_TYPES,
               *nodes_image.NODE_TYPES, *nodes_vae.NODE_TYPES,
               *nodes_image_ops.NODE_TYPES, *nodes_mask.NODE_TYPES, *nodes_latent_ops.NODE_TYPES,
-              *nodes_upscale.NODE_TYPES]
+              *nodes_upscale.NODE_TYPES, *nodes_dit.NODE_TYPES]

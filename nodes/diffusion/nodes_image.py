@@ -3,11 +3,13 @@ from __future__ import annotations
 
 import os
 import re
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 
-from nodeflow.config import is_safe_name
+from nodeflow.config import MAX_NAME_PART_BYTES, is_safe_name, name_problem
 from nodeflow.core.context import NodeError
+from nodeflow.core.graph import id_order
 from nodeflow.core.nodedef import COMBO, Comfy, STRING, Input, Output, node
+from nodeflow.formats.atomic import describe_os_error
 from nodes.diffusion.types import IMAGE, MASK
 
 COUNTER_RE = r"_(\d{5,})_\.png$"
@@ -51,12 +53,36 @@ def preview_image(ctx, images):
     ctx.show(images=tensor_to_pils(images))
 
 
+#: What Save Image appends to the prefix's last part: "_00001_.png" (one more digit past 99,999 pictures).
+_SUFFIX_BYTES = len("_000001_.png")
+#: Linux's PATH_MAX; macOS takes 1,024 and Windows without long paths 260, checked there by the save itself.
+_MAX_PATH_BYTES = 4095
+
+
 def _check_prefix(values, settings):
+    """The limits the save will meet, known before anything runs: a name inside the output folder, each part of
+    it a length the file system takes once the counter and ".png" are appended."""
     prefix = values.get("filename_prefix")
-    if not is_safe_name(prefix) or prefix.endswith("/"):
-        return [("filename_prefix", f"{prefix!r} must be a relative name inside the output folder "
-                                    "(no '..', no absolute path)")]
+    why = name_problem(prefix)
+    if why is None and prefix.endswith("/"):
+        why = "it ends with '/' (the last part starts the file name)"
+    if why is None:
+        stem = PurePosixPath(prefix).name.encode("utf-8")
+        if len(stem) + _SUFFIX_BYTES > MAX_NAME_PART_BYTES:
+            why = (f"its last part is {len(stem)} bytes long; with the counter and '.png' a file name may hold "
+                   f"{MAX_NAME_PART_BYTES - _SUFFIX_BYTES} bytes of it")
+        elif settings is not None:
+            full = len(os.fsencode(str(Path(settings.output_dir).resolve() / prefix))) + _SUFFIX_BYTES
+            if full > _MAX_PATH_BYTES:
+                why = f"the path would be {full} bytes long (limit {_MAX_PATH_BYTES})"
+    if why is not None:
+        return [("filename_prefix", f"{_short(prefix)} must be a relative name inside the output folder: {why}")]
     return []
+
+
+def _short(value) -> str:
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
 
 
 @node("SaveImage", display="Save Image", category="image", output_node=True, check=_check_prefix,
@@ -66,23 +92,31 @@ def _check_prefix(values, settings):
                     tooltip="file name start; may name a sub-folder ('portraits/face'), never outside the output folder")])
 def save_image(ctx, images, filename_prefix):
     """Saves PNGs into the output folder as prefix_00001_.png, with the workflow and parameters embedded."""
-    from nodeflow.formats.png import save_png
     from nodes.diffusion.image_convert import tensor_to_pils
 
     out_dir = Path(ctx.settings.output_dir)
     folder, stem = _target(out_dir, filename_prefix)
-    texts = png_texts(ctx)
-    saved = []
-    for image in tensor_to_pils(images):
-        path = _reserve(folder, stem)
-        try:
-            save_png(image, path, texts)
-        except BaseException:
-            path.unlink(missing_ok=True)
-            raise
-        ctx.output_file(str(path))
-        saved.append(image)
-    ctx.show(images=saved, files=[str(p) for p in ctx.files])
+    images_pil = tensor_to_pils(images)
+    try:
+        for path in save_numbered(folder, stem, images_pil, png_texts(ctx)):
+            ctx.output_file(str(path))  # each one recorded as soon as it exists, so a later failure keeps it
+    except OSError as e:
+        raise NodeError(f"{e}; {len(ctx.files)} of {len(images_pil)} image(s) were saved", field="filename_prefix") \
+            from None
+    ctx.show(images=images_pil, files=[str(p) for p in ctx.files])
+
+
+def save_numbered(folder: Path, stem: str, images, texts: dict[str, str]):
+    """Save PIL images as the next free stem_NNNNN_.png each, yielding each path once it is complete. A name
+    is claimed only by its finished file (``write_new_file``): a crash never leaves an empty or partial PNG, only
+    a hidden temporary file, removed here by the next save into the folder."""
+    from nodeflow.formats.atomic import remove_stale_temps, write_new_file
+    from nodeflow.formats.png import encode_png
+
+    remove_stale_temps(folder)
+    for image in images:
+        data = encode_png(image, texts)
+        yield write_new_file(folder, _numbered_names(folder, stem), data)
 
 
 def _target(out_dir: Path, prefix: str) -> tuple[Path, str]:
@@ -94,24 +128,21 @@ def _target(out_dir: Path, prefix: str) -> tuple[Path, str]:
     try:
         folder.mkdir(parents=True, exist_ok=True)
     except OSError as e:
-        raise NodeError(f"cannot create the output folder {folder}: {e.strerror or e}", field="filename_prefix")
+        raise NodeError(f"cannot create the output folder {folder}: {describe_os_error(e)}",
+                        field="filename_prefix") from None
     if folder.resolve() != real_out and real_out not in folder.resolve().parents:
         raise NodeError(f"{prefix!r} leads outside the output folder", field="filename_prefix")
     return folder, rel.name
 
 
-def _reserve(folder: Path, stem: str) -> Path:
-    """The next free prefix_NNNNN_.png, claimed with O_EXCL so two runs never write the same file."""
+def _numbered_names(folder: Path, stem: str):
+    """stem_NNNNN_.png from one past the highest number in the folder upward."""
     pattern = re.compile(re.escape(stem) + COUNTER_RE)
     counters = [int(m.group(1)) for f in os.listdir(folder) if (m := pattern.fullmatch(f))]
     counter = max(counters, default=0) + 1
     while True:
-        path = folder / f"{stem}_{counter:05}_.png"
-        try:
-            os.close(os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644))
-            return path
-        except FileExistsError:
-            counter += 1
+        yield f"{stem}_{counter:05}_.png"
+        counter += 1
 
 
 def png_texts(ctx) -> dict[str, str]:
@@ -127,7 +158,7 @@ def png_texts(ctx) -> dict[str, str]:
 def parameters_text(upstream: dict[int, dict]) -> str:
     """A1111's 'parameters' text from what the nodes upstream recorded (prompts, seed, steps, sampler...)."""
     merged: dict = {}
-    for _, info in sorted(upstream.items()):
+    for _, info in sorted(upstream.items(), key=lambda kv: id_order(kv[0])):
         for key, value in info.items():
             merged.setdefault(key, value)
     if not merged:

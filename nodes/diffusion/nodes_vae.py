@@ -14,6 +14,14 @@ TEMPORAL_SIZE_TIP = "Only used for video VAEs: Amount of frames to decode at a t
 TEMPORAL_OVERLAP_TIP = "Only used for video VAEs: Amount of frames to overlap."
 
 
+def tile_inputs(*, tile_step: int, overlap_tip: str) -> list[Input]:
+    """The tiling widgets both tiled nodes declare, in ComfyUI's order (its tile steps differ: 32 decode, 64 encode)."""
+    return [Input("tile_size", INT, default=512, min=64, max=4096, step=tile_step, tooltip="tile side in pixels"),
+            Input("overlap", INT, default=64, min=0, max=4096, step=32, tooltip=overlap_tip),
+            Input("temporal_size", INT, default=64, min=8, max=4096, step=4, tooltip=TEMPORAL_SIZE_TIP),
+            Input("temporal_overlap", INT, default=8, min=4, max=4096, step=4, tooltip=TEMPORAL_OVERLAP_TIP)]
+
+
 def _check_vae(vae):
     if vae is None or not hasattr(vae, "decode") or not hasattr(vae, "downscale_ratio"):
         raise NodeError("this is not a VAE", field="vae")
@@ -21,11 +29,8 @@ def _check_vae(vae):
 
 @node("VAEDecodeTiled", display="VAE Decode (Tiled)", category="latent", comfy=True,
       inputs=[Input("samples", LATENT), Input("vae", VAE),
-              Input("tile_size", INT, default=512, min=64, max=4096, step=32, tooltip="tile side in pixels"),
-              Input("overlap", INT, default=64, min=0, max=4096, step=32,
-                    tooltip="pixels shared by neighbouring tiles (at most a quarter of the tile)"),
-              Input("temporal_size", INT, default=64, min=8, max=4096, step=4, tooltip=TEMPORAL_SIZE_TIP),
-              Input("temporal_overlap", INT, default=8, min=4, max=4096, step=4, tooltip=TEMPORAL_OVERLAP_TIP)],
+              *tile_inputs(tile_step=32,
+                           overlap_tip="pixels shared by neighbouring tiles (at most a quarter of the tile)")],
       outputs=[Output("IMAGE", IMAGE)])
 def vae_decode_tiled(ctx, samples, vae, tile_size, overlap, temporal_size=64, temporal_overlap=8):
     """Latents to pixels tile by tile (ComfyUI's blend of three tilings): less memory, nearly the same picture."""
@@ -43,11 +48,7 @@ def vae_decode_tiled(ctx, samples, vae, tile_size, overlap, temporal_size=64, te
 
 @node("VAEEncodeTiled", display="VAE Encode (Tiled)", category="latent", comfy=True,
       inputs=[Input("pixels", IMAGE), Input("vae", VAE),
-              Input("tile_size", INT, default=512, min=64, max=4096, step=64, tooltip="tile side in pixels"),
-              Input("overlap", INT, default=64, min=0, max=4096, step=32,
-                    tooltip="pixels shared by neighbouring tiles"),
-              Input("temporal_size", INT, default=64, min=8, max=4096, step=4, tooltip=TEMPORAL_SIZE_TIP),
-              Input("temporal_overlap", INT, default=8, min=4, max=4096, step=4, tooltip=TEMPORAL_OVERLAP_TIP)],
+              *tile_inputs(tile_step=64, overlap_tip="pixels shared by neighbouring tiles")],
       outputs=[Output("LATENT", LATENT)])
 def vae_encode_tiled(ctx, pixels, vae, tile_size, overlap, temporal_size=64, temporal_overlap=8):
     """Pixels to latents tile by tile (ComfyUI's blend of three tilings). Sizes are cropped to multiples of 8."""

@@ -63,6 +63,15 @@ WIDGETS = {
     "ImageUpscaleWithModel": [],
     "VAEDecodeTiled": ["tile_size", "overlap", "temporal_size", "temporal_overlap"],
     "VAEEncodeTiled": ["tile_size", "overlap", "temporal_size", "temporal_overlap"],
+    # SD3 / Flux (issue 14)
+    "UNETLoader": ["unet_name", "weight_dtype"], "CLIPLoader": ["clip_name", "type", "device"],
+    "DualCLIPLoader": ["clip_name1", "clip_name2", "type", "device"],
+    "TripleCLIPLoader": ["clip_name1", "clip_name2", "clip_name3"],
+    "EmptySD3LatentImage": ["width", "height", "batch_size"],
+    "CLIPTextEncodeFlux": ["clip_l", "t5xxl", "guidance"],
+    "CLIPTextEncodeSD3": ["clip_l", "clip_g", "t5xxl", "empty_padding"], "FluxGuidance": ["guidance"],
+    "ModelSamplingSD3": ["shift"], "ModelSamplingAuraFlow": ["shift"],
+    "ModelSamplingFlux": ["max_shift", "base_shift", "width", "height"], "InstructPixToPixConditioning": [],
 }
 #: What ComfyUI fills in when an old file leaves a trailing value out.
 DEFAULTS = {("SaveImage", "filename_prefix"): "ComfyUI", ("ImageScaleToTotalPixels", "resolution_steps"): 1,

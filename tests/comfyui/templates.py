@@ -72,7 +72,11 @@ SUPPORTED = {"CheckpointLoaderSimple", "CLIPTextEncode", "CLIPSetLastLayer", "Em
              "MaskComposite", "SetLatentNoiseMask", "VAEEncodeForInpaint", "InpaintModelConditioning",
              "LatentComposite", "LatentCompositeMasked", "LatentBlend", "LatentFromBatch", "RepeatLatentBatch",
              "LatentBatch", "LatentCrop", "LatentFlip", "LatentRotate", "SaveLatent", "LoadLatent",
-             "VAEDecodeTiled", "VAEEncodeTiled", "UpscaleModelLoader", "ImageUpscaleWithModel"}
+             "VAEDecodeTiled", "VAEEncodeTiled", "UpscaleModelLoader", "ImageUpscaleWithModel",
+             # SD3 / Flux (issue 14)
+             "UNETLoader", "CLIPLoader", "DualCLIPLoader", "TripleCLIPLoader", "EmptySD3LatentImage",
+             "CLIPTextEncodeFlux", "CLIPTextEncodeSD3", "FluxGuidance", "ModelSamplingSD3", "ModelSamplingFlux",
+             "ModelSamplingAuraFlow", "InstructPixToPixConditioning"}
 
 
 @functools.lru_cache(maxsize=None)

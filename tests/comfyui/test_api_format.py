@@ -36,15 +36,15 @@ def test_a_prompt_imports_with_links_values_and_a_layout(registry, settings):
 
 
 def test_prompt_to_nodeflow_to_prompt_keeps_placeholders(registry, settings):
-    prompt = {"1": {"class_type": "UNETLoader", "inputs": {"unet_name": "flux.safetensors", "weight_dtype": "fp8"}},
-              "2": {"class_type": "ModelSamplingFlux", "inputs": {"model": ["1", 0], "max_shift": 1.15,
+    prompt = {"1": {"class_type": "UnetLoaderGGUF", "inputs": {"unet_name": "flux.gguf", "weight_dtype": "fp8"}},
+              "2": {"class_type": "ModelPatchTorchSettings", "inputs": {"model": ["1", 0], "max_shift": 1.15,
                                                                   "lora": {"__value__": [1, 2]}}},
               "3": {"class_type": "KSampler", "inputs": {"seed": ["10", 0], "steps": 20, "cfg": 8.0,
                                                          "sampler_name": "euler", "scheduler": "normal",
                                                          "denoise": 1.0, "model": ["2", 0]}},
               "10": {"class_type": "Seed (rgthree)", "inputs": {"seed": 7}}}
     g, report = import_api(prompt, registry, settings)
-    assert set(report.placeholders) == {"UNETLoader", "ModelSamplingFlux", "Seed (rgthree)"}
+    assert set(report.placeholders) == {"UnetLoaderGGUF", "ModelPatchTorchSettings", "Seed (rgthree)"}
     assert g.nodes[2].values == {"max_shift": 1.15, "lora": [1, 2]}
     assert g.nodes[3].socket_inputs == {"seed"}
     out = export_api(g, registry)
@@ -142,7 +142,7 @@ def test_export_names_the_nodes_without_a_counterpart(registry):
 
 def test_api_export_of_positional_placeholders_is_refused_clearly(registry, settings):
     wf = txt2img()
-    wf["nodes"].append({"id": 50, "type": "UNETLoader", "pos": [0, 0], "mode": 0, "outputs": [
+    wf["nodes"].append({"id": 50, "type": "UnetLoaderGGUF", "pos": [0, 0], "mode": 0, "outputs": [
         {"name": "MODEL", "type": "MODEL", "links": []}], "widgets_values": ["flux.safetensors", "default"]})
     g, _ = import_ui(wf, registry, settings)
     with pytest.raises(ExportError, match="saved by position only"):

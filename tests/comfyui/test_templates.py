@@ -23,6 +23,11 @@ EXPECTED_SUPPORTED = {
     # the image, mask, latent and upscale-model nodes
     "0.1.48/image2image.json", "0.1.48/inpaint_example.json", "0.1.48/inpaint_model_outpainting.json",
     "0.1.48/esrgan_example.json", "0.1.48/hiresfix_esrgan_workflow.json",
+    # SD3 / Flux (issue 14); cosmos and qwen_image only use the same loader classes (their types aren't loaded)
+    "0.1.48/flux_schnell.json", "0.1.123/flux_schnell.json", "0.1.48/sd3.5_simple_example.json",
+    "0.1.123/sd3.5_simple_example.json", "0.1.48/flux_dev_checkpoint_example.json",
+    "0.1.48/flux_depth_lora_example.json", "0.1.48/image_cosmos_predict2_2B_t2i.json",
+    "0.1.48/image_qwen_image.json",
 }
 
 
@@ -49,10 +54,14 @@ def test_the_vendored_sets_are_complete(archive, count):
 def test_every_template_imports_with_its_unsupported_nodes_listed(imported, registry):
     for name, (wf, graph, report) in imported.items():
         wanted = set()
-        for n in wf["nodes"]:
-            if n["type"] != PRIMITIVE_NODE and type_for_class(registry, n["type"]) is None:
+        definitions = {d["id"]: d for d in wf.get("definitions", {}).get("subgraphs", [])}
+        for n in [*wf["nodes"], *(m for d in definitions.values() for m in d["nodes"])]:
+            if n["type"] != PRIMITIVE_NODE and n["type"] not in definitions \
+                    and type_for_class(registry, n["type"]) is None:
                 wanted.add(n["type"])
+        # subgraph instances are subgraphs, never placeholders; unknown types inside them are
         assert set(report.placeholders) == wanted, name
+        assert set(graph.subgraphs) == set(definitions), name
         if wanted:  # one message lists them all, with the node ids
             msg = report.placeholder_message()
             assert all(report.placeholder_names.get(t, t) in msg for t in wanted), name
@@ -155,12 +164,14 @@ def test_most_common_unsupported_types(imported):
         for t, ids in report.placeholders.items():
             counts[report.placeholder_names.get(t, t).split("'")[0].strip() if len(t) == 36 else t] += len(ids)
     top = [t for t, _ in counts.most_common(5)]
-    assert "SaveVideo" in top and "subgraph" in top
+    assert "SaveVideo" in top and "UNETLoader" in top
+    assert "subgraph" not in counts  # subgraphs are imported as subgraphs (issue 13)
 
 
 def test_imported_templates_export_back_to_comfy_api_where_names_are_known(imported, registry):
     """Templates with placeholders convert too when every placeholder's values are named in the file (recent
     ComfyUI saves list every widget); checked against the same oracle for the nodes NodeFlow has."""
+    from nodeflow.core.subgraph_expand import flatten
     from nodeflow.formats.comfyui import ExportError
 
     converted = refused = 0
@@ -175,7 +186,11 @@ def test_imported_templates_export_back_to_comfy_api_where_names_are_known(impor
             refused += 1
             continue
         converted += 1
+        flat, _ = flatten(graph)  # subgraph instances are sent as their inner nodes, "instance:inner"
         for key, item in prompt.items():
-            node = graph.nodes[int(key)]
+            node = flat.nodes[int(key) if key.isdigit() else key]
             assert item["class_type"] in (node.type, node.extra.get("comfy", {}).get("type"))
-    assert converted >= 40 and refused > 0
+    # Templates with subgraphs are sent as their inner nodes (they used to be sent as one bogus node of the
+    # subgraph's id): those whose inner placeholders keep positional values are refused, by name, until NodeFlow
+    # has those node types.
+    assert converted >= 5 and refused > 0

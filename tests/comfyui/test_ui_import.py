@@ -185,8 +185,8 @@ def test_an_unconnected_primitive_is_left_out_with_a_note(registry, settings):
 def test_unknown_types_are_placeholders_listed_in_one_message(registry, settings):
     wf = txt2img()
     wf["nodes"] += [
-        node(50, "UNETLoader", outputs=[("MODEL", "MODEL")], wv=["flux.safetensors", "default"]),
-        node(51, "UNETLoader", outputs=[("MODEL", "MODEL")], wv=["flux2.safetensors", "fp8"]),
+        node(50, "UnetLoaderGGUF", outputs=[("MODEL", "MODEL")], wv=["flux.safetensors", "default"]),
+        node(51, "UnetLoaderGGUF", outputs=[("MODEL", "MODEL")], wv=["flux2.safetensors", "fp8"]),
         # recent ComfyUI lists every widget as an input: values get their names (the seed's control recognised)
         node(52, "RandomNoise", inputs=[("noise_seed", "INT", None, "noise_seed")], outputs=[("NOISE", "NOISE")],
              wv=[1234, "randomize"]),
@@ -195,9 +195,9 @@ def test_unknown_types_are_placeholders_listed_in_one_message(registry, settings
     ]
     add_link(wf, [70, 8, 0, 53, 0, "IMAGE"])
     g, report = imp(wf, registry, settings)
-    assert report.placeholders == {"UNETLoader": [50, 51], "RandomNoise": [52], "ImageSharpen": [53]}
+    assert report.placeholders == {"UnetLoaderGGUF": [50, 51], "RandomNoise": [52], "ImageSharpen": [53]}
     msg = report.placeholder_message()
-    assert msg.startswith("4 node(s) of 3 type(s) have no NodeFlow counterpart") and "UNETLoader (nodes 50, 51)" in msg
+    assert msg.startswith("4 node(s) of 3 type(s) have no NodeFlow counterpart") and "UnetLoaderGGUF (nodes 50, 51)" in msg
     assert g.nodes[52].values == {"noise_seed": 1234}
     assert g.nodes[52].extra["comfy"]["widgets"] == ["noise_seed", "#control"]
     assert g.nodes[50].values == {} and g.nodes[50].extra["comfy"]["widgets_values"] == ["flux.safetensors",

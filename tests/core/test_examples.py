@@ -1,5 +1,5 @@
 """The example workflows in workflows/ load, use only known node types, and validate. Only the models users bring
-themselves (SDXL) may be missing; everything else, the built-in model and sample picture included, is shipped."""
+themselves (SDXL, SD3.5, Flux) may be missing; everything else, the built-in model and sample picture included, is shipped."""
 import json
 
 import pytest
@@ -9,7 +9,10 @@ from nodeflow.core.validation import validate
 from nodeflow.formats import workflow
 from nodeflow.paths import WORKFLOWS_DIR
 
-USER_MODELS = {"sd_xl_base_1.0.safetensors", "sd_xl_refiner_1.0.safetensors"}
+USER_MODELS = {"sd_xl_base_1.0.safetensors", "sd_xl_refiner_1.0.safetensors",
+               # SD3.5 and Flux (issue 14)
+               "flux1-dev.safetensors", "clip_l.safetensors", "t5xxl_fp16.safetensors", "ae.safetensors",
+               "sd3.5_medium.safetensors", "clip_g.safetensors"}
 EXAMPLES = sorted(WORKFLOWS_DIR.glob("*.json"))
 
 
@@ -20,7 +23,8 @@ def reg():
 
 def test_the_expected_examples_exist():
     names = {p.stem for p in EXAMPLES}
-    assert {"default", "img2img", "hires_fix", "sdxl_base_refiner", "inpainting", "upscale"} <= names
+    assert {"default", "img2img", "hires_fix", "sdxl_base_refiner", "inpainting", "upscale", "flux_dev_split",
+            "sd35_split_encoders"} <= names
 
 
 @pytest.mark.parametrize("path", EXAMPLES, ids=lambda p: p.stem)

@@ -147,7 +147,7 @@ def test_save_is_atomic(reg, tmp_path, monkeypatch):
     ('{"format": "nodeflow.workflow", "version": 1, "nodes": [{"id": 1, "type": 5}]}',
      r"nodes\[0\] \(node 1\).type: expected text, found an integer"),
     ('{"format": "nodeflow.workflow", "version": 1, "nodes": [{"id": 1, "type": "A", "pos": [1e999, 0]}]}',
-     "expected two finite numbers"),
+     r"nodes\[0\] \(node 1\).pos\[0\]: inf is not a finite number"),
     ('{"format": "nodeflow.workflow", "version": 1, "nodes": [{"id": 1, "type": "A"}, {"id": 1, "type": "B"}]}',
      "node id 1 is used twice"),
     ('{"format": "nodeflow.workflow", "version": 1, "links": [{"id": 1, "from": [1], "to": [2, "x"]}]}',

@@ -83,6 +83,8 @@ def node_menu(canvas: "Canvas", node_id: int) -> QMenu:
     menu.addAction("Duplicate\tCtrl+D", canvas.duplicate_selection)
     menu.addAction("Frame selected nodes\tCtrl+G", actions.frame_selection)
     menu.addAction("Delete\tDel", canvas.delete_selection)
+    for hook in getattr(canvas, "node_menu_hooks", ()):  # e.g. the subgraph actions (subgraph_view.py)
+        hook(menu, node_id)
     return menu
 
 

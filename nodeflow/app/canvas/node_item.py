@@ -145,6 +145,9 @@ class NodeItem(QGraphicsItem):
         if self.layout.kind == "placeholder":
             return nl.placeholder_title(node)
         text = node.label
+        nt = self.node_type
+        if nt is not None and nt.extra.get("subgraph"):  # a subgraph instance (core/subgraph.py)
+            text = "▣ " + text
         if node.mode == "bypassed":
             text += "  (bypassed)"
         elif node.mode == "muted":

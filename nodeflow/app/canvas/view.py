@@ -59,6 +59,8 @@ class Canvas(QGraphicsView):
         #: What a choice in the popup does (add a node, or set a value for long choice lists).
         self._on_search_choice = None
         self.minimap = Minimap(self)
+        #: Maps the ids of a run's planned graph to this canvas's nodes (subgraph_view.SubgraphNavigator), if set.
+        self.run_ids = None
         #: The last context or choice menu shown (tests and the window may inspect it).
         self.last_menu: QMenu | None = None
         self._refusal: tuple[QPointF, float] | None = None
@@ -116,16 +118,21 @@ class Canvas(QGraphicsView):
         self.minimap.rebuild()
 
     def set_node_state(self, node_id: int, state: NodeRunState | None) -> None:
+        if self.run_ids is not None:  # a run's ids are those of the planned graph (subgraphs expanded)
+            node_id, state = self.run_ids.state(node_id, state)
         self.graph_scene.set_state(node_id, state)
 
     def set_node_preview(self, node_id: int, image: QImage | None) -> None:
-        self.graph_scene.set_preview(node_id, image)
+        self.graph_scene.set_preview(self.run_ids.local(node_id) if self.run_ids else node_id, image)
 
     def set_node_images(self, node_id: int, images: list[QImage]) -> None:
-        self.graph_scene.set_images(node_id, list(images or []))
+        self.graph_scene.set_images(self.run_ids.local(node_id) if self.run_ids else node_id, list(images or []))
 
     def set_problems(self, problems) -> None:
-        self.graph_scene.set_problems(list(problems or []))
+        problems = list(problems or [])
+        if self.run_ids is not None:
+            problems = self.run_ids.problems(problems)
+        self.graph_scene.set_problems(problems)
 
     def problems(self) -> list:
         """The problems drawn on nodes now (those without a node are not kept)."""

@@ -13,6 +13,7 @@ from PySide6.QtWidgets import QListView, QListWidget, QListWidgetItem, QWidget
 
 from nodeflow.app.images import thumbnail
 from nodeflow.app.panels import add_clear_bar_layout
+from nodeflow.core.graph import id_order
 
 THUMB = 128
 NO_IMAGES = "No images yet: run a workflow with an output node."
@@ -53,7 +54,7 @@ def ordered_info(info: dict) -> list[tuple[str, Any]]:
 def merge_info(own: dict, upstream: dict[int, dict]) -> dict:
     """The node's own info wins; ancestors' fill in the rest (the sampler's seed reaches the Save Image node)."""
     merged: dict = {}
-    for nid in sorted(upstream):
+    for nid in sorted(upstream, key=id_order):
         merged.update(upstream[nid] or {})
     merged.update(own or {})
     return merged

@@ -9,14 +9,20 @@ from __future__ import annotations
 from typing import Any
 
 from nodeflow.core.graph import Graph, Link, Node
+from nodeflow.core.subgraph_expand import flatten
 from nodeflow.formats.comfyui.mapping import REROUTE, comfy_inputs, comfy_type, nodeflow_only_inputs
 from nodeflow.formats.comfyui.slots import (ExportError, check_exportable, comfy_extra, node_slots,
                                             topological_order, writes_as_primitive_node)
-from nodeflow.formats.comfyui.ui_import import CONTROL
+from nodeflow.formats.comfyui.ui_nodes import CONTROL
 
 
 def export_api(graph: Graph, registry, notes: list[str] | None = None) -> dict:
+    """Subgraph instances are expanded first (``core.subgraph_expand``), as ComfyUI's frontend does when queueing:
+    inner nodes get the ids "<instance id>:<inner id>"."""
     notes = [] if notes is None else notes
+    graph, unexpanded = flatten(graph)
+    if unexpanded:
+        raise ExportError("; ".join(f"node {p.node_id} '{p.node_title}': {p}" for p in unexpanded))
     check_exportable(graph, registry)
     prompt: dict[str, Any] = {}
     problems: list[str] = []

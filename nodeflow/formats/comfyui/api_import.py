@@ -13,7 +13,7 @@ from nodeflow.formats.comfyui.layout import auto_layout
 from nodeflow.formats.comfyui.mapping import nodeflow_only_inputs, type_for_class, ui_widget_names
 from nodeflow.formats.comfyui.raw import cycle_error, cycle_members
 from nodeflow.formats.comfyui.report import ImportReport
-from nodeflow.formats.comfyui.ui_import import fix_value
+from nodeflow.formats.comfyui.ui_nodes import fix_value
 from nodeflow.formats.workflow import WorkflowError
 
 NODE_KEYS = {"class_type", "inputs", "_meta"}

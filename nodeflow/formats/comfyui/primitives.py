@@ -16,7 +16,7 @@ from nodeflow.formats.comfyui import raw
 from nodeflow.formats.comfyui.mapping import control_value, is_primitive_stand_in, primitive_type, seed_type
 from nodeflow.formats.comfyui.overrides import apply_node_overrides, override_type
 from nodeflow.formats.comfyui.report import ImportReport
-from nodeflow.formats.comfyui.ui_import import Converted, common_fields, convert_node, fix_value
+from nodeflow.formats.comfyui.ui_nodes import Converted, common_fields, convert_node, fix_value
 
 
 def resolve_primitives(primitives: list[raw.RawNode], links: list[raw.RawLink], raw_nodes: dict[int, raw.RawNode],

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from nodeflow.core.graph import Graph, Node
+from nodeflow.core.graph import Graph, Node, id_order
 from nodeflow.core.nodedef import NodeType
 from nodeflow.formats.comfyui.mapping import (PRIMITIVE_NODE, REROUTE, comfy_inputs, comfy_type, is_counterpart,
                                               nodeflow_only_inputs)
@@ -36,7 +36,7 @@ def writes_as_primitive_node(node: Node, nt: NodeType | None) -> bool:
 
 def check_exportable(graph: Graph, registry) -> None:
     bad = []
-    for node in sorted(graph.nodes.values(), key=lambda n: n.id):
+    for node in sorted(graph.nodes.values(), key=lambda n: id_order(n.id)):
         nt = registry.get(node.type)
         ok = (is_comfy_placeholder(node) if nt is None
               else is_counterpart(nt) or (writes_as_primitive_node(node, nt) and bool(nt.widget_inputs)))
@@ -132,18 +132,19 @@ def topological_order(graph: Graph) -> list[int]:
         if l.src in graph.nodes and l.dst in graph.nodes:
             indeg[l.dst] += 1
             succ.setdefault(l.src, []).append(l.dst)
-    heap = [n for n, d in indeg.items() if d == 0]
+    # ids of a flattened graph mix integers and "outer:inner" strings: ordered by id_order
+    heap = [(id_order(n), n) for n, d in indeg.items() if d == 0]
     heapq.heapify(heap)
     order = []
     while heap:
-        n = heapq.heappop(heap)
+        n = heapq.heappop(heap)[1]
         order.append(n)
         for m in succ.get(n, ()):
             indeg[m] -= 1
             if indeg[m] == 0:
-                heapq.heappush(heap, m)
+                heapq.heappush(heap, (id_order(m), m))
     if len(order) != len(graph.nodes):
-        looped = sorted(n for n, d in indeg.items() if d > 0)
+        looped = sorted((n for n, d in indeg.items() if d > 0), key=id_order)
         names = ", ".join(f"{graph.nodes[n].label} ({n})" for n in looped[:6])
         raise ExportError(f"the links form a cycle through {names}; ComfyUI cannot run a cycle")
     return order

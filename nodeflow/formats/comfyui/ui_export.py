@@ -12,13 +12,15 @@ from typing import Any
 from nodeflow.core.graph import Graph, Node
 from nodeflow.formats.comfyui import fields as f
 from nodeflow.formats.comfyui import raw
+from nodeflow.formats.comfyui import ui_subgraphs as sg
+from nodeflow.core.subgraph import BOUNDARY_TYPES
 from nodeflow.formats.comfyui.mapping import PRIMITIVE_NODE, comfy_type, widget_layout
 from nodeflow.formats.comfyui.overrides import KEY as NF_KEY
 from nodeflow.formats.comfyui.overrides import node_overrides
 from nodeflow.formats.comfyui.report import ImportReport
 from nodeflow.formats.comfyui.slots import (ExportError, Slots, check_exportable, comfy_extra, linked_nodeflow_only,
                                             node_slots, topological_order, writes_as_primitive_node)
-from nodeflow.formats.comfyui.ui_import import CONTROL, GROUP_KEYS, TOP_KEYS, convert_node, default_properties
+from nodeflow.formats.comfyui.ui_nodes import CONTROL, GROUP_KEYS, TOP_KEYS, convert_node, default_properties
 from nodeflow.formats.workflow import WorkflowError
 
 MODE_NUMBERS = {"normal": 0, "muted": 2, "bypassed": 4}
@@ -29,6 +31,38 @@ DEFAULT_WIDTH = 315.0
 
 
 def export_ui(graph: Graph, registry) -> dict:
+    original = graph
+    slotted = sg.with_slots(graph) if graph.subgraphs else graph  # instances written as their ports say
+    nodes_out, links_out = _export_level(slotted, original, registry, original.subgraphs)
+    definitions = []
+    for def_id, defn in slotted.subgraphs.items():
+        try:
+            inner_nodes, inner_links = _export_level(defn.graph, original.subgraphs[def_id].graph, registry,
+                                                     original.subgraphs)
+        except ExportError as e:
+            raise ExportError(f"subgraph {defn.name or def_id!r}: {e}") from None
+        definitions.append(sg.definition_dict(defn, inner_nodes, inner_links, _groups(defn.graph)))
+    top = {k: v for k, v in (comfy_extra_top(graph)).items() if k not in TOP_KEYS}
+    out: dict[str, Any] = {"last_node_id": max(graph.nodes, default=0), "last_link_id": max(graph.links, default=0),
+                           "nodes": nodes_out, "links": links_out, "groups": _groups(graph)}
+    out.update(top)
+    if definitions:
+        out["definitions"] = {"subgraphs": definitions}
+    out.setdefault("config", {})
+    extra = out["extra"] = dict(out["extra"]) if isinstance(out.get("extra"), dict) else {}
+    reimported_extra = {"comfy": {k: v for k, v in out.items() if k not in TOP_KEYS}}
+    if graph.meta or graph.extra != reimported_extra:
+        extra[NF_KEY] = {"meta": graph.meta, "extra": graph.extra}
+    out["version"] = 0.4
+    try:
+        return f.json_copy(out)  # nothing in the result is shared with the graph
+    except WorkflowError as e:
+        raise ExportError(f"the workflow holds a value ComfyUI cannot store: {e}") from None
+
+
+def _export_level(graph: Graph, original: Graph, registry, subgraphs: dict) -> tuple[list[dict], list[list]]:
+    """The nodes and links of one graph level (the top graph or a definition's) in ComfyUI's shape; ``original``
+    holds the nodes as the user has them (``graph`` may carry slots added for export)."""
     check_exportable(graph, registry)
     order = {nid: k for k, nid in enumerate(topological_order(graph))}
     slots = {n.id: node_slots(graph, registry, n) for n in graph.nodes.values()}
@@ -42,28 +76,19 @@ def export_ui(graph: Graph, registry) -> dict:
     nodes_out = []
     for node in sorted(graph.nodes.values(), key=lambda n: n.id):
         d = _node_dict(graph, registry, node, slots[node.id], order[node.id], in_links, out_links)
-        nf = node_overrides(node, _reimport(d, node, registry))
+        if node.type in BOUNDARY_TYPES and subgraphs:
+            nodes_out.append(d)
+            continue
+        user_node = original.nodes.get(node.id, node)
+        nf = node_overrides(user_node, _reimport(d, node, registry, subgraphs))
         if d["type"] == PRIMITIVE_NODE and registry.get(node.type) is not None:
             nf["type"] = node.type  # stays this node on import, even when it feeds a single input
         if nf:
             d["properties"] = {**d.get("properties", {}), NF_KEY: nf}
-            if _reimport(d, node, registry).extra != node.extra:  # the override's own carrier changed extra
-                nf["extra"] = node.extra
+            if _reimport(d, node, registry, subgraphs).extra != user_node.extra:  # the override's carrier changed it
+                nf["extra"] = user_node.extra
         nodes_out.append(d)
-    top = {k: v for k, v in (comfy_extra_top(graph)).items() if k not in TOP_KEYS}
-    out: dict[str, Any] = {"last_node_id": max(graph.nodes, default=0), "last_link_id": max(graph.links, default=0),
-                           "nodes": nodes_out, "links": links_out, "groups": _groups(graph)}
-    out.update(top)
-    out.setdefault("config", {})
-    extra = out["extra"] = dict(out["extra"]) if isinstance(out.get("extra"), dict) else {}
-    reimported_extra = {"comfy": {k: v for k, v in out.items() if k not in TOP_KEYS}}
-    if graph.meta or graph.extra != reimported_extra:
-        extra[NF_KEY] = {"meta": graph.meta, "extra": graph.extra}
-    out["version"] = 0.4
-    try:
-        return f.json_copy(out)  # nothing in the result is shared with the graph
-    except WorkflowError as e:
-        raise ExportError(f"the workflow holds a value ComfyUI cannot store: {e}") from None
+    return nodes_out, links_out
 
 
 def comfy_extra_top(graph: Graph) -> dict:
@@ -166,9 +191,13 @@ def _default_size(slots: Slots, nt) -> tuple[float, float]:
     return DEFAULT_WIDTH, 30.0 + 24.0 * max(rows, 1)
 
 
-def _reimport(d: dict, node: Node, registry) -> Node:
+def _reimport(d: dict, node: Node, registry, subgraphs: dict | None = None) -> Node:
     """What importing this node dict would give, before any stored override (for the overrides diff)."""
     rn = raw._node(d, f"node {node.id}")  # the importer copies what it keeps: ``d`` stays as it is
+    if subgraphs and node.type in subgraphs:
+        defn = subgraphs[node.type]
+        shape = {"inputs": [{"name": p.name} for p in defn.inputs], "outputs": [{"name": p.name} for p in defn.outputs]}
+        return sg.convert_instance(rn, shape).node
     if d["type"] == PRIMITIVE_NODE and registry.get(node.type) is not None:
         from nodeflow.formats.comfyui.mapping import control_value
         from nodeflow.formats.comfyui.primitives import primitive_node

@@ -93,3 +93,65 @@ def _not_a_checkpoint(sd) -> str:
         return f"unrecognised model: it looks like a {kind} model, and only Stable Diffusion 1.x, 2.x and SDXL " \
                f"checkpoints are supported"
     return "unrecognised model: no Stable Diffusion UNet weights (model.diffusion_model.*) in it"
+
+
+# -- diffusion transformers (SD3 / SD3.5, Flux.1) ------------------------------------------------------------------
+
+#: Keys that mark each supported DiT layout (after the ``model.diffusion_model.`` prefix, if any).
+SD3_MARK = "joint_blocks.0.x_block.attn.qkv.weight"
+FLUX_MARK = "double_blocks.0.img_attn.qkv.weight"
+DIFFUSERS_FLUX_MARK = "single_transformer_blocks.0.attn.to_q.weight"
+DIFFUSERS_SD3_MARK = "pos_embed.proj.weight"
+DIFFUSERS_JOINT_MARK = "transformer_blocks.0.attn.add_q_proj.weight"
+#: Keys of other transformer families, to name what was found (their public checkpoints' key names).
+OTHER_DITS = {
+    "single_stream_modulation.lin.weight": "Flux.2",
+    "distilled_guidance_layer.in_proj.weight": "Chroma",
+    "double_layers.0.attn.w1q.weight": "AuraFlow",
+    "cond_seq_linear.weight": "AuraFlow",
+    "t_block.1.weight": "PixArt",
+    "noise_refiner.0.attention.qkv.weight": "Lumina",
+    "mlp_t5.0.weight": "HunyuanDiT",
+    "adaln_single.linear.weight": "LTX-Video",
+}
+FLUX_REQUIRED = ("img_in.weight", "txt_in.weight", "time_in.in_layer.weight", "vector_in.in_layer.weight",
+                 "final_layer.linear.weight", "single_blocks.0.linear1.weight")
+SD3_REQUIRED = ("x_embedder.proj.weight", "pos_embed", "context_embedder.weight", "t_embedder.mlp.0.weight",
+                "y_embedder.mlp.0.weight", "final_layer.linear.weight")
+MARKS = (SD3_MARK, FLUX_MARK, DIFFUSERS_FLUX_MARK, DIFFUSERS_JOINT_MARK, *OTHER_DITS)
+
+
+def dit_prefix(sd) -> str | None:
+    """``model.diffusion_model.`` (checkpoints) or ``""`` (diffusion_models files) where a DiT's keys start."""
+    for prefix in (UNET_PREFIX, ""):
+        if any(prefix + mark in sd for mark in MARKS):
+            return prefix
+    return None
+
+
+def detect_dit(sd) -> tuple[str, str, str] | None:
+    """(family "sd3" / "flux", key prefix, layout "original" / "diffusers") of a diffusion transformer; None when
+    the weights hold none. Raises ``CheckpointError`` naming what was found for a layout that isn't supported."""
+    prefix = dit_prefix(sd)
+    if prefix is None:
+        return None
+    other = next((name for mark, name in OTHER_DITS.items() if prefix + mark in sd), None)
+    if other:
+        raise CheckpointError(f"a {other} diffusion transformer: not supported (only SD3 / SD3.5 and Flux.1 are)")
+    if prefix + FLUX_MARK in sd:
+        family, layout, required = "flux", "original", FLUX_REQUIRED
+    elif prefix + SD3_MARK in sd:
+        family, layout, required = "sd3", "original", SD3_REQUIRED
+    elif prefix + DIFFUSERS_FLUX_MARK in sd:
+        family, layout, required = "flux", "diffusers", ("x_embedder.weight", "context_embedder.weight")
+    elif prefix + DIFFUSERS_SD3_MARK in sd:
+        family, layout, required = "sd3", "diffusers", ("pos_embed.pos_embed", "context_embedder.weight")
+    else:
+        raise CheckpointError("a joint-attention diffusion transformer that is neither SD3 nor Flux.1: "
+                              "not supported")
+    missing = [k for k in required if prefix + k not in sd]
+    if missing:
+        label = "Flux.1" if family == "flux" else "SD3"
+        raise CheckpointError(f"an unsupported {label}-like transformer: it has {label}'s blocks but not "
+                              f"{', '.join(missing)} (a variant such as Chroma or Flux.2, or a damaged file)")
+    return family, prefix, layout

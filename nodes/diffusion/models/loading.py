@@ -14,6 +14,7 @@ from nodes.diffusion.models import families as fam
 from nodes.diffusion.models.checkpoint_file import (CheckpointError, is_diffusers_folder, read_hints, read_json,
                                                     read_state_dict)
 from nodes.diffusion.models.detect import detect_family, has_prefix
+from nodes.diffusion.models.dit_loading import is_dit_checkpoint, load_dit_checkpoint
 from nodes.diffusion.models.infer_config import (sdxl_time_embed_dim, text_encoder_config, unet_config, vae_config,
                                                  vae_prefix)
 
@@ -54,6 +55,8 @@ def load_checkpoint(path, *, device: str = "cpu", dtype=None, vae_dtype=None,
     vae_dtype = vae_dtype or dtype
     progress = progress or (lambda *_: None)
     path = Path(path)
+    if not path.is_dir() and is_dit_checkpoint(path):  # SD3 / SD3.5, Flux.1: their own loader
+        return load_dit_checkpoint(path, device=device, dtype=dtype, vae_dtype=vae_dtype, progress=progress)
     if is_diffusers_folder(path):
         loaded = _load_diffusers_folder(path, dtype, vae_dtype, progress)
     elif path.is_dir():

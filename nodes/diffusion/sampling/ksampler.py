@@ -18,6 +18,7 @@ from nodes.diffusion.sampling.inpaint_inputs import add_sampler_inputs
 from nodes.diffusion.sampling.latent_format import latent_channels
 from nodes.diffusion.sampling.noise import prepare_noise
 from nodes.diffusion.sampling.sampler_registry import get_sampler
+from nodes.diffusion.sampling.samplers_flow import for_model
 from nodes.diffusion.sampling.schedulers import calculate_sigmas
 
 
@@ -99,8 +100,8 @@ def sample_latent(model, latent: dict, *, seed: int, steps: int, cfg: float, sam
     ``callback(step, total, denoised)`` runs once per step (0-based ``step``) with the model-space prediction;
     an exception raised there (Cancelled) stops sampling.
     """
-    spec = get_sampler(sampler_name)
     model_sampling, latent_format = model.model_sampling, model.latent_format
+    spec = for_model(get_sampler(sampler_name), model_sampling)  # flow models: their ancestral variants
     latent_image = _match_channels(latent["samples"], latent_format)
     sigmas = ksampler_sigmas(model_sampling, sampler_name, scheduler, steps, denoise)
     sigmas = trim_sigmas(sigmas, start_step, last_step, force_full_denoise)

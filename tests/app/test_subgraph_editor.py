@@ -1,0 +1,236 @@
+"""Subgraphs in the editor, driven with real mouse and keyboard events (offscreen): convert a box-selected pair of
+nodes to a subgraph, open the instance by double-click (breadcrumb), edit inside with undo, leave with Escape or a
+crumb, unpack; screenshots of an opened nested subgraph with its breadcrumb and of instance nodes."""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+from PySide6.QtCore import QPointF, Qt
+
+from nodeflow.app.canvas.subgraph_view import SubgraphNavigator
+from nodeflow.core.builders import GraphBuilder
+from nodeflow.core.subgraph import INPUTS_NODE_ID, OUTPUTS_NODE_ID
+from tests.app.test_canvas_gestures import row_point, title_point, with_undo_shortcuts
+
+CTRL, SHIFT = Qt.KeyboardModifier.ControlModifier, Qt.KeyboardModifier.ShiftModifier
+#: Where the screenshots go (docs/ when regenerating them: NODEFLOW_SHOTS=docs).
+SHOTS = os.environ.get("NODEFLOW_SHOTS")
+
+
+def body_point(canvas, node_id):
+    """The middle of the first socket row: the node's body (not a socket, a widget or the title)."""
+    from nodeflow.app.canvas.node_layout import TITLE_H
+
+    it = canvas.graph_scene.nodes[node_id]
+    point = QPointF(it.layout.width / 2, TITLE_H + 10)
+    assert it.layout.hit(point.x(), point.y()).kind == "body"
+    return it.pos() + point
+
+
+@pytest.fixture
+def chain(app_registry):
+    """Const(5) -> Add -> Scale -> Sink."""
+    b = GraphBuilder(app_registry)
+    c = b.add("Const", pos=(-600, 0), value=5)
+    a = b.add("Add", pos=(-300, 0), b=2)
+    s = b.add("Scale", pos=(0, 0), factor=1.5)
+    k = b.add("Sink", pos=(300, 0))
+    b.link(c, "INT", a, "a")
+    b.link(a, "INT", s, "x")
+    b.link(s, "FLOAT", k, "x")
+    return b.graph, dict(const=c, add=a, scale=s, sink=k)
+
+
+def test_convert_open_edit_undo_leave_unpack(qtbot, make_canvas, driver, chain, undo_stack, app_registry):
+    graph, n = chain
+    before = graph.copy()
+    canvas = make_canvas(graph, undo_stack, size=(1400, 700))
+    nav = SubgraphNavigator(canvas, graph, app_registry)
+    with_undo_shortcuts(canvas, undo_stack)
+    canvas.setFocus()
+
+    # box-select Add and Scale, then Ctrl+Shift+E
+    driver.drag(canvas, (-330, -40), (260, 160))
+    assert sorted(canvas.selected_node_ids()) == sorted([n["add"], n["scale"]])
+    driver.key(canvas, Qt.Key.Key_E, CTRL | SHIFT)
+    assert len(graph.subgraphs) == 1 and undo_stack.count() == 1
+    [defn] = graph.subgraphs.values()
+    [inst] = [nid for nid, node in graph.nodes.items() if node.type == defn.id]
+    assert n["add"] not in graph.nodes and n["scale"] not in graph.nodes
+    assert [(p.name, p.type) for p in defn.inputs] == [("a", "INT")]
+    assert [(p.name, p.type) for p in defn.outputs] == [("FLOAT", "FLOAT")]
+    assert graph.link_into(inst, "a").src == n["const"] and graph.link_into(n["sink"], "x").src == inst
+    item = canvas.graph_scene.nodes[inst]
+    assert list(item.layout.inputs) == ["a"]  # drawn from the definition
+    assert item.title_text().endswith(defn.name)
+
+    # double-click opens it: the canvas shows the inner graph, the breadcrumb where we are
+    driver.double_click(canvas, body_point(canvas, inst))
+    assert nav.current is defn and canvas.graph is defn.graph
+    assert nav.breadcrumb.isVisible() and [b.text() for b in nav.breadcrumb.buttons] == ["Workflow", defn.name]
+    assert set(canvas.graph_scene.nodes) == {n["add"], n["scale"], INPUTS_NODE_ID, OUTPUTS_NODE_ID}
+    assert list(canvas.graph_scene.nodes[INPUTS_NODE_ID].layout.outputs) == ["a"]
+
+    # edit inside: scrub Add's b, undo and redo with the keyboard
+    start = row_point(canvas, n["add"], "b")
+    driver.drag(canvas, start, start + QPointF(41, 0), steps=8)
+    edited = defn.graph.nodes[n["add"]].values["b"]
+    assert edited != 2 and undo_stack.count() == 2
+    driver.key(canvas, Qt.Key.Key_Z, CTRL)
+    assert defn.graph.nodes[n["add"]].values["b"] == 2
+    driver.key(canvas, Qt.Key.Key_Z, CTRL | SHIFT)
+    assert defn.graph.nodes[n["add"]].values["b"] == edited
+
+    # Escape (with nothing selected) leaves; the instance is selected
+    canvas.graph_scene.clearSelection()
+    driver.key(canvas, Qt.Key.Key_Escape)
+    assert nav.current is None and canvas.graph is graph and not nav.breadcrumb.isVisible()
+    assert canvas.selected_node_ids() == [inst]
+
+    # the instance's inside runs as the nodes it holds would
+    from nodeflow.core.subgraph_expand import flatten
+
+    flat, _ = flatten(graph)
+    assert flat.nodes[f"{inst}:{n['add']}"].values["b"] == edited
+
+    # unpack with Ctrl+Shift+U: the inner nodes come back, wired as before, with the edit
+    driver.key(canvas, Qt.Key.Key_U, CTRL | SHIFT)
+    assert inst not in graph.nodes
+    types = sorted(node.type for node in graph.nodes.values())
+    assert types == sorted(node.type for node in before.nodes.values())
+    add = next(node for node in graph.nodes.values() if node.type == "Add")
+    assert add.values["b"] == edited
+    links = {(graph.nodes[l.src].type, graph.nodes[l.dst].type) for l in graph.links.values()}
+    assert links == {("Const", "Add"), ("Add", "Scale"), ("Scale", "Sink")}
+
+    # undo everything: unpack, the edit, the conversion
+    for _ in range(3):
+        driver.key(canvas, Qt.Key.Key_Z, CTRL)
+    assert {nid: (nd.type, nd.values) for nid, nd in graph.nodes.items()} == {
+        nid: (nd.type, nd.values) for nid, nd in before.nodes.items()}
+    assert graph.links == before.links and len(canvas.graph_scene.nodes) == 4
+
+
+def test_crumbs_and_undo_of_the_conversion_while_inside(qtbot, make_canvas, driver, chain, undo_stack, app_registry):
+    graph, n = chain
+    canvas = make_canvas(graph, undo_stack)
+    nav = SubgraphNavigator(canvas, graph, app_registry)
+    canvas.select_nodes([n["add"], n["scale"]])
+    inst = nav.convert_selection("Math")
+    canvas.select_nodes([inst])
+    driver.key(canvas, Qt.Key.Key_Return)  # Enter on one selected node activates it, as a double-click does
+    assert nav.current is not None and nav.current.name == "Math"
+    # the breadcrumb's first crumb goes back to the top, by a real click
+    crumb = nav.breadcrumb.buttons[0]
+    qtbot.mouseClick(crumb, Qt.MouseButton.LeftButton)
+    assert nav.current is None and canvas.graph is graph
+    nav.open(inst)
+    undo_stack.undo()  # undoing the conversion removes the subgraph shown: back to the top, nodes restored
+    assert nav.current is None and canvas.graph is graph and n["add"] in canvas.graph_scene.nodes
+
+
+def test_screenshots_of_an_opened_nested_subgraph_and_of_instances(qtbot, make_canvas, driver, tmp_path):
+    from nodeflow.core.registry import load_registry
+    from tests.core import subgraph_kit as kit
+
+    reg = load_registry(entry_points=False)
+    graph, ids = kit.nested(reg)
+    canvas = make_canvas(graph, None, size=(1500, 820), registry=reg)
+    nav = SubgraphNavigator(canvas, graph, reg)
+    out = Path(SHOTS) if SHOTS else tmp_path
+    out.mkdir(parents=True, exist_ok=True)
+    canvas.fit_all()
+    qtbot.wait(50)
+    top = canvas.grab()
+    assert top.save(str(out / "subgraph_instances.png"))
+    a = canvas.graph_scene.nodes[ids["a"]]
+    assert list(a.layout.inputs) == ["clip", "model", "vae"]
+    assert "seed" in [w.name for w in a.layout.widgets]  # the exposed value, set per instance
+
+    driver.double_click(canvas, body_point(canvas, ids["a"]))
+    canvas.select_nodes([ids["sampler_instance"]])
+    driver.key(canvas, Qt.Key.Key_Return)
+    top_name = graph.meta["name"]  # the workflow's own name heads the breadcrumb
+    assert [b.text() for b in nav.breadcrumb.buttons] == [top_name, "Generate A", "Sampler"]
+    canvas.graph_scene.clearSelection()
+    canvas.fit_all()
+    qtbot.wait(50)
+    shot = canvas.grab()
+    assert shot.save(str(out / "subgraph_open.png"))
+    img = shot.toImage()
+    crumb = nav.breadcrumb.geometry()
+    assert crumb.width() > 150 and crumb.top() < 40
+    # the breadcrumb is painted in the screenshot: its pixels differ from the canvas background beside it
+    colors = {img.pixelColor(x, crumb.center().y()).name() for x in range(crumb.left() + 4, crumb.right() - 4, 3)}
+    assert len(colors) > 3
+    driver.key(canvas, Qt.Key.Key_Escape)
+    assert [b.text() for b in nav.breadcrumb.buttons] == [top_name, "Generate A"]
+
+
+def test_run_states_and_problems_of_inner_nodes_show_on_the_instance(make_canvas, chain, app_registry):
+    from nodeflow.app.canvas.run_state import NodeRunState
+    from nodeflow.core.validation import Problem
+
+    graph, n = chain
+    canvas = make_canvas(graph)
+    nav = SubgraphNavigator(canvas, graph, app_registry)
+    canvas.select_nodes([n["add"], n["scale"]])
+    inst = nav.convert_selection()
+    add, scale = f"{inst}:{n['add']}", f"{inst}:{n['scale']}"
+    item = canvas.graph_scene.nodes[inst]
+    canvas.set_node_state(add, NodeRunState("pending"))
+    canvas.set_node_state(scale, NodeRunState("pending"))
+    canvas.set_node_state(add, NodeRunState("running", progress=(1, 2)))
+    assert item.state.kind == "running"
+    canvas.set_node_state(add, NodeRunState("done", seconds=0.5))
+    assert item.state.kind == "pending"  # Scale has still to run
+    canvas.set_node_state(scale, NodeRunState("done", seconds=0.25))
+    assert item.state.kind == "done" and item.state.seconds == 0.75
+    canvas.set_node_state(scale, NodeRunState("error", message="boom"))
+    assert item.state.kind == "error"
+    canvas.set_problems([Problem("out_of_range", add, "Subgraph > Add", "b", "too big")])
+    assert [p.node_title for p in item.problems] == ["Subgraph > Add"]
+    # inside the instance the same states land on the inner nodes themselves
+    nav.open(inst)
+    canvas.set_node_state(add, NodeRunState("cached"))
+    assert canvas.graph_scene.nodes[n["add"]].state.kind == "cached"
+    canvas.set_node_state(n["sink"], NodeRunState("done"))  # a top-level node: not on this level
+
+
+def test_the_window_runs_a_subgraph_and_shows_it_on_the_instance(qtbot, settings):
+    from nodeflow.core.builders import GraphBuilder
+    from tests.app.window_kit import build_editor, close_editor, wait_run
+
+    editor = build_editor(settings)
+    editor.window.resize(1200, 800)
+    editor.window.show()
+    qtbot.waitExposed(editor.window)
+    try:
+        b = GraphBuilder(editor.registry, editor.graph)
+        c = b.add("Const", value=4)
+        add = b.add("Add", b=1)
+        sink = b.add("Sink")
+        img = b.add("MakeImage", value=200)
+        b.link(c, "INT", add, "a")
+        b.link(add, "INT", sink, "x")
+        canvas = editor.view.canvas
+        canvas.graph_scene.rebuild()
+        nav = canvas.subgraphs  # every document's canvas has one (document_tabs)
+        canvas.select_nodes([add, sink, img])
+        canvas.setFocus()
+        qtbot.keyClick(canvas, Qt.Key.Key_E, CTRL | SHIFT)
+        [inst] = [nid for nid, nd in editor.graph.nodes.items() if nd.type in editor.graph.subgraphs]
+        assert nav.current is None and editor.doc.dirty
+        job = wait_run(qtbot, editor, editor.window.run_current())
+        assert job.status == "ok"
+        item = canvas.graph_scene.nodes[inst]
+        assert item.state.kind == "done"
+        assert item.images  # the picture made inside shows on the instance
+        entry = editor.window.gallery.entries[0]
+        assert entry.node_title == f"{editor.graph.nodes[inst].label} > MakeImage"
+        job = wait_run(qtbot, editor, editor.window.run_current())
+        assert item.state.kind == "cached"
+    finally:
+        close_editor(editor)

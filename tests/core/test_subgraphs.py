@@ -1,0 +1,229 @@
+"""Subgraphs in the core: expansion at planning time, runs equal to the unpacked twin (same cache keys), shared
+definitions versus per-instance values, problems naming the path, the file format, convert/unpack operations."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import jsonschema
+import numpy as np
+import pytest
+
+from nodeflow.config import Settings
+from nodeflow.core import operations as ops
+from nodeflow.core.environment import Environment
+from nodeflow.core.executor import Executor
+from nodeflow.core.planning import plan
+from nodeflow.core.subgraph import INPUTS_NODE_ID, OUTPUTS_NODE_ID, SubgraphTypes
+from nodeflow.core.subgraph_expand import flatten, top_level_id
+from nodeflow.core.subgraph_ops import InSubgraph, RemoveSubgraph, convert_to_subgraph, unpack
+from nodeflow.formats import workflow
+from tests.core import subgraph_kit as kit
+
+SCHEMA = json.loads(workflow.SCHEMA_PATH.read_text())
+
+
+@pytest.fixture(scope="module")
+def env(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("subgraphs")
+    settings = Settings(data_dir=tmp, model_roots=(tmp / "models",), input_dir=tmp / "input",
+                        output_dir=tmp / "output", pack_dirs=())
+    return Environment.create(settings, entry_points=False)
+
+
+@pytest.fixture(scope="module")
+def reg(env):
+    return env.registry
+
+
+def pictures(report) -> dict[str, np.ndarray]:
+    from PIL import Image
+
+    assert report.status == "ok", report.errors
+    out = {}
+    for r in report.records.values():
+        for path in r.files:
+            with Image.open(path) as im:
+                out[Path(path).name.split("_")[0]] = np.asarray(im.convert("RGB")).copy()
+    return out
+
+
+def by_suffix(report, suffix: str, status: str) -> list:
+    return [i for i, r in report.records.items() if str(i).endswith(suffix) and r.status == status]
+
+
+def test_expansion_namespaces_inner_ids_and_titles_the_path(reg, env):
+    g, ids = kit.nested(reg)
+    flat, problems = flatten(g)
+    assert problems == []
+    a, b, s = ids["a"], ids["b"], ids["sampler_instance"]
+    # Two levels: the KSampler of instance A is "A:<sampler instance>:5", as ComfyUI's frontend names it.
+    assert f"{a}:{s}:{kit.SAMPLER}" in flat.nodes and f"{b}:{s}:{kit.SAMPLER}" in flat.nodes
+    assert flat.nodes[f"{a}:{s}:{kit.SAMPLER}"].title == "Generate A > Sampler > KSampler"
+    assert flat.nodes[f"{a}:{s}:{kit.SAMPLER}"].values["seed"] == 1
+    assert flat.nodes[f"{b}:{s}:{kit.SAMPLER}"].values["seed"] == 2
+    assert not any(n.type in g.subgraphs or n.type.startswith("Subgraph") for n in flat.nodes.values())
+    # The model reaches the inner KSampler through two boundaries.
+    [into] = flat.links_into(f"{a}:{s}:{kit.SAMPLER}", "model")
+    assert (into.src, into.src_output) == (kit.CKPT, "MODEL")
+    [save] = flat.links_into(kit.SAVE, "images")
+    assert save.src == f"{a}:{s}:{kit.DECODE}"
+    assert top_level_id(save.src) == a
+    work = plan(g, env)
+    assert work.problems == [] and set(work.targets) == {kit.SAVE, b + 1}
+    assert g.nodes[a].type in g.subgraphs  # planning expanded a copy: the graph keeps its instances
+
+
+@pytest.mark.slow
+def test_nested_subgraph_used_twice_gives_the_pictures_of_its_unpacked_twin(env, reg):
+    executor = Executor(env)
+    g, ids = kit.nested(reg)
+    nested = executor.run(g.copy())
+    pics = pictures(nested)
+    assert set(pics) == {"A", "B"}
+    assert not np.array_equal(pics["A"], pics["B"])  # the seeds differ per instance
+    assert len(by_suffix(nested, f":{kit.SAMPLER}", "ran")) == 2
+
+    # The unpacked twin reuses every sampler result: cache keys are content, never ids.
+    twin = kit.twin(reg)
+    twin_report = executor.run(twin)
+    assert {twin_report.records[i].status for i in twin_report.records
+            if twin.nodes[i].type == "KSampler"} == {"cached"}
+    fresh = pictures(Executor(env).run(kit.twin(reg)))  # and a fresh executor draws the same pictures
+    assert np.array_equal(fresh["A"], pics["A"]) and np.array_equal(fresh["B"], pics["B"])
+
+    # A value inside the shared definition changes both instances.
+    gen = g.subgraphs[ids["generate"]]
+    g.apply(InSubgraph(gen.id, ops.SetValue(kit.POS, "text", "a green square on a white background")))
+    shared = executor.run(g.copy())
+    changed = pictures(shared)
+    assert not np.array_equal(changed["A"], pics["A"]) and not np.array_equal(changed["B"], pics["B"])
+    assert len(by_suffix(shared, f":{kit.SAMPLER}", "ran")) == 2
+
+    # An exposed value changes only its own instance; the other one is reused.
+    g.apply(ops.SetValue(ids["a"], "seed", 7))
+    own = executor.run(g.copy())
+    after = pictures(own)
+    assert not np.array_equal(after["A"], changed["A"]) and np.array_equal(after["B"], changed["B"])
+    assert [str(i).split(":")[0] for i in by_suffix(own, f":{kit.SAMPLER}", "ran")] == [str(ids["a"])]
+    assert by_suffix(own, f":{kit.SAMPLER}", "cached") and "value 'seed' changed" in own.records[
+        by_suffix(own, f":{kit.SAMPLER}", "ran")[0]].reason
+
+
+def test_problems_name_the_instance_path_and_field(reg, env):
+    g, ids = kit.nested(reg)
+    g.apply(ops.SetValue(ids["b"], "seed", -5))
+    work = plan(g, env)
+    [p] = [p for p in work.problems if p.kind == "out_of_range"]
+    assert p.node_title == "Generate B > Sampler > KSampler" and p.field == "seed"
+    assert p.node_id == f"{ids['b']}:{ids['sampler_instance']}:{kit.SAMPLER}"
+    assert "Generate B > Sampler > KSampler" in str(p)
+    # Only what B feeds is skipped.
+    assert kit.SAVE in work.order and ids["b"] + 1 not in work.order
+
+
+def test_a_definition_containing_itself_is_a_problem_not_a_crash(reg, env):
+    g, ids = kit.nested(reg)
+    gen = g.subgraphs[ids["generate"]]
+    g.apply(InSubgraph(ids["sampler"], ops.AddNode(ops.Node(99, gen.id, "loop"))))
+    work = plan(g, env)
+    assert any(p.kind == "subgraph" and "contains itself" in p.message for p in work.problems)
+
+
+def test_file_round_trip_schema_and_old_files(reg, tmp_path):
+    g, ids = kit.nested(reg)
+    data = workflow.to_dict(g)
+    jsonschema.validate(data, SCHEMA)
+    assert {d["name"] for d in data["subgraphs"]} == {"Sampler", "Generate"}
+    path = workflow.save(g, tmp_path / "nested.json")
+    back, report = workflow.load(path, reg)
+    assert back == g and report.unknown_types == []
+    assert back.subgraphs[ids["generate"]].graph.nodes[INPUTS_NODE_ID].type == "SubgraphInputs"
+    # A file without subgraphs reads as before and writes no "subgraphs" key.
+    plain = kit.default_graph(reg)
+    assert "subgraphs" not in workflow.to_dict(plain)
+    bad = dict(data, subgraphs=[{"id": "x", "inputs": [{"name": "a", "type": "INT"}, {"name": "a", "type": "INT"}]}])
+    with pytest.raises(workflow.WorkflowError, match=r"subgraphs\[0\] \(subgraph 'x'\)\.inputs\[1\]: port name 'a'"):
+        workflow.from_dict(bad, reg)
+
+
+def test_instances_look_like_node_types(reg):
+    g, ids = kit.nested(reg)
+    types = SubgraphTypes(reg, g)
+    t = types.get(ids["generate"])
+    assert t.display_name == "Generate"
+    assert [i.name for i in t.inputs] == ["clip", "model", "vae", "seed"]
+    assert [o.name for o in t.outputs] == ["IMAGE"]
+    assert t.input("seed").is_widget and t.input("seed").default == 42  # the inner KSampler's own value
+    assert not t.input("clip").is_widget
+    inner = types.scoped(g.subgraphs[ids["generate"]])
+    assert [o.name for o in inner.get("SubgraphInputs").outputs] == ["clip", "model", "vae", "seed"]
+    assert "KSampler" in types and ids["generate"] in types
+
+
+def test_convert_undo_and_unpack_round_trip(reg, env):
+    g = kit.default_graph(reg)
+    before = g.copy()
+    types = SubgraphTypes(reg, g)
+    op, def_id, inst = convert_to_subgraph(g, [kit.POS, kit.SAMPLER], types, name="Mixed")
+    inverse = g.apply(op)
+    d = g.subgraphs[def_id]
+    assert {p.name for p in d.inputs} == {"clip", "model", "negative", "latent_image"}
+    assert [p.name for p in d.outputs] == ["LATENT"]
+    assert {l.dst_input for l in g.incoming(inst)} == {"clip", "model", "negative", "latent_image"}
+    assert plan(g, env).problems == plan(before, env).problems
+    g.apply(inverse)
+    assert g == before
+    g.apply(op)
+    unpack_op, id_map = unpack(g, inst)
+    undo_unpack = g.apply(unpack_op)
+    assert inst not in g.nodes and set(id_map) == {kit.POS, kit.SAMPLER}
+    assert g.nodes[id_map[kit.SAMPLER]].values == before.nodes[kit.SAMPLER].values
+    flat_before = {(before.nodes[l.src].type, l.src_output, before.nodes[l.dst].type, l.dst_input)
+                   for l in before.links.values()}
+    assert {(g.nodes[l.src].type, l.src_output, g.nodes[l.dst].type, l.dst_input) for l in g.links.values()} \
+        == flat_before
+    g.apply(undo_unpack)
+    assert inst in g.nodes
+    g.apply(RemoveSubgraph(def_id).apply(g))  # remove and re-add: the same definition object comes back
+    assert g.subgraphs[def_id] is d
+
+
+def test_unpack_keeps_an_instance_value_in_the_inner_node(reg):
+    g, ids = kit.nested(reg)
+    op, id_map = unpack(g, ids["a"])
+    g.apply(op)
+    s = ids["sampler_instance"]
+    assert g.nodes[id_map[s]].type == ids["sampler"]  # one level: the nested instance stays
+    assert g.nodes[id_map[s]].values["seed"] == 1
+    flat, _ = flatten(g)
+    assert flat.nodes[f"{id_map[s]}:{kit.SAMPLER}"].values["seed"] == 1
+    assert OUTPUTS_NODE_ID not in g.nodes
+
+
+def test_expose_and_rename_ports_follow_links_and_instance_values(reg, env):
+    from nodeflow.core.subgraph_ops import expose_input, rename_port
+
+    g, ids = kit.nested(reg)
+    before = g.copy()
+    gen = ids["generate"]
+    op, name = expose_input(g, gen, kit.POS, "text", reg)
+    undo_expose = g.apply(op)
+    assert name == "text" and [p.name for p in g.subgraphs[gen].inputs][-1] == "text"
+    g.apply(ops.SetValue(ids["b"], "text", "a yellow triangle"))
+    flat, _ = flatten(g)
+    assert flat.nodes[f"{ids['b']}:{kit.POS}"].values["text"] == "a yellow triangle"
+    assert flat.nodes[f"{ids['a']}:{kit.POS}"].values["text"] == "a red circle on a blue background"  # shared
+    undo_rename = g.apply(rename_port(g, gen, "inputs", "text", "prompt"))
+    assert g.nodes[ids["b"]].values == {"seed": 2, "prompt": "a yellow triangle"}
+    assert flatten(g)[0].nodes[f"{ids['b']}:{kit.POS}"].values["text"] == "a yellow triangle"
+    g.apply(rename_port(g, gen, "outputs", "IMAGE", "picture"))
+    assert g.link_into(kit.SAVE, "images").src_output == "picture"
+    assert plan(g, env).problems == []
+    with pytest.raises(ops.OperationError, match="name taken"):
+        rename_port(g, gen, "inputs", "prompt", "seed")
+    g.apply(rename_port(g, gen, "outputs", "picture", "IMAGE"))
+    g.apply(undo_rename)
+    g.apply(ops.SetValue(ids["b"], "text"))
+    g.apply(undo_expose)
+    assert g == before
