@@ -86,7 +86,8 @@ def _slerp(a, b, t):
 
 
 def _with_samples(latent: dict, samples) -> dict:
-    out = {k: v for k, v in latent.items() if k not in ("samples", "noise_mask")}
+    """The latent with new samples; a noise mask stays (ComfyUI keeps it: the sampler resizes it to the latent)."""
+    out = dict(latent)
     out["samples"] = samples
     return out
 

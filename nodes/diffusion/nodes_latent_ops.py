@@ -343,20 +343,30 @@ def save_latent(ctx, samples, filename_prefix):
 
     from safetensors.torch import save
 
+    import torch
+
     from nodeflow.formats.atomic import atomic_write_bytes
     from nodes.diffusion.nodes_image import _target
-    import torch
 
     folder, stem = _target(Path(ctx.settings.output_dir), filename_prefix)
     metadata = {k: v if isinstance(v, str) else json.dumps(v) for k, v in ctx.embedded().items()}
     data = save({"latent_tensor": samples["samples"].contiguous().float(),
                  "latent_format_version_0": torch.tensor([])}, metadata=metadata or None)
-    counter = 1 + max([int(p.name[len(stem) + 1:-len("_" + LATENT_SUFFIX)])
-                       for p in folder.glob(f"{stem}_*_{LATENT_SUFFIX}")
-                       if p.name[len(stem) + 1:-len("_" + LATENT_SUFFIX)].isdigit()], default=0)
-    path = atomic_write_bytes(folder / f"{stem}_{counter:05}_{LATENT_SUFFIX}", data)
+    path = atomic_write_bytes(_next_free(folder, stem), data)
     ctx.output_file(str(path))
     ctx.show(latents=[str(path)])
+
+
+def _next_free(folder, stem: str):
+    """prefix_NNNNN_.latent after the highest number there (ComfyUI's naming)."""
+    import re
+
+    pattern = re.compile(re.escape(stem) + r"_(\d{5,})_" + re.escape(LATENT_SUFFIX))
+    numbers = [int(m.group(1)) for p in folder.iterdir() if (m := pattern.fullmatch(p.name))]
+    counter = max(numbers, default=0) + 1
+    while (folder / f"{stem}_{counter:05}_{LATENT_SUFFIX}").exists():
+        counter += 1
+    return folder / f"{stem}_{counter:05}_{LATENT_SUFFIX}"
 
 
 def _latent_files(settings) -> list[str]:

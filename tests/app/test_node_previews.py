@@ -43,3 +43,17 @@ def test_a_mask_node_previews_its_output_on_its_card(qtbot, settings):
         assert (ed.doc.uid, inverted) in ed.window.run_control.node_images
     finally:
         close_editor(ed)
+
+
+def test_the_node_search_finds_each_new_node_by_comfyui_name_and_display_name():
+    from nodeflow.app.panels.library import matches
+    from nodes.diffusion import nodes_image_ops, nodes_latent_ops, nodes_upscale
+
+    types = [*nodes_image_ops.NODE_TYPES, *nodes_mask.NODE_TYPES, *nodes_latent_ops.NODE_TYPES,
+             *nodes_upscale.NODE_TYPES]
+    assert len(types) == 36
+    for t in types:
+        assert matches(t.type_name, t) and matches(t.display_name, t), t.type_name
+    by_display = {t.display_name: t.type_name for t in types}
+    assert by_display["Upscale Image (using Model)"] == "ImageUpscaleWithModel"
+    assert by_display["VAE Encode (for Inpainting)"] == "VAEEncodeForInpaint"

@@ -108,6 +108,33 @@ def test_the_inpaint_template_runs_on_an_sd2_inpainting_checkpoint(registry, tmp
     """512-inpainting-ema.safetensors is SD2's inpainting model: a UNet with 9 input channels (latent, mask, masked
     latent). The picture's transparent part (Load Image's MASK) is what gets repainted."""
     wf = load("0.1.48/inpaint_example.json")
+    settings = _prepare_inpainting(wf, tmp_path)
+    [scale] = _by_type(wf, "ImageScaleToTotalPixels")
+    [encode] = _by_type(wf, "VAEEncodeForInpaint")
+    assert encode["widgets_values"] == [6]
+    graph, result = _run(registry, wf, settings, [(scale["id"], "megapixels", 0.01), *_ksampler_steps(wf)])
+    [image] = _saved(settings).values()
+    assert image.shape == (112, 88, 3)  # the scaled picture (93x112) cropped to multiples of 8
+
+
+@pytest.mark.slow
+def test_the_outpainting_template_runs_on_an_sd2_inpainting_checkpoint(registry, tmp_path):
+    """Pad Image for Outpainting makes the larger canvas and its mask; VAE Encode (for Inpainting) blanks the new
+    border and the inpainting UNet fills it."""
+    wf = load("0.1.48/inpaint_model_outpainting.json")
+    settings = _prepare_inpainting(wf, tmp_path)
+    [scale] = _by_type(wf, "ImageScaleToTotalPixels")
+    [pad] = _by_type(wf, "ImagePadForOutpaint")
+    assert pad["widgets_values"] == [40, 40, 40, 128, 10]
+    changes = [(scale["id"], "megapixels", 0.01), (pad["id"], "left", 8), (pad["id"], "top", 8),
+               (pad["id"], "right", 8), (pad["id"], "bottom", 16), (pad["id"], "feathering", 4),
+               *_ksampler_steps(wf)]
+    _run(registry, wf, settings, changes)
+    [image] = _saved(settings).values()
+    assert image.shape == ((112 + 8 + 16) // 8 * 8, (93 + 16) // 8 * 8, 3)  # 136x109 -> cropped to 136x104
+
+
+def _prepare_inpainting(wf, tmp_path):
     settings = tiny.make_settings(tmp_path, device="cpu")
     [ckpt] = _by_type(wf, "CheckpointLoaderSimple")
     configs = tiny.tiny_configs("sd2")
@@ -118,11 +145,6 @@ def test_the_inpaint_template_runs_on_an_sd2_inpainting_checkpoint(registry, tmp
     rgba = np.zeros((48, 40, 4), dtype=np.uint8)
     rgba[..., 1:3] = 160
     rgba[..., 3] = 255
-    rgba[12:30, 10:30, 3] = 0  # the part to repaint
+    rgba[12:30, 10:30, 3] = 0  # the part to repaint (Load Image's MASK)
     Image.fromarray(rgba, "RGBA").save(tmp_path / "input" / load_image["widgets_values"][0])
-    [scale] = _by_type(wf, "ImageScaleToTotalPixels")
-    [encode] = _by_type(wf, "VAEEncodeForInpaint")
-    assert encode["widgets_values"] == [6]
-    graph, result = _run(registry, wf, settings, [(scale["id"], "megapixels", 0.01), *_ksampler_steps(wf)])
-    [image] = _saved(settings).values()
-    assert image.shape == (112, 88, 3)  # the scaled picture (93x112) cropped to multiples of 8
+    return settings

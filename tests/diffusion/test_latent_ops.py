@@ -217,3 +217,16 @@ def test_save_latent_carries_the_workflow_in_its_metadata(settings):
     [path] = settings.output_dir.glob("x_*.latent")
     with safe_open(str(path), "pt") as f:
         assert json.loads(f.metadata()["prompt"]) == {"1": {}}
+
+
+def test_upscaling_a_masked_latent_keeps_its_mask_for_the_sampler(ctx):
+    from nodes.diffusion import nodes_latent
+    from nodes.diffusion.sampling.ksampler import _prepare_mask
+
+    masked = dict(_latent(), noise_mask=torch.rand(1, 1, 48, 64))
+    (big,) = nodes_latent.latent_upscale_by.fn(ctx, masked, "bilinear", 2.0)
+    assert big["samples"].shape == (1, 4, 12, 16) and big["noise_mask"] is masked["noise_mask"]
+    # the KSampler brings the mask to the new latent size (ComfyUI's prepare_mask: bilinear, channels repeated)
+    prepared = _prepare_mask(big["noise_mask"], big["samples"])
+    ref = torch.nn.functional.interpolate(masked["noise_mask"], size=(12, 16), mode="bilinear").expand(1, 4, -1, -1)
+    assert torch.allclose(prepared, ref)

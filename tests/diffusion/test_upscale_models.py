@@ -252,3 +252,26 @@ def test_equal_to_spandrel(kind):
     with torch.no_grad():
         assert descriptor.scale == ours.scale
         assert torch.allclose(ours(x), descriptor(x), atol=1e-5)
+
+
+def test_out_of_memory_retries_with_smaller_tiles_then_names_the_node(ctx):
+    from nodes.diffusion.models.upscale_model import UpscaleModel
+
+    seen = []
+
+    def nearest_x2(t, limit):
+        seen.append(t.shape[-1])
+        if max(t.shape[-2:]) > limit:
+            raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB")
+        return torch.nn.functional.interpolate(t, scale_factor=2, mode="nearest")
+
+    module = torch.nn.Conv2d(3, 3, 1)
+    model = UpscaleModel(module, 2, "test", call=lambda t: nearest_x2(t, 256))
+    image = torch.rand(1, 300, 300, 3)
+    (out,) = up.image_upscale_with_model.fn(ctx, model, image)
+    assert seen[0] == 300 and max(seen[1:]) <= 256  # the whole picture, then 256 px tiles
+    assert torch.allclose(out, torch.nn.functional.interpolate(image.movedim(-1, 1), scale_factor=2,
+                                                               mode="nearest").movedim(1, -1))
+    hopeless = UpscaleModel(module, 2, "test", call=lambda t: nearest_x2(t, 16))
+    with pytest.raises(NodeError, match="out of GPU memory"):
+        up.image_upscale_with_model.fn(ctx, hopeless, image)

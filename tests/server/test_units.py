@@ -69,12 +69,13 @@ def test_object_info_lists_files_and_only_comfyui_classes(env):
 
 def test_widgets_built_from_object_info_are_comfyuis_widgets_values_layout(env):
     """What ComfyUI's front end does with object_info: a widget per value input (a choice list is one), a control
-    after each control_after_generate, and an upload button when an input has image_upload, after all the others
-    (ComfyUI's LoadImageMask saves ["example.png", "alpha", "image"]); it must be the layout NodeFlow reads and
-    writes ComfyUI's widgets_values with."""
+    after each control_after_generate, an upload button for image_upload (its Comfy.UploadImage extension adds an
+    "upload" input at the end of the required ones: Load Image (as Mask) saves [image, channel, "image"]); it must
+    be the layout NodeFlow reads and writes ComfyUI's widgets_values with."""
     for name, info in object_info(env.registry, env.settings).items():
-        widgets, upload = [], []
+        widgets = []
         for section in ("required", "optional"):
+            upload = False
             for inp in info["input_order"].get(section, []):
                 spec = info["input"][section][inp]
                 opts = spec[1] if len(spec) > 1 else {}
@@ -82,9 +83,9 @@ def test_widgets_built_from_object_info_are_comfyuis_widgets_values_layout(env):
                     widgets.append((inp, "value"))
                     if opts.get("control_after_generate"):
                         widgets.append((inp, "control"))
-                    if opts.get("image_upload"):
-                        upload = [("upload", "ui")]
-        widgets += upload
+                    upload = upload or bool(opts.get("image_upload"))
+            if upload:
+                widgets.append(("upload", "ui"))
         nt = type_for_class(env.registry, name)
         assert widgets == [(w.name, w.role) for w in widget_layout(nt)], name
 
