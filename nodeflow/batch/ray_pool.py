@@ -169,8 +169,10 @@ class RayPool:
                 batch.emit(bev.WorkerReady(slot.info.get("name", slot.name), slot.info))
         try:
             self._loop(batch)
-        except KeyboardInterrupt:
+        except KeyboardInterrupt:  # Ctrl+C: wind down, then let the caller know (it reports "cancelled")
             self._stop.set()
+            self._wind_down(batch)
+            raise
         if self._stop.is_set():
             self._wind_down(batch)
 
