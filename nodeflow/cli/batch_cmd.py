@@ -16,8 +16,8 @@ help = "run a workflow over a sweep of values (seeds, a grid), here or on a Ray 
 def add_arguments(p):
     p.add_argument("file", metavar="FILE")
     p.add_argument("--sweep", action="append", default=[], metavar="NODE.FIELD=VALUES",
-                   help="values a field takes: A..B (integers, inclusive), A..B:STEP, or v1,v2,...; several "
-                        "--sweep make a grid")
+                   help="values a field takes: A..B (integers, inclusive), A..B:STEP, v1,v2,... or a JSON list "
+                        "(values with commas); several --sweep make a grid")
     p.add_argument("--set", action="append", default=[], metavar="NODE.FIELD=VALUE",
                    help="change a value for every run")
     p.add_argument("--out", metavar="DIR", help="output folder (default: the settings' output folder)")
