@@ -191,7 +191,10 @@ class RayPool:
             if not running:
                 time.sleep(self.poll)
                 continue
-            ready, _ = ray.wait(list(running), num_returns=len(running), timeout=self.poll)
+            # back as soon as one job ends (a free worker gets its next job at once), with any others that have
+            ready, rest = ray.wait(list(running), num_returns=1, timeout=self.poll)
+            if ready and rest:
+                ready += ray.wait(rest, num_returns=len(rest), timeout=0)[0]
             for ref in ready:
                 self._collect(batch, running[ref], ref)
             self._poll_progress(batch)
