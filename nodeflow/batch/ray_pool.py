@@ -130,7 +130,7 @@ class RayPool:
             if self._started_cluster:
                 self._cluster_pids = _local_cluster_pids(ray)
         resources = ray.cluster_resources()
-        gpus = int(resources.get("GPU", 0))
+        gpus = int(resources.get("GPU", 0)) if self.settings["device"] != "cpu" else 0
         if gpus:  # one actor per GPU: Ray gives each its own CUDA_VISIBLE_DEVICES
             count = self.workers or gpus
             self._options = {"num_gpus": 1, "num_cpus": 1}

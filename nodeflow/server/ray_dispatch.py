@@ -216,7 +216,7 @@ class RayDispatcher:
             if self._started_cluster:
                 self._cluster_pids = _local_cluster_pids(ray)
         resources = ray.cluster_resources()
-        gpus = int(resources.get("GPU", 0))
+        gpus = int(resources.get("GPU", 0)) if self.settings["device"] != "cpu" else 0
         self._options = {"num_gpus": 1, "num_cpus": 1} if gpus else {"num_cpus": 1}
         n = self.count or gpus or max(1, int(resources.get("CPU", 1)))
         self._initial = n
