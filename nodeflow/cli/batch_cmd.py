@@ -44,6 +44,8 @@ def run(args) -> int:
 
     if args.workers is not None and args.workers < 1 or args.cpus_per_worker < 1 or args.retries < 0:
         raise CliError("--workers and --cpus-per-worker must be at least 1, --retries at least 0")
+    if args.workers is not None and not args.ray:
+        raise CliError("--workers needs --ray (without it the batch runs in this process, on one worker)")
     env = environment_from_args(args, quiet=args.quiet)
     graph = load_any(args.file, env)
     try:

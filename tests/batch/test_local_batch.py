@@ -33,6 +33,8 @@ def test_bad_sweeps_and_invalid_workflows_run_nothing(tmp_path, capsys):
     assert main(["batch", str(WORKFLOW), "--sweep", "KSampler.seed=1..2", "--set",
                  "Load Checkpoint.ckpt_name=missing.safetensors", "--out", str(out)]) == 2
     assert "nothing was run" in capsys.readouterr().err
+    assert main(["batch", str(WORKFLOW), "--sweep", "KSampler.seed=1..2", "--workers", "2", "--out", str(out)]) == 2
+    assert "--workers needs --ray" in capsys.readouterr().err
     assert not out.exists()
 
 
