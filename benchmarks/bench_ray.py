@@ -4,10 +4,11 @@ default workflow on the built-in 64 px model, a seed sweep.
     python benchmarks/bench_ray.py [--images 24] [--steps 20] [--workers 1,2] [--address local]
 
 On CPUs each worker holds one CPU of the cluster and pins torch to one thread, so 2 workers use 2 cores; with
-``--address`` of a GPU cluster each worker holds one GPU (``--workers 1,8``). Each pool is warmed first (every
-worker runs one job: torch imported, the model loaded), then timed on ``--images`` new seeds, so the numbers are
-the steady rate a long batch sees. Also prints the same images run in this process (``nodeflow batch`` without
-``--ray``) with one thread, for the overhead Ray adds.
+``--address`` of a GPU cluster each worker holds one GPU (``--workers 1,8``). Every pool is started and warmed
+first (each worker runs one job: torch imported, the model loaded) and they stay up side by side (a local cluster
+declares enough CPUs for all of them; only one pool works at a time); then ``--rounds`` rounds time each pool, and
+this process without Ray (one thread), on ``--images`` new seeds in turn, so that all of them see the same load
+of a shared machine. The median round is printed: the steady rate a long batch sees.
 """
 from __future__ import annotations
 
@@ -56,8 +57,11 @@ def timed(pool, env, settings, seeds, steps, tag) -> float:
 
 
 def main() -> None:
+    import statistics
+
     ap = argparse.ArgumentParser()
-    ap.add_argument("--images", type=int, default=24)
+    ap.add_argument("--images", type=int, default=12, help="images per pool per round")
+    ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--steps", type=int, default=20)
     ap.add_argument("--workers", default="1,2", help="worker counts to compare, e.g. 1,2 or 1,8")
     ap.add_argument("--address", default="local", help="'local' (a private cluster here) or a cluster address")
@@ -74,47 +78,57 @@ def main() -> None:
     tmp = Path(tempfile.mkdtemp(prefix="bench-ray-"))
     settings = settings_for(tmp)
     env = Environment.create(settings, entry_points=False)
-    rows = []
-
-    local = LocalPool(settings, cpu_threads=1)
-    timed(local, env, settings, [0], args.steps, "warm-local")
-    seconds = timed(local, env, settings, list(range(1, args.images + 1)), args.steps, "local")
-    local.close()
-    rows.append({"mode": "in this process (no Ray)", "workers": 1, "images": args.images,
-                 "seconds": round(seconds, 2), "images_per_second": round(args.images / seconds, 2)})
-
     if args.address == "local":
-        ray.init(address="local", num_cpus=max(counts), include_dashboard=False, _node_ip_address="127.0.0.1",
+        ray.init(address="local", num_cpus=sum(counts), include_dashboard=False, _node_ip_address="127.0.0.1",
                  log_to_driver=False, configure_logging=False,
                  runtime_env={"env_vars": {"PYTHONPATH": _SOURCE_ROOT}})
     else:
         ray.init(address=args.address, log_to_driver=False)
     resources = ray.cluster_resources()
+    pools = {}
+    seconds: dict[str, list[float]] = {}
+    seed = 0
+
+    def next_seeds(n):
+        nonlocal seed
+        seed += n
+        return list(range(seed - n, seed))
+
     try:
+        local = LocalPool(settings, cpu_threads=1)
+        pools["in this process (no Ray)"] = (1, local)
         for n in counts:
-            pool = RayPool(settings, address="auto", workers=n, cpus_per_worker=1).start()
-            try:
-                timed(pool, env, settings, list(range(10_000, 10_000 + 2 * n)), args.steps, f"warm-{n}")
-                seeds = list(range(20_000 * n, 20_000 * n + args.images))
-                seconds = timed(pool, env, settings, seeds, args.steps, f"ray-{n}")
-            finally:
-                pool.close()
-            rows.append({"mode": "Ray", "workers": n, "images": args.images, "seconds": round(seconds, 2),
-                         "images_per_second": round(args.images / seconds, 2)})
+            pools[f"Ray, {n} worker(s)"] = (n, RayPool(settings, address="auto", workers=n,
+                                                      cpus_per_worker=1).start())
+        for name, (n, pool) in pools.items():  # warm: every worker imports torch and loads the model once
+            timed(pool, env, settings, next_seeds(2 * n), args.steps, f"warm-{name}")
+        for r in range(args.rounds):
+            for name, (n, pool) in pools.items():
+                seconds.setdefault(name, []).append(
+                    timed(pool, env, settings, next_seeds(args.images), args.steps, f"r{r}-{name}"))
     finally:
+        for _, pool in pools.values():
+            pool.close()
         ray.shutdown()
-    base = next((r["images_per_second"] for r in rows if r["mode"] == "Ray" and r["workers"] == 1), None)
+    rows = []
+    for name, (n, _) in pools.items():
+        med = statistics.median(seconds[name])
+        rows.append({"mode": name, "workers": n, "images": args.images, "seconds": round(med, 2),
+                     "images_per_second": round(args.images / med, 2),
+                     "rounds_images_per_second": [round(args.images / t, 2) for t in seconds[name]]})
+    base = next((r["images_per_second"] for r in rows if r["mode"] == f"Ray, {counts[0]} worker(s)"), None)
     for r in rows:
-        r["speedup_vs_1_ray_worker"] = round(r["images_per_second"] / base, 2) if base else None
+        r["vs_first_ray_pool"] = round(r["images_per_second"] / base, 2) if base else None
     if args.json:
         print(json.dumps({"rows": rows, "cluster": resources, "steps": args.steps}, indent=1))
         return
-    print(f"default workflow, built-in 64 px model, {args.steps} steps, {args.images} images per row; "
-          f"cluster {dict((k, v) for k, v in resources.items() if k in ('CPU', 'GPU'))}; {os.cpu_count()} CPUs here")
-    print(f"{'mode':<26} {'workers':>7} {'seconds':>8} {'images/s':>9} {'vs 1 Ray worker':>16}")
+    print(f"default workflow, built-in 64 px model, {args.steps} steps, {args.images} images per pool per round, "
+          f"median of {args.rounds} rounds; {os.cpu_count()} CPUs here, load average "
+          f"{', '.join(f'{x:.1f}' for x in os.getloadavg())}")
+    print(f"{'mode':<26} {'seconds':>8} {'images/s':>9} {'vs ' + str(counts[0]) + ' Ray worker(s)':>20}  rounds")
     for r in rows:
-        print(f"{r['mode']:<26} {r['workers']:>7} {r['seconds']:>8.2f} {r['images_per_second']:>9.2f} "
-              f"{r['speedup_vs_1_ray_worker'] or 0:>15.2f}x")
+        print(f"{r['mode']:<26} {r['seconds']:>8.2f} {r['images_per_second']:>9.2f} {r['vs_first_ray_pool'] or 0:>19.2f}x"
+              f"  {r['rounds_images_per_second']}")
 
 
 if __name__ == "__main__":

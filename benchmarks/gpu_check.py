@@ -69,6 +69,7 @@ def sampler_speed(device: str, precision: str, size: int, steps: int, repeat: in
             times.append(report.records[SAMPLER].seconds)
         pictures_ok &= _picture_ok(report)
     _sync(device)
+    executor.free()  # the next row (and Ray's workers) get the GPU's memory back
     med = sorted(times)[len(times) // 2]
     note = "" if pictures_ok else "  (blank or broken picture: NaNs?)"
     return [f"{steps / med:.1f} it/s", f"{med * 1000:.0f} ms per image{note}"]

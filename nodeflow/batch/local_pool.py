@@ -8,10 +8,16 @@ from nodeflow.batch.worker import BatchWorker
 
 class LocalPool:
     def __init__(self, settings, *, cpu_threads: int | None = None):
-        self.worker = BatchWorker(settings, "local", cpu_threads=cpu_threads)
+        self.worker = BatchWorker(settings, "local", cpu_threads=cpu_threads, on_progress=self._progress)
         self.warm: set[str] = set()
+        self._batch = None
+
+    def _progress(self, p: dict) -> None:
+        if self._batch is not None:
+            self._batch.emit(bev.JobProgress(p["job_id"], self.worker.name, p["node"], p["value"], p["total"]))
 
     def run(self, batch) -> None:
+        self._batch = batch
         batch.workers.append(self.worker.info())
         batch.emit(bev.WorkerReady(self.worker.name, self.worker.info()))
         while (job := batch.schedule.next_for(self.worker.name, self.warm)) is not None:

@@ -130,7 +130,7 @@ class RayPool:
             if self._started_cluster:
                 self._cluster_pids = _local_cluster_pids(ray)
         resources = ray.cluster_resources()
-        gpus = int(resources.get("GPU", 0))
+        gpus = int(resources.get("GPU", 0)) if self.settings["device"] != "cpu" else 0
         if gpus:  # one actor per GPU: Ray gives each its own CUDA_VISIBLE_DEVICES
             count = self.workers or gpus
             self._options = {"num_gpus": 1, "num_cpus": 1}
@@ -169,8 +169,10 @@ class RayPool:
                 batch.emit(bev.WorkerReady(slot.info.get("name", slot.name), slot.info))
         try:
             self._loop(batch)
-        except KeyboardInterrupt:
+        except KeyboardInterrupt:  # Ctrl+C: wind down, then let the caller know (it reports "cancelled")
             self._stop.set()
+            self._wind_down(batch)
+            raise
         if self._stop.is_set():
             self._wind_down(batch)
 
@@ -189,7 +191,10 @@ class RayPool:
             if not running:
                 time.sleep(self.poll)
                 continue
-            ready, _ = ray.wait(list(running), num_returns=len(running), timeout=self.poll)
+            # back as soon as one job ends (a free worker gets its next job at once), with any others that have
+            ready, rest = ray.wait(list(running), num_returns=1, timeout=self.poll)
+            if ready and rest:
+                ready += ray.wait(rest, num_returns=len(rest), timeout=0)[0]
             for ref in ready:
                 self._collect(batch, running[ref], ref)
             self._poll_progress(batch)

@@ -1,4 +1,5 @@
-"""``--sweep NODE.FIELD=A..B`` / ``NODE.FIELD=v1,v2,...`` and ``--set NODE.FIELD=V``: the runs of a batch.
+"""``--sweep NODE.FIELD=A..B`` / ``NODE.FIELD=v1,v2,...`` / ``NODE.FIELD=["v1", "v2"]`` (JSON, for values with
+commas) and ``--set NODE.FIELD=V``: the runs of a batch.
 
 Several sweeps make a grid (the first varies slowest). Values are checked against the input's type and range here,
 on the caller's machine, so a typo fails before any worker starts.
@@ -107,6 +108,14 @@ def parse_axis(graph, registry, text: str, flag: str = "--sweep") -> Axis:
     where = f"{flag} {text!r}"
     if flag == "--set":
         values = [_scalar(right, inp, where)]
+    elif right.lstrip().startswith("["):  # a JSON list: values that contain commas (prompts)
+        try:
+            items = json.loads(right)
+        except ValueError:
+            raise SweepError(f"{where}: not a valid JSON list") from None
+        if not isinstance(items, list):
+            raise SweepError(f"{where}: expected a JSON list")
+        values = [_scalar(v if isinstance(v, str) else json.dumps(v), inp, where) for v in items]
     elif ".." in right and inp.type in (st.INT, st.FLOAT):
         values = _range(right, inp, where)
     else:

@@ -44,7 +44,10 @@ def settings_from_wire(d: dict):
 
 
 class BatchWorker:
-    def __init__(self, settings, name: str = "", *, cpu_threads: int | None = None, entry_points: bool = True):
+    def __init__(self, settings, name: str = "", *, cpu_threads: int | None = None, entry_points: bool = True,
+                 on_progress=None):
+        """``on_progress(dict)``: called with each progress report (in this process; a remote caller polls
+        ``progress`` instead)."""
         from nodeflow.core.environment import Environment
         from nodeflow.core.executor import Executor
 
@@ -59,6 +62,7 @@ class BatchWorker:
         self.name = name or f"{socket.gethostname()}:{os.getpid()}"
         self._lock = threading.Lock()
         self._progress: dict = {}
+        self.on_progress = on_progress
 
     # -- what the caller may ask while a job runs (another thread) ------------------------------------------------
     def progress(self) -> dict:
@@ -129,13 +133,13 @@ class BatchWorker:
         from nodeflow.core import events as ev
 
         def listen(event):
-            if isinstance(event, ev.NodeProgress):
+            if isinstance(event, (ev.NodeProgress, ev.NodeStarted)):
+                progress = {"job_id": job_id, "node": event.node_id, "value": getattr(event, "value", 0),
+                            "total": getattr(event, "total", 0)}
                 with self._lock:
-                    self._progress = {"job_id": job_id, "node": event.node_id, "value": event.value,
-                                      "total": event.total}
-            elif isinstance(event, ev.NodeStarted):
-                with self._lock:
-                    self._progress = {"job_id": job_id, "node": event.node_id, "value": 0, "total": 0}
+                    self._progress = progress
+                if self.on_progress is not None and isinstance(event, ev.NodeProgress):
+                    self.on_progress(progress)
 
         return listen
 

@@ -16,8 +16,8 @@ help = "run a workflow over a sweep of values (seeds, a grid), here or on a Ray 
 def add_arguments(p):
     p.add_argument("file", metavar="FILE")
     p.add_argument("--sweep", action="append", default=[], metavar="NODE.FIELD=VALUES",
-                   help="values a field takes: A..B (integers, inclusive), A..B:STEP, or v1,v2,...; several "
-                        "--sweep make a grid")
+                   help="values a field takes: A..B (integers, inclusive), A..B:STEP, v1,v2,... or a JSON list "
+                        "(values with commas); several --sweep make a grid")
     p.add_argument("--set", action="append", default=[], metavar="NODE.FIELD=VALUE",
                    help="change a value for every run")
     p.add_argument("--out", metavar="DIR", help="output folder (default: the settings' output folder)")
@@ -44,6 +44,8 @@ def run(args) -> int:
 
     if args.workers is not None and args.workers < 1 or args.cpus_per_worker < 1 or args.retries < 0:
         raise CliError("--workers and --cpus-per-worker must be at least 1, --retries at least 0")
+    if args.workers is not None and not args.ray:
+        raise CliError("--workers needs --ray (without it the batch runs in this process, on one worker)")
     env = environment_from_args(args, quiet=args.quiet)
     graph = load_any(args.file, env)
     try:

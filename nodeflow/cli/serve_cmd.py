@@ -34,6 +34,10 @@ def add_arguments(p):
                    help="prompts waiting at once; more are refused with 503 (default 10000)")
     p.add_argument("--preview-method", choices=("none", "auto", "latent2rgb"), default="none",
                    help="live previews over the websocket (default none, as ComfyUI)")
+    p.add_argument("--ray", dest="ray_address", metavar="ADDRESS",
+                   help="run the queue on a Ray cluster: 'local' starts one here, or a running cluster's address "
+                        "('auto', HOST:6379); one worker per GPU (pip install -e \".[ray]\")")
+    p.add_argument("--ray-workers", type=int, metavar="N", help="with --ray: how many workers")
     p.add_argument("--verbose", "-v", action="store_true", help="log every prompt")
     add_settings_arguments(p)
 
@@ -53,6 +57,8 @@ def run(args) -> int:
 
     if not 0 <= args.port <= 65535:
         raise CliError(f"--port {args.port}: must be 0..65535")
+    if args.ray_workers is not None and args.ray_workers < 1:
+        raise CliError("--ray-workers must be at least 1")
     if args.max_upload_size <= 0 or args.max_queue < 1:
         raise CliError("--max-upload-size and --max-queue must be positive")
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, stream=sys.stderr,
@@ -60,9 +66,14 @@ def run(args) -> int:
     options = ServerOptions(listen=args.listen, port=args.port,
                             auth=parse_auth(args.auth or os.environ.get(AUTH_ENV)), cors_origin=args.cors_origin,
                             max_upload_bytes=int(args.max_upload_size * MB), max_queue=args.max_queue,
-                            previews=args.preview_method != "none")
+                            previews=args.preview_method != "none", ray_address=args.ray_address,
+                            ray_workers=args.ray_workers)
     env = environment_from_args(args)
     try:
         return serve(env, options, say=lambda text: print(text, flush=True), argv=sys.argv)
+    except RuntimeError as e:  # Ray is missing, or its cluster cannot be reached
+        if args.ray_address:
+            raise CliError(f"--ray {args.ray_address}: {e}", 1) from None
+        raise
     except OSError as e:  # the port is taken, the address is not ours
         raise CliError(f"cannot listen on {args.listen}:{args.port}: {e.strerror or e}", 1) from None

@@ -78,9 +78,15 @@ async def start(env, options: ServerOptions, argv: list[str] | None = None) -> S
     state.hub = hub
     state.queue.on_change = hub.broadcast_status
     refs = OutputRefs(env.settings.output_dir, temp_dir)
-    # One worker per device; one device today (the settings' own).
-    state.dispatcher = LocalDispatcher(state.queue, state.history, hub,
-                                       [PromptRunner(env, hub, refs, previews=options.previews)])
+    if options.ray_address:  # a pool of Ray actors (issue 16): N GPUs behind this one URL
+        from nodeflow.server.ray_dispatch import RayDispatcher
+
+        state.dispatcher = RayDispatcher(state.queue, state.history, hub, env, temp_dir,
+                                         address=options.ray_address, workers=options.ray_workers,
+                                         previews=options.previews)
+    else:  # one worker per device; one device today (the settings' own)
+        state.dispatcher = LocalDispatcher(state.queue, state.history, hub,
+                                           [PromptRunner(env, hub, refs, previews=options.previews)])
     runner = web.AppRunner(make_app(state), access_log=None, handle_signals=False)
     await runner.setup()
     addresses = []

@@ -25,3 +25,7 @@ class ServerOptions:
     max_history: int = DEFAULT_MAX_ITEMS
     #: Live previews as binary websocket frames; off by default, as ComfyUI's --preview-method none.
     previews: bool = False
+    #: ``--ray ADDRESS``: run the queue on a Ray cluster ("local": one started here), else on this process.
+    ray_address: str | None = None
+    #: ``--ray-workers N``: Ray actors (default: one per GPU of the cluster, else one per CPU).
+    ray_workers: int | None = None

@@ -33,6 +33,8 @@ def test_bad_sweeps_and_invalid_workflows_run_nothing(tmp_path, capsys):
     assert main(["batch", str(WORKFLOW), "--sweep", "KSampler.seed=1..2", "--set",
                  "Load Checkpoint.ckpt_name=missing.safetensors", "--out", str(out)]) == 2
     assert "nothing was run" in capsys.readouterr().err
+    assert main(["batch", str(WORKFLOW), "--sweep", "KSampler.seed=1..2", "--workers", "2", "--out", str(out)]) == 2
+    assert "--workers needs --ray" in capsys.readouterr().err
     assert not out.exists()
 
 
@@ -61,3 +63,25 @@ def test_a_warm_worker_writes_every_runs_files_even_when_it_ran_the_same_job_bef
     assert "run again as asked" in again["reasons"]["7"]
     first, second = (open(r["runs"][0]["outputs"][0], "rb").read() for r in reports)
     assert first == second
+
+
+def test_local_progress_reaches_the_caller_per_job(tmp_path):
+    from nodeflow.batch import events as bev
+    from nodeflow.batch.driver import Batch
+    from nodeflow.batch.local_pool import LocalPool
+    from nodeflow.batch.outputs import OutputWriter
+    from nodeflow.core.environment import Environment
+    from tests.batch.kit import batch_settings, sweep_jobs
+
+    settings = batch_settings(tmp_path)
+    env = Environment.create(settings, entry_points=False)
+    events = []
+    jobs = sweep_jobs(env, [1, 2])
+    pool = LocalPool(settings)
+    try:
+        pool.run(Batch(jobs, OutputWriter(settings.output_dir), events.append))
+    finally:
+        pool.close()
+    steps = [(e.job_id, int(e.value)) for e in events if isinstance(e, bev.JobProgress) and e.node_id == 5]
+    assert [v for j, v in steps if j == jobs[1].job_id][-1] == STEPS  # the sampler's steps, per job
+    assert {j for j, _ in steps} == {jobs[0].job_id, jobs[1].job_id}

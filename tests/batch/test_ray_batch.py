@@ -103,6 +103,29 @@ def test_a_16_seed_sweep_over_2_workers_gives_the_local_pictures(pool, reference
     assert len(pids) == 2 and os.getpid() not in pids
 
 
+def test_cancel_ends_the_batch_keeps_what_finished_and_the_workers_stay_usable(pool, tmp_path):
+    settings = batch_settings(tmp_path)
+    env = Environment.create(settings, entry_points=False)
+    jobs = sweep_jobs(env, SEEDS, batch_id="cancel")
+    events = []
+
+    def listen(event):
+        events.append(event)
+        if isinstance(event, bev.JobDone) and event.done == 2:
+            pool.cancel()  # as Ctrl+C does (from another thread: the flag is all it sets)
+
+    batch = Batch(jobs, OutputWriter(settings.output_dir), listen)
+    pool.run(batch)
+    report = batch.report()
+    statuses = [r["status"] for r in report["runs"]]
+    assert statuses.count("cancelled") >= 10 and set(statuses) <= {"ok", "cancelled"}
+    written = sorted(settings.output_dir.iterdir())
+    assert len(written) == statuses.count("ok") == sum(len(r["outputs"]) for r in report["runs"])
+    done = [e.job.job_id for e in events if isinstance(e, bev.JobDone)]
+    assert sorted(done) == sorted(j.job_id for j in jobs)  # every job ended once, cancelled or not
+    assert len([s for s in pool.slots if s.ready]) == 2  # nobody was killed: the next batch has them warm
+
+
 def test_killing_a_worker_mid_batch_still_gives_all_16_none_twice(pool, reference, tmp_path):
     killed = {}
 

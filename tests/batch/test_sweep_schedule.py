@@ -30,6 +30,9 @@ def test_ranges_lists_and_grids(graph_env):
     samplers = parse_axis(graph, env.registry, "KSampler.sampler_name=euler,ddim")
     prompts = parse_axis(graph, env.registry, "Positive.text=a red circle,a blue square")
     assert prompts.values == ("a red circle", "a blue square")
+    commas = parse_axis(graph, env.registry, 'Positive.text=["red, small", "blue"]')
+    assert commas.values == ("red, small", "blue")
+    assert parse_axis(graph, env.registry, "KSampler.seed=[1, 5]").values == (1, 5)
     runs = grid([parse_axis(graph, env.registry, "KSampler.steps=4", "--set")], [samplers, seeds])
     assert len(runs) == 8
     assert runs[0].overrides == ((5, "steps", 4), (5, "sampler_name", "euler"), (5, "seed", 3))
