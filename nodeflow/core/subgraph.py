@@ -133,7 +133,8 @@ def instance_type(defn: SubgraphDef, registry, subgraphs: dict | None = None) ->
     inputs = []
     for p in defn.inputs:
         target = inner_target(defn, p.name, registry, subgraphs)
-        if st.is_value_type(p.type) or (target is not None and target.is_widget):
+        # a value the instance can set when what it feeds inside is a value (a socket-only input stays a socket)
+        if target.is_widget if target is not None else st.is_value_type(p.type):
             t = target.type if target is not None else p.type
             inputs.append(Input(p.name, t, default=inner_value(defn, p.name, registry, subgraphs), optional=True,
                                 kind="either", label=p.label or None,

@@ -295,3 +295,43 @@ def rename_port(root: Graph, def_id: str, side: str, old: str, new: str) -> Oper
         if at:
             steps.append(in_level(owner, Batch(tuple(at))))
     return Batch(tuple(steps), label="rename subgraph port")
+
+
+def used_closure(root_subgraphs: dict, def_id: str) -> list[str]:
+    """``def_id`` and every definition nested in it (each once, inner ones first)."""
+    order: list[str] = []
+
+    def visit(d: str, stack: tuple) -> None:
+        if d in order or d in stack or d not in root_subgraphs:
+            return
+        for inner in sorted(root_subgraphs[d].used_definitions()):
+            visit(inner, stack + (d,))
+        order.append(d)
+
+    visit(def_id, ())
+    return order
+
+
+def add_definitions(root: Graph, definitions: dict[str, SubgraphDef], main: str, pos=(0.0, 0.0),
+                    inside: str | None = None) -> tuple[Operation, str, int]:
+    """Bring ``definitions`` (a library file's: ``main`` and those nested in it) into ``root`` and add an instance
+    of ``main``. A definition already there with the same content is reused; one whose id is taken by different
+    content gets a fresh id (the copies' instances follow). Returns (operation, main's id here, instance id)."""
+    ids: dict[str, str] = {}
+    steps: list[Operation] = []
+    for d_id in used_closure(definitions, main):
+        defn = definitions[d_id].copy()
+        for node in defn.graph.nodes.values():
+            node.type = ids.get(node.type, node.type)
+        existing = root.subgraphs.get(d_id)
+        if existing is not None and existing.structure() == defn.structure():
+            ids[d_id] = d_id
+            continue
+        new_id = d_id if existing is None else str(uuid.uuid4())
+        ids[d_id] = new_id
+        defn.id = new_id
+        steps.append(AddSubgraph(defn))
+    level = root if inside is None else _definition(root, inside).graph
+    inst = level.new_node_id()
+    steps.append(in_level(inside, AddNode(Node(inst, ids[main], definitions[main].name, tuple(pos)))))
+    return Batch(tuple(steps), label="add subgraph"), ids[main], inst

@@ -234,3 +234,35 @@ def test_the_window_runs_a_subgraph_and_shows_it_on_the_instance(qtbot, settings
         assert item.state.kind == "cached"
     finally:
         close_editor(editor)
+
+
+def test_save_to_the_library_and_add_from_it_through_the_menus(qtbot, make_canvas, driver, chain, app_registry,
+                                                                 settings):
+    from PySide6.QtGui import QUndoStack
+
+    from nodeflow.core.graph import Graph
+    from tests.app.test_canvas_gestures import menu_action
+
+    graph, n = chain
+    canvas = make_canvas(graph)
+    canvas.set_settings(settings)
+    nav = SubgraphNavigator(canvas, graph, app_registry)
+    canvas.select_nodes([n["add"], n["scale"]])
+    inst = nav.convert_selection("Add and scale")
+    # right-click the instance: its menu saves it to the library folder
+    driver.click(canvas, body_point(canvas, inst), Qt.MouseButton.RightButton)
+    menu_action(canvas.last_menu, "Save subgraph to library").trigger()
+    [saved] = list((settings.data_dir / "subgraphs").glob("*.json"))
+    assert saved.name == "Add and scale.subgraph.json"
+    # another workflow: right-click the empty canvas, Add subgraph from library > Add and scale
+    other = make_canvas(Graph(), QUndoStack())
+    other.set_settings(settings)
+    nav2 = SubgraphNavigator(other, other.graph, app_registry)
+    driver.click(other, (200, 200), Qt.MouseButton.RightButton)
+    menu_action(other.last_menu, "Add and scale").trigger()
+    [added] = other.graph.nodes.values()
+    assert added.type in other.graph.subgraphs and other.graph.subgraphs[added.type].name == "Add and scale"
+    assert list(other.graph_scene.nodes[added.id].layout.inputs) == ["a"]
+    other.undo_stack.undo()
+    assert not other.graph.nodes and not other.graph.subgraphs
+    assert nav2.current is None

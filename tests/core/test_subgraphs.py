@@ -227,3 +227,32 @@ def test_expose_and_rename_ports_follow_links_and_instance_values(reg, env):
     g.apply(ops.SetValue(ids["b"], "text"))
     g.apply(undo_expose)
     assert g == before
+
+
+def test_library_file_saves_and_adds_a_nested_subgraph_to_another_workflow(reg, env, tmp_path):
+    from nodeflow.core.subgraph_ops import add_definitions
+    from nodeflow.formats import subgraph_library as lib
+
+    g, ids = kit.nested(reg)
+    path = lib.save(g, ids["generate"], tmp_path / "subgraphs")
+    assert path.name == "Generate.subgraph.json" and path.parent == (tmp_path / "subgraphs").resolve()
+    assert lib.entries(tmp_path / "subgraphs") == [("Generate", path)]
+    defs, main = lib.load(path, reg)
+    assert main == ids["generate"] and set(defs) == {ids["generate"], ids["sampler"]}
+    # into a workflow that has neither: both come along, and an instance runs like the original
+    other = kit.default_graph(reg)
+    op, def_id, inst = add_definitions(other, defs, main, (0, 900))
+    undo = other.apply(op)
+    assert set(other.subgraphs) == set(defs) and other.nodes[inst].type == def_id
+    for port, out in (("clip", "CLIP"), ("model", "MODEL"), ("vae", "VAE")):
+        other.apply(ops.connect(other, kit.CKPT, out, inst, port))
+    assert plan(other, env).problems == []
+    # the same content again is reused; different content under the same id gets a fresh id
+    op2, again, _ = add_definitions(other, defs, main)
+    assert again == def_id and sum(isinstance(s, ops.Operation) for s in op2.ops) == 1
+    other.apply(InSubgraph(def_id, ops.SetValue(kit.NEG, "text", "blurry")))
+    op3, fresh, _ = add_definitions(other, defs, main)
+    assert fresh != def_id
+    other.apply(undo)
+    assert not other.subgraphs and inst not in other.nodes
+    assert lib.file_name("../../etc/passwd") == "etc_passwd.subgraph.json"

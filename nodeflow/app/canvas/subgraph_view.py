@@ -39,6 +39,7 @@ class SubgraphNavigator(QObject):
         canvas.nodeActivated.connect(self._activated)
         canvas.installEventFilter(self)
         canvas.node_menu_hooks = [*getattr(canvas, "node_menu_hooks", ()), self._menu]
+        canvas.canvas_menu_hooks = [*getattr(canvas, "canvas_menu_hooks", ()), self._canvas_menu]
         self._actions = []
         for text, keys, slot in (("Convert to subgraph", CONVERT_KEYS, self.convert_selection),
                                  ("Unpack subgraph", UNPACK_KEYS, self.unpack_selection)):
@@ -206,6 +207,57 @@ class SubgraphNavigator(QObject):
             self.canvas.select_nodes(added)
         return added
 
+    # -- the library of user subgraph files -------------------------------------------------------------------------
+    def library_folder(self):
+        from nodeflow.formats import subgraph_library
+
+        settings = self.canvas.settings
+        return subgraph_library.folder_of(settings) if settings is not None else None
+
+    def save_to_library(self, node_id: int):
+        """Save the definition of instance ``node_id`` (with what it nests) as a file of the library folder."""
+        from nodeflow.formats import subgraph_library
+
+        node, folder = self.level_graph.nodes.get(node_id), self.library_folder()
+        if node is None or node.type not in self.root.subgraphs or folder is None:
+            return None
+        try:
+            path = subgraph_library.save(self.root, node.type, folder)
+        except (OSError, ValueError) as e:
+            self.canvas.message.emit(f"could not save the subgraph: {e}")
+            return None
+        self.canvas.message.emit(f"subgraph saved to the library: {path.name}")
+        return path
+
+    def add_from_library(self, path, scene_pos=(0.0, 0.0)) -> int | None:
+        """Add an instance of a library file's subgraph (its definitions come along) at ``scene_pos``."""
+        from nodeflow.core.subgraph_ops import add_definitions
+        from nodeflow.formats import subgraph_library, workflow
+
+        try:
+            defs, main = subgraph_library.load(path, self.base)
+        except (workflow.WorkflowError, OSError) as e:
+            self.canvas.message.emit(str(e))
+            return None
+        pos = (scene_pos.x(), scene_pos.y()) if hasattr(scene_pos, "x") else tuple(scene_pos)
+        op, _def_id, inst = add_definitions(self.root, defs, main, pos,
+                                            inside=self.current.id if self.current else None)
+        push(self.canvas.undo_stack, self.root, op, "add subgraph")
+        self.canvas.select_nodes([inst])
+        return inst
+
+    def _canvas_menu(self, menu, scene_pos) -> None:
+        from nodeflow.formats import subgraph_library
+
+        folder = self.library_folder()
+        found = subgraph_library.entries(folder) if folder is not None else []
+        if found:
+            sub = menu.addMenu("Add subgraph from library")
+            for name, path in found:
+                sub.addAction(name, lambda p=path: self.add_from_library(p, scene_pos))
+        if self.path:
+            menu.addAction("Leave subgraph\tEscape", self.leave)
+
     # -- hooks from the canvas ---------------------------------------------------------------------------------
     def _activated(self, node_id: int) -> None:
         self.open(node_id)
@@ -216,6 +268,7 @@ class SubgraphNavigator(QObject):
         if node is not None and node.type in self.root.subgraphs:
             menu.addAction("Open subgraph\tdouble-click", lambda: self.open(node_id))
             menu.addAction(f"Unpack subgraph\t{UNPACK_KEYS}", self.unpack_selection)
+            menu.addAction("Save subgraph to library", lambda: self.save_to_library(node_id))
         menu.addAction(f"Convert to subgraph\t{CONVERT_KEYS}", self.convert_selection)
 
     def _root_changed(self, change) -> None:
