@@ -199,7 +199,8 @@ class MainWindow(QMainWindow):
         self.undo_group.removeStack(view.document.undo_stack)
         if self.autosaver is not None:
             self.autosaver.forget(view.document)
-        if self.inspector.document is view.document:
+        if self.inspector.document is view.document or getattr(self.inspector.document, "document", None) \
+                is view.document:
             self.inspector.set_document(None)
         self.tabs.remove(view)
 
@@ -222,10 +223,17 @@ class MainWindow(QMainWindow):
             self.inspector.set_document(None)
         else:
             self.undo_group.setActiveStack(view.document.undo_stack)
-            if self.inspector.document is not view.document:
-                self.inspector.set_document(view.document)
-            self.inspector.set_selection(view.canvas.selected_node_ids())
+            self._inspect(view)
         self._update_title()
+
+    def _inspect(self, view) -> None:
+        """The inspector edits the level the canvas shows: the document's graph, or a subgraph opened in it."""
+        nav = getattr(view.canvas, "subgraphs", None)
+        target = nav.document_for(view.document) if nav is not None else view.document
+        self.inspector.registry = view.canvas.registry if nav is not None else self.registry
+        if self.inspector.document is not target:
+            self.inspector.set_document(target)
+        self.inspector.set_selection(view.canvas.selected_node_ids())
 
     def _update_title(self) -> None:
         view = self.tabs.current_view()
@@ -233,7 +241,7 @@ class MainWindow(QMainWindow):
 
     def _selection_changed(self, view, ids) -> None:
         if view is self.tabs.current_view():
-            self.inspector.set_selection(ids)
+            self._inspect(view)
 
     # -- editing helpers ------------------------------------------------------------------------------------------
     def add_node(self, type_name: str, scene_pos=None, view=None, values: dict | None = None) -> int | None:

@@ -232,6 +232,20 @@ def test_the_window_runs_a_subgraph_and_shows_it_on_the_instance(qtbot, settings
         assert entry.node_title == f"{editor.graph.nodes[inst].label} > MakeImage"
         job = wait_run(qtbot, editor, editor.window.run_current())
         assert item.state.kind == "cached"
+        # the inspector shows the instance with its value, then, opened, the inner node it holds
+        inspector = editor.window.inspector
+        canvas.select_nodes([inst])
+        qtbot.waitUntil(lambda: inspector.node_id == inst)
+        assert inspector.document is editor.doc and not inspector.editors  # its one input is a socket
+        assert nav.open(inst)
+        canvas.select_nodes([img])
+        qtbot.waitUntil(lambda: inspector.node_id == img)
+        defn = editor.graph.subgraphs[editor.graph.nodes[inst].type]
+        assert inspector.document.graph is defn.graph and "value" in inspector.editors
+        inspector._commit_value("value", 77)  # what its number field does when edited
+        assert defn.graph.nodes[img].values["value"] == 77 and editor.doc.undo_stack.canUndo()
+        editor.doc.undo_stack.undo()
+        assert defn.graph.nodes[img].values["value"] == 200
     finally:
         close_editor(editor)
 

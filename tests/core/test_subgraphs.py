@@ -256,3 +256,36 @@ def test_library_file_saves_and_adds_a_nested_subgraph_to_another_workflow(reg, 
     other.apply(undo)
     assert not other.subgraphs and inst not in other.nodes
     assert lib.file_name("../../etc/passwd") == "etc_passwd.subgraph.json"
+
+
+def test_cli_validates_and_runs_a_workflow_with_a_subgraph(tmp_path, monkeypatch, capsys):
+    from nodeflow.cli.main import main
+    from nodeflow.core.builders import GraphBuilder
+    from tests.core.testpack import CALLS, make_registry
+
+    packs = tmp_path / "packs"
+    packs.mkdir()
+    (packs / "testnodes.py").write_text("from tests.core.testpack import TEST_TYPES as NODE_TYPES\n")
+    settings_file = tmp_path / "settings.json"
+    settings_file.write_text(json.dumps({"node_packs": [str(packs)], "data_dir": str(tmp_path / "data")}))
+    monkeypatch.setenv("NODEFLOW_SETTINGS", str(settings_file))
+    reg = make_registry()
+    b = GraphBuilder(reg)
+    c = b.add("Const", title="Start", value=3)
+    a = b.add("Add", b=2)
+    s = b.add("Sink", title="Result")
+    b.link(c, "INT", a, "a")
+    b.link(a, "INT", s, "x")
+    op, _, inst = convert_to_subgraph(b.graph, [a, s], SubgraphTypes(reg, b.graph), name="Tail")
+    b.graph.apply(op)
+    path = workflow.save(b.graph, tmp_path / "sub.json")
+    assert main(["validate", str(path)]) == 0
+    report_path = tmp_path / "report.json"
+    CALLS.clear()
+    code = main(["run", str(path), "--set", "Start.value=10", "--report", str(report_path)])
+    out = capsys.readouterr().out
+    assert code == 0, out
+    run = json.loads(report_path.read_text())["runs"][0]
+    assert run["executed"] == [c, f"{inst}:{a}", f"{inst}:{s}"]
+    assert run["info"][f"{inst}:{s}"] == {"x": 12}
+    assert "Tail > Result" in out

@@ -51,6 +51,7 @@ class SubgraphNavigator(QObject):
             self._actions.append(action)
         #: Run states of the planned nodes inside each instance shown: {instance id: {planned id: state}}.
         self._inner_states: dict[int, dict] = {}
+        self._level_doc = None
         canvas.run_ids = self
         self._unsubscribe = root.subscribe(self._root_changed)
         canvas.destroyed.connect(lambda *_: self._unsubscribe())
@@ -77,6 +78,15 @@ class SubgraphNavigator(QObject):
             names.append((node.title if node is not None and node.title else "") or defn.name or "Subgraph")
             level = defn.graph
         return names
+
+    def document_for(self, document):
+        """What the window's inspector edits: the document, or (a subgraph open) its level of the document."""
+        if not self.path:
+            return document
+        key = (id(document), self.current.id)
+        if self._level_doc is None or self._level_doc[0] != key:
+            self._level_doc = (key, LevelDocument(document, self.current.graph))
+        return self._level_doc[1]
 
     def _use_types(self, types: SubgraphTypes) -> None:
         self.canvas.registry = types
@@ -295,6 +305,17 @@ class SubgraphNavigator(QObject):
                 action.trigger()
                 return True
         return False
+
+
+class LevelDocument:
+    """A document seen at one subgraph's level: its graph is the subgraph's inner graph; edits go on the
+    document's undo stack; everything else is the document's."""
+
+    def __init__(self, document, graph: Graph):
+        self.document, self.graph = document, graph
+
+    def __getattr__(self, name: str):
+        return getattr(self.document, name)
 
 
 def _free_name(root: Graph, base: str) -> str:
