@@ -335,3 +335,19 @@ def add_definitions(root: Graph, definitions: dict[str, SubgraphDef], main: str,
     inst = level.new_node_id()
     steps.append(in_level(inside, AddNode(Node(inst, ids[main], definitions[main].name, tuple(pos)))))
     return Batch(tuple(steps), label="add subgraph"), ids[main], inst
+
+
+def expose_output(root: Graph, def_id: str, node_id: int, output: str, registry, name: str | None = None
+                  ) -> tuple[Operation, str]:
+    """Make an inner node's output a subgraph output: a new port typed as the output, fed by it."""
+    defn = _definition(root, def_id)
+    node = defn.graph.nodes.get(node_id)
+    nt = registry.get(node.type) if node is not None else None
+    out = nt.output(output) if nt is not None else None
+    if out is None:
+        raise OperationError(f"node {node_id} has no output {output!r}")
+    name = _unique(name or output, {p.name for p in defn.outputs})
+    link = Link(defn.graph.new_link_id(), node_id, output, OUTPUTS_NODE_ID, name)
+    op = Batch((add_port(root, def_id, "outputs", Port(name, out.type)), InSubgraph(def_id, AddLink(link))),
+               label="expose output")
+    return op, name

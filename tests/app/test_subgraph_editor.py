@@ -19,6 +19,12 @@ CTRL, SHIFT = Qt.KeyboardModifier.ControlModifier, Qt.KeyboardModifier.ShiftModi
 SHOTS = os.environ.get("NODEFLOW_SHOTS")
 
 
+def submenu_action(menu, submenu: str, text: str):
+    [sub] = [a.menu() for a in menu.actions() if a.menu() is not None and a.text() == submenu]
+    [act] = [a for a in sub.actions() if a.text() == text]
+    return act
+
+
 def body_point(canvas, node_id):
     """The middle of the first socket row: the node's body (not a socket, a widget or the title)."""
     from nodeflow.app.canvas.node_layout import TITLE_H
@@ -280,3 +286,35 @@ def test_save_to_the_library_and_add_from_it_through_the_menus(qtbot, make_canva
     other.undo_stack.undo()
     assert not other.graph.nodes and not other.graph.subgraphs
     assert nav2.current is None
+
+
+def test_expose_and_rename_ports_through_the_node_menus(qtbot, make_canvas, driver, chain, app_registry, undo_stack,
+                                                        monkeypatch):
+    from PySide6.QtWidgets import QInputDialog
+
+    from tests.app.test_canvas_gestures import menu_action
+
+    graph, n = chain
+    canvas = make_canvas(graph, undo_stack)
+    nav = SubgraphNavigator(canvas, graph, app_registry)
+    canvas.select_nodes([n["add"], n["scale"]])
+    inst = nav.convert_selection("Math")
+    nav.open(inst)
+    defn = nav.current
+    # right-click Scale inside: expose its factor as an input of the subgraph
+    driver.click(canvas, title_point(canvas, n["scale"]), Qt.MouseButton.RightButton)
+    submenu_action(canvas.last_menu, "Expose as subgraph input", "factor").trigger()
+    assert [p.name for p in defn.inputs] == ["a", "factor"]
+    assert list(canvas.graph_scene.nodes[INPUTS_NODE_ID].layout.outputs) == ["a", "factor"]
+    # right-click the inputs node: rename "factor" (the dialog answers "gain")
+    monkeypatch.setattr(QInputDialog, "getText", staticmethod(lambda *a, **k: ("gain", True)))
+    driver.click(canvas, title_point(canvas, INPUTS_NODE_ID), Qt.MouseButton.RightButton)
+    submenu_action(canvas.last_menu, "Rename subgraph input", "factor").trigger()
+    assert [p.name for p in defn.inputs] == ["a", "gain"]
+    assert defn.graph.link_into(n["scale"], "factor").src_output == "gain"
+    driver.key(canvas, Qt.Key.Key_Escape)
+    item = canvas.graph_scene.nodes[inst]
+    assert "gain" in [w.name for w in item.layout.widgets]  # the instance shows the new value input
+    undo_stack.undo()
+    undo_stack.undo()
+    assert [p.name for p in defn.inputs] == ["a"] and "gain" not in [w.name for w in item.layout.widgets]

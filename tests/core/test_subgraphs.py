@@ -289,3 +289,18 @@ def test_cli_validates_and_runs_a_workflow_with_a_subgraph(tmp_path, monkeypatch
     assert run["executed"] == [c, f"{inst}:{a}", f"{inst}:{s}"]
     assert run["info"][f"{inst}:{s}"] == {"x": 12}
     assert "Tail > Result" in out
+
+
+def test_expose_an_inner_output(reg, env):
+    from nodeflow.core.subgraph_ops import expose_output
+
+    g, ids = kit.nested(reg)
+    op, name = expose_output(g, ids["generate"], kit.LATENT, "LATENT", reg)
+    g.apply(op)
+    assert name == "LATENT" and [p.name for p in g.subgraphs[ids["generate"]].outputs] == ["IMAGE", "LATENT"]
+    flat, _ = flatten(g)
+    # a consumer of the new output reads the inner Empty Latent Image of its own instance
+    g.apply(ops.AddNode(ops.Node(50, "VAEDecode", "", (0, 0))))
+    g.apply(ops.connect(g, ids["b"], "LATENT", 50, "samples"))
+    flat, _ = flatten(g)
+    assert flat.links_into(50, "samples")[0].src == f"{ids['b']}:{kit.LATENT}"

@@ -17,7 +17,7 @@ from nodeflow.app.breadcrumb import Breadcrumb
 from nodeflow.app.undo import push
 from nodeflow.core.graph import Graph, MetaChanged
 from nodeflow.core.operations import OperationError
-from nodeflow.core.subgraph import BOUNDARY_TYPES, SubgraphDef, SubgraphTypes
+from nodeflow.core.subgraph import BOUNDARY_TYPES, INPUTS_NODE_ID, SubgraphDef, SubgraphTypes
 from nodeflow.core.subgraph_ops import convert_to_subgraph, unpack
 
 CONVERT_KEYS = "Ctrl+Shift+E"
@@ -280,6 +280,57 @@ class SubgraphNavigator(QObject):
             menu.addAction(f"Unpack subgraph\t{UNPACK_KEYS}", self.unpack_selection)
             menu.addAction("Save subgraph to library", lambda: self.save_to_library(node_id))
         menu.addAction(f"Convert to subgraph\t{CONVERT_KEYS}", self.convert_selection)
+        if self.current is None or node is None:
+            return
+        if node.type in BOUNDARY_TYPES:
+            side = "inputs" if node.id == INPUTS_NODE_ID else "outputs"
+            sub = menu.addMenu(f"Rename subgraph {side[:-1]}")
+            for port in getattr(self.current, side):
+                sub.addAction(port.name, lambda s=side, p=port.name: self.rename_port(s, p))
+            return
+        nt = self.types.get(node.type)
+        if nt is None:
+            return
+        free = [i for i in nt.inputs if self.level_graph.link_into(node_id, i.name) is None]
+        if free:
+            sub = menu.addMenu("Expose as subgraph input")
+            for inp in free:
+                sub.addAction(inp.display, lambda n=inp.name: self.expose(node_id, n, "inputs"))
+        if nt.outputs:
+            sub = menu.addMenu("Expose as subgraph output")
+            for out in nt.outputs:
+                sub.addAction(out.name, lambda n=out.name: self.expose(node_id, n, "outputs"))
+
+    def expose(self, node_id: int, name: str, side: str) -> str | None:
+        """An input or output of a node inside the open subgraph becomes one of the subgraph's; returns the port."""
+        from nodeflow.core.subgraph_ops import expose_input, expose_output
+
+        make = expose_input if side == "inputs" else expose_output
+        try:
+            op, port = make(self.root, self.current.id, node_id, name, self.types)
+        except OperationError as e:
+            self.canvas.message.emit(str(e))
+            return None
+        push(self.canvas.undo_stack, self.root, op, f"expose {side[:-1]}")
+        return port
+
+    def rename_port(self, side: str, old: str, new: str | None = None) -> bool:
+        """Rename a port of the open subgraph (asks for the name when ``new`` is None)."""
+        from PySide6.QtWidgets import QInputDialog
+
+        from nodeflow.core.subgraph_ops import rename_port
+
+        if new is None:
+            new, ok = QInputDialog.getText(self.canvas, f"Rename subgraph {side[:-1]}", "Name:", text=old)
+            if not ok:
+                return False
+        try:
+            op = rename_port(self.root, self.current.id, side, old, new.strip())
+        except OperationError as e:
+            self.canvas.message.emit(str(e))
+            return False
+        push(self.canvas.undo_stack, self.root, op, "rename subgraph port")
+        return True
 
     def _root_changed(self, change) -> None:
         # an undo that removed the definition shown (undoing its conversion) takes the view back to the top
