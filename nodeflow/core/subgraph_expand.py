@@ -134,6 +134,7 @@ class _Level:
         flat.id = flat_id(self.prefix, node.id)
         if self.titles:
             flat.title = " > ".join(self.titles + (node.label,))
+            flat.extra = dict(flat.extra, inner_title=node.title)  # what ComfyUI's prompt names it by
         if self.mode is not None and node.mode == "normal":
             flat.mode = self.mode
         sockets = set(flat.socket_inputs)

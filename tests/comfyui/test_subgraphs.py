@@ -258,3 +258,20 @@ def test_a_nodeflow_nested_subgraph_round_trips_through_comfyui_and_flattens(pla
     assert prompt[f"{b}:{s}:{kit.SAMPLER}"]["inputs"]["seed"] == 2
     assert prompt[f"{b}:{s}:{kit.SAMPLER}"]["inputs"]["model"] == [str(kit.CKPT), 0]
     assert prompt[str(kit.SAVE)]["inputs"]["images"] == [f"{a}:{s}:{kit.DECODE}", 0]
+
+
+def test_png_chunks_of_a_workflow_with_subgraphs_carry_both_formats(plain):
+    import json
+
+    from nodeflow.formats.embedding import workflow_chunks
+    from nodeflow.formats.workflow import loads
+    from tests.core import subgraph_kit as kit
+
+    graph, ids = kit.nested(plain)
+    texts = workflow_chunks(graph, plain)
+    prompt, ui = json.loads(texts["prompt"]), json.loads(texts["workflow"])
+    key = f"{ids['a']}:{ids['sampler_instance']}:{kit.SAMPLER}"
+    assert prompt[key]["class_type"] == "KSampler" and prompt[key]["_meta"]["title"] == "KSampler"
+    assert len(ui["definitions"]["subgraphs"]) == 2
+    back, _ = loads(texts[next(k for k in texts if k not in ("prompt", "workflow"))], plain)
+    assert back == graph
