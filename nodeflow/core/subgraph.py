@@ -162,6 +162,20 @@ def boundary_type(defn: SubgraphDef, which: str) -> NodeType:
                     ui_only=True)
 
 
+def _holds(subgraphs: dict, outer: str, inner: str) -> bool:
+    """Is ``inner`` ``outer`` or nested in it, at any depth?"""
+    seen, todo = set(), [outer]
+    while todo:
+        d = todo.pop()
+        if d == inner:
+            return True
+        if d in seen or d not in subgraphs:
+            continue
+        seen.add(d)
+        todo.extend(subgraphs[d].used_definitions())
+    return False
+
+
 class SubgraphTypes:
     """A registry view for one graph being edited: the registry's types, plus a node type for each definition of
     ``root`` (instances), plus the boundary nodes of ``current`` (the definition shown, if any). Everything else
@@ -187,7 +201,9 @@ class SubgraphTypes:
         return self.get(type_name) is not None
 
     def __iter__(self):
-        extra = [instance_type(d, self.base, self.root.subgraphs) for d in self.root.subgraphs.values()]
+        # what can be added here: no definition that holds the one shown (it would contain itself)
+        extra = [instance_type(d, self.base, self.root.subgraphs) for d in self.root.subgraphs.values()
+                 if self.current is None or not _holds(self.root.subgraphs, d.id, self.current.id)]
         return iter(list(self.base) + sorted(extra, key=lambda t: t.display_name))
 
     def categories(self) -> dict[str, list[NodeType]]:

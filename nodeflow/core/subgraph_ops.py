@@ -332,6 +332,9 @@ def add_definitions(root: Graph, definitions: dict[str, SubgraphDef], main: str,
         defn.id = new_id
         steps.append(AddSubgraph(defn))
     level = root if inside is None else _definition(root, inside).graph
+    if inside is not None and inside in used_closure(root.subgraphs, ids[main]):
+        raise OperationError(f"subgraph {definitions[main].name!r} holds {root.subgraphs[inside].name!r}: it "
+                             "cannot go inside it")
     inst = level.new_node_id()
     steps.append(in_level(inside, AddNode(Node(inst, ids[main], definitions[main].name, tuple(pos)))))
     return Batch(tuple(steps), label="add subgraph"), ids[main], inst

@@ -318,3 +318,50 @@ def test_expose_and_rename_ports_through_the_node_menus(qtbot, make_canvas, driv
     undo_stack.undo()
     undo_stack.undo()
     assert [p.name for p in defn.inputs] == ["a"] and "gain" not in [w.name for w in item.layout.widgets]
+
+
+def test_the_node_library_lists_saved_subgraphs_and_adds_them_inside_an_open_subgraph(qtbot, settings):
+    from tests.app.window_kit import build_editor, close_editor
+
+    editor = build_editor(settings)
+    editor.window.show()
+    qtbot.waitExposed(editor.window)
+    try:
+        b = GraphBuilder(editor.registry, editor.graph)
+        c = b.add("Const", value=4)
+        add = b.add("Add", b=1)
+        b.link(c, "INT", add, "a")
+        canvas = editor.view.canvas
+        nav = canvas.subgraphs
+        canvas.select_nodes([add])
+        inst = nav.convert_selection("Plus one")
+        assert nav.save_to_library(inst) is not None
+        library = editor.window.library
+        entry = "subgraph-file:Plus one.subgraph.json"
+        assert entry in library.visible_types()  # listed at once, under subgraphs/library
+        # inside itself it cannot go (it would contain itself): refused, nothing added
+        nav.open(inst)
+        library_item = [i for i in library.tree.findItems("Plus one", Qt.MatchFlag.MatchRecursive
+                                                          | Qt.MatchFlag.MatchExactly)
+                        if i.data(0, Qt.ItemDataRole.UserRole) == entry][0]
+        count = editor.doc.undo_stack.count()
+        library.tree.itemActivated.emit(library_item, 0)
+        assert editor.doc.undo_stack.count() == count
+        assert nav.current.id not in canvas.registry.categories().get("subgraphs", []) and all(
+            t.type_name != nav.current.id for t in canvas.registry)  # nor offered by the search
+        nav.leave()
+        # inside another subgraph it goes inside (the definition is reused: same content)
+        canvas.select_nodes([c])
+        source = nav.convert_selection("Source")
+        nav.open(source)
+        defn = nav.current
+        library.tree.itemActivated.emit(library_item, 0)
+        added = [n for n in defn.graph.nodes.values() if n.type not in ("SubgraphInputs", "SubgraphOutputs")
+                 and n.type != "Const"]
+        assert len(added) == 1 and added[0].type == editor.graph.nodes[inst].type
+        assert len(editor.graph.subgraphs) == 2 and len(editor.graph.nodes) == 2
+        # adding a plain node from the library while inside goes inside too
+        editor.window.add_node("Const")
+        assert len(editor.graph.nodes) == 2 and sum(n.type == "Const" for n in defn.graph.nodes.values()) == 2
+    finally:
+        close_editor(editor)

@@ -10,7 +10,9 @@ graph, on the same undo stack, so undo works inside and after leaving.
 """
 from __future__ import annotations
 
-from PySide6.QtCore import QEvent, QObject, Qt
+from pathlib import Path
+
+from PySide6.QtCore import QEvent, QObject, Qt, Signal
 from PySide6.QtGui import QAction, QKeySequence
 
 from nodeflow.app.breadcrumb import Breadcrumb
@@ -24,8 +26,16 @@ CONVERT_KEYS = "Ctrl+Shift+E"
 UNPACK_KEYS = "Ctrl+Shift+U"
 
 
+#: Library entries for user subgraph files are "types" named by this prefix and the file name.
+LIBRARY_PREFIX = "subgraph-file:"
+LIBRARY_CATEGORY = "subgraphs/library"
+
+
 class SubgraphNavigator(QObject):
     """Owns which level of a document's graph a canvas shows: the top graph, or a subgraph opened inside it."""
+
+    #: A subgraph was saved to the library folder (the window's node library lists it): the file.
+    librarySaved = Signal(object)
 
     def __init__(self, canvas, root: Graph, registry):
         super().__init__(canvas)
@@ -237,6 +247,7 @@ class SubgraphNavigator(QObject):
             self.canvas.message.emit(f"could not save the subgraph: {e}")
             return None
         self.canvas.message.emit(f"subgraph saved to the library: {path.name}")
+        self.librarySaved.emit(path)
         return path
 
     def add_from_library(self, path, scene_pos=(0.0, 0.0)) -> int | None:
@@ -250,8 +261,12 @@ class SubgraphNavigator(QObject):
             self.canvas.message.emit(str(e))
             return None
         pos = (scene_pos.x(), scene_pos.y()) if hasattr(scene_pos, "x") else tuple(scene_pos)
-        op, _def_id, inst = add_definitions(self.root, defs, main, pos,
-                                            inside=self.current.id if self.current else None)
+        try:
+            op, _def_id, inst = add_definitions(self.root, defs, main, pos,
+                                                inside=self.current.id if self.current else None)
+        except OperationError as e:
+            self.canvas.message.emit(str(e))
+            return None
         push(self.canvas.undo_stack, self.root, op, "add subgraph")
         self.canvas.select_nodes([inst])
         return inst
@@ -356,6 +371,66 @@ class SubgraphNavigator(QObject):
                 action.trigger()
                 return True
         return False
+
+
+class LibraryTypes:
+    """The node library's view of a registry: its types plus one entry per user subgraph file (``LIBRARY_PREFIX``
+    + file name, in ``LIBRARY_CATEGORY``), read from the library folder of ``settings_provider()``."""
+
+    def __init__(self, registry, settings_provider):
+        self.base, self._settings = registry, settings_provider
+
+    def folder(self) -> Path | None:
+        from nodeflow.formats import subgraph_library
+
+        settings = self._settings()
+        return subgraph_library.folder_of(settings) if settings is not None else None
+
+    def path_of(self, type_name: str) -> Path | None:
+        folder = self.folder()
+        if folder is None or not type_name.startswith(LIBRARY_PREFIX):
+            return None
+        path = folder / type_name[len(LIBRARY_PREFIX):]
+        return path if path.parent == folder and path.is_file() else None  # never outside the folder
+
+    def _entries(self) -> list:
+        from dataclasses import replace
+
+        from nodeflow.core.subgraph import instance_type
+        from nodeflow.formats import subgraph_library
+
+        folder = self.folder()
+        out = []
+        for _name, path in subgraph_library.entries(folder) if folder is not None else ():
+            try:
+                defs, main = subgraph_library.load(path, self.base)
+            except Exception:  # a broken file is not listed
+                continue
+            nt = instance_type(defs[main], self.base, defs)
+            out.append(replace(nt, type_name=LIBRARY_PREFIX + path.name, category=LIBRARY_CATEGORY,
+                               description=f"{nt.description}; from {path.name}"))
+        return out
+
+    def get(self, type_name: str):
+        if type_name.startswith(LIBRARY_PREFIX):
+            return next((t for t in self._entries() if t.type_name == type_name), None)
+        return self.base.get(type_name)
+
+    def __contains__(self, type_name: str) -> bool:
+        return self.get(type_name) is not None
+
+    def __iter__(self):
+        return iter(list(self.base) + self._entries())
+
+    def categories(self) -> dict:
+        out = dict(self.base.categories())
+        entries = self._entries()
+        if entries:
+            out[LIBRARY_CATEGORY] = entries
+        return out
+
+    def __getattr__(self, name: str):
+        return getattr(self.base, name)
 
 
 class LevelDocument:
