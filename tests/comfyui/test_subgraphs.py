@@ -275,3 +275,56 @@ def test_png_chunks_of_a_workflow_with_subgraphs_carry_both_formats(plain):
     assert len(ui["definitions"]["subgraphs"]) == 2
     back, _ = loads(texts[next(k for k in texts if k not in ("prompt", "workflow"))], plain)
     assert back == graph
+
+
+def _one_subgraph_workflow(inner_nodes, inner_links, inputs=(), outputs=()):
+    return {"version": 0.4, "last_node_id": 5, "last_link_id": 5,
+            "nodes": [{"id": 1, "type": "sg-1", "pos": [0, 0], "inputs": [], "outputs": []}], "links": [],
+            "definitions": {"subgraphs": [{"id": "sg-1", "name": "Loop", "inputs": list(inputs),
+                                           "outputs": list(outputs), "nodes": inner_nodes, "links": inner_links}]}}
+
+
+def test_hostile_subgraphs_are_refused_or_reported_by_name(plain):
+    from nodeflow.core.subgraph_expand import flatten
+    from nodeflow.formats.comfyui import ExportError, WorkflowError
+
+    # a definition holding an instance of itself: imported, then reported, never expanded forever
+    wf = _one_subgraph_workflow([{"id": 2, "type": "sg-1", "pos": [0, 0]}], [])
+    graph, report = import_ui(wf, plain)
+    assert not report.placeholders
+    with pytest.raises(ExportError, match="contains itself"):
+        export_api(graph, plain)
+    _, problems = flatten(graph)
+    assert problems and problems[0].node_title == "Loop > Loop"
+    # a link from the subgraph's inputs to an input slot that does not exist: left out with a note
+    wf = _one_subgraph_workflow([{"id": 2, "type": "VAEDecode", "pos": [0, 0],
+                                  "inputs": [{"name": "samples", "type": "LATENT", "link": 3}]}],
+                                [{"id": 3, "origin_id": -10, "origin_slot": 4, "target_id": 2, "target_slot": 0,
+                                  "type": "LATENT"}], inputs=[{"name": "samples", "type": "LATENT"}])
+    graph, report = import_ui(wf, plain)
+    assert any("Loop" in n and "left out" in n for n in report.notes)
+    # bad shapes name where
+    bad = _one_subgraph_workflow([], [])
+    bad["definitions"]["subgraphs"][0]["inputs"] = [{"type": "INT"}]
+    with pytest.raises(WorkflowError, match=r"definitions\.subgraphs\[0\]\.inputs\[0\]\.name"):
+        import_ui(bad, plain)
+    twice = _one_subgraph_workflow([], [])
+    twice["definitions"]["subgraphs"].append(dict(twice["definitions"]["subgraphs"][0]))
+    with pytest.raises(WorkflowError, match="duplicate subgraph id 'sg-1'"):
+        import_ui(twice, plain)
+    boundary = _one_subgraph_workflow([{"id": -10, "type": "VAEDecode"}], [])
+    with pytest.raises(WorkflowError, match="subgraph 'Loop': node id -10"):
+        import_ui(boundary, plain)
+
+
+def test_deep_nesting_is_reported_not_recursed(plain):
+    from nodeflow.core.subgraph_expand import MAX_DEPTH, flatten
+
+    defs = [{"id": f"d{i}", "name": f"L{i}", "inputs": [], "outputs": [],
+             "nodes": [{"id": 1, "type": f"d{i + 1}", "pos": [0, 0]}] if i < MAX_DEPTH + 5 else [],
+             "links": []} for i in range(MAX_DEPTH + 6)]
+    wf = {"version": 0.4, "nodes": [{"id": 1, "type": "d0", "pos": [0, 0]}], "links": [],
+          "definitions": {"subgraphs": defs}}
+    graph, _ = import_ui(wf, plain)
+    _, problems = flatten(graph)
+    assert len(problems) == 1 and f"more than {MAX_DEPTH} levels" in str(problems[0])
