@@ -89,6 +89,13 @@ def test_convert_open_edit_undo_leave_unpack(qtbot, make_canvas, driver, chain, 
     driver.key(canvas, Qt.Key.Key_Z, CTRL | SHIFT)
     assert defn.graph.nodes[n["add"]].values["b"] == edited
 
+    # Ctrl+A, Delete inside: the nodes go, the boundary nodes (the ports) stay; undo brings them back
+    driver.key(canvas, Qt.Key.Key_A, CTRL)
+    driver.key(canvas, Qt.Key.Key_Delete)
+    assert set(defn.graph.nodes) == {INPUTS_NODE_ID, OUTPUTS_NODE_ID}
+    driver.key(canvas, Qt.Key.Key_Z, CTRL)
+    assert n["add"] in defn.graph.nodes and len(defn.graph.links) == 3
+
     # Escape (with nothing selected) leaves; the instance is selected
     canvas.graph_scene.clearSelection()
     driver.key(canvas, Qt.Key.Key_Escape)
@@ -111,7 +118,7 @@ def test_convert_open_edit_undo_leave_unpack(qtbot, make_canvas, driver, chain, 
     links = {(graph.nodes[l.src].type, graph.nodes[l.dst].type) for l in graph.links.values()}
     assert links == {("Const", "Add"), ("Add", "Scale"), ("Scale", "Sink")}
 
-    # undo everything: unpack, the edit, the conversion
+    # undo everything: the unpack, the edit, the conversion (the undone deletion left the stack with the unpack)
     for _ in range(3):
         driver.key(canvas, Qt.Key.Key_Z, CTRL)
     assert {nid: (nd.type, nd.values) for nid, nd in graph.nodes.items()} == {

@@ -63,6 +63,11 @@ class SubgraphNavigator(QObject):
         self._inner_states: dict[int, dict] = {}
         self._level_doc = None
         canvas.run_ids = self
+        # the boundary nodes of an open subgraph are its ports: deleting a selection never takes them
+        delete = canvas.actions.delete
+        canvas.actions.delete = lambda ids, groups=(), *a, **k: delete(
+            [i for i in ids if not (self.path and self.level_graph.nodes.get(i) is not None
+                                    and self.level_graph.nodes[i].type in BOUNDARY_TYPES)], groups, *a, **k)
         self._unsubscribe = root.subscribe(self._root_changed)
         canvas.destroyed.connect(lambda *_: self._unsubscribe())
 
