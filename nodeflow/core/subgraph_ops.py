@@ -317,9 +317,26 @@ def add_definitions(root: Graph, definitions: dict[str, SubgraphDef], main: str,
     """Bring ``definitions`` (a library file's: ``main`` and those nested in it) into ``root`` and add an instance
     of ``main``. A definition already there with the same content is reused; one whose id is taken by different
     content gets a fresh id (the copies' instances follow). Returns (operation, main's id here, instance id)."""
+    steps, ids = import_definitions(root, definitions, [main])
+    level = root if inside is None else _definition(root, inside).graph
+    if inside is not None and inside in used_closure(root.subgraphs, ids[main]):
+        raise OperationError(f"subgraph {definitions[main].name!r} holds {root.subgraphs[inside].name!r}: it "
+                             "cannot go inside it")
+    inst = level.new_node_id()
+    steps.append(in_level(inside, AddNode(Node(inst, ids[main], definitions[main].name, tuple(pos)))))
+    return Batch(tuple(steps), label="add subgraph"), ids[main], inst
+
+
+def import_definitions(root: Graph, definitions: dict[str, SubgraphDef], wanted) -> tuple[list[Operation], dict]:
+    """Operations adding the ``wanted`` definitions of another graph (and those nested in them) to ``root``: one
+    already there with the same content is reused, one whose id is taken by other content gets a fresh id.
+    Returns (operations, {their id: id here})."""
     ids: dict[str, str] = {}
     steps: list[Operation] = []
-    for d_id in used_closure(definitions, main):
+    closure: list[str] = []
+    for w in wanted:
+        closure += [d for d in used_closure(definitions, w) if d not in closure]
+    for d_id in closure:
         defn = definitions[d_id].copy()
         for node in defn.graph.nodes.values():
             node.type = ids.get(node.type, node.type)
@@ -331,13 +348,7 @@ def add_definitions(root: Graph, definitions: dict[str, SubgraphDef], main: str,
         ids[d_id] = new_id
         defn.id = new_id
         steps.append(AddSubgraph(defn))
-    level = root if inside is None else _definition(root, inside).graph
-    if inside is not None and inside in used_closure(root.subgraphs, ids[main]):
-        raise OperationError(f"subgraph {definitions[main].name!r} holds {root.subgraphs[inside].name!r}: it "
-                             "cannot go inside it")
-    inst = level.new_node_id()
-    steps.append(in_level(inside, AddNode(Node(inst, ids[main], definitions[main].name, tuple(pos)))))
-    return Batch(tuple(steps), label="add subgraph"), ids[main], inst
+    return steps, ids
 
 
 def expose_output(root: Graph, def_id: str, node_id: int, output: str, registry, name: str | None = None

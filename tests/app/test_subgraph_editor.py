@@ -372,3 +372,52 @@ def test_the_node_library_lists_saved_subgraphs_and_adds_them_inside_an_open_sub
         assert len(editor.graph.nodes) == 2 and sum(n.type == "Const" for n in defn.graph.nodes.values()) == 2
     finally:
         close_editor(editor)
+
+
+def test_copy_an_instance_into_another_document_brings_its_definitions(qtbot, make_canvas, driver, app_registry):
+    from PySide6.QtGui import QUndoStack
+
+    from nodeflow.core.graph import Graph
+    from tests.core import subgraph_kit as kit
+    from nodeflow.core.registry import load_registry
+
+    reg = load_registry(entry_points=False)
+    graph, ids = kit.nested(reg)
+    canvas = make_canvas(graph, QUndoStack(), registry=reg)
+    SubgraphNavigator(canvas, graph, reg)
+    canvas.select_nodes([ids["b"]])
+    canvas.setFocus()
+    driver.key(canvas, Qt.Key.Key_C, CTRL)
+    doc = Graph()
+    other = make_canvas(doc, QUndoStack(), registry=reg)
+    nav2 = SubgraphNavigator(other, doc, reg)
+    other.setFocus()
+    driver.key(other, Qt.Key.Key_V, CTRL)
+    [pasted] = doc.nodes.values()
+    assert set(doc.subgraphs) == {ids["generate"], ids["sampler"]}  # nested one too
+    assert pasted.type == ids["generate"] and pasted.values["seed"] == 2
+    assert other.undo_stack.count() == 1
+    # paste again: the same definitions are reused
+    driver.key(other, Qt.Key.Key_V, CTRL)
+    assert len(doc.subgraphs) == 2 and len(doc.nodes) == 2
+    # paste inside an open subgraph: the node goes in, the definitions stay at the top
+    first = min(doc.nodes)
+    nav2.open(first)
+    assert nav2.current.id == ids["generate"]
+    inner = len(nav2.current.graph.nodes)
+    messages = []
+    other.message.connect(messages.append)
+    driver.key(other, Qt.Key.Key_V, CTRL)  # Generate inside Generate: refused, it would contain itself
+    assert len(nav2.current.graph.nodes) == inner and other.undo_stack.count() == 2
+    assert any("inside itself" in m for m in messages)
+    # an ordinary node pasted while inside lands inside
+    other.select_nodes([kit.POS])
+    driver.key(other, Qt.Key.Key_C, CTRL)
+    driver.key(other, Qt.Key.Key_V, CTRL)
+    assert len(nav2.current.graph.nodes) == inner + 1 and len(doc.nodes) == 2
+    other.undo_stack.undo()
+    assert len(nav2.current.graph.nodes) == inner
+    other.undo_stack.undo()  # the second paste at the top
+    assert len(doc.nodes) == 1
+    other.undo_stack.undo()
+    assert not doc.nodes and not doc.subgraphs and nav2.current is None

@@ -63,6 +63,7 @@ class SubgraphNavigator(QObject):
         self._inner_states: dict[int, dict] = {}
         self._level_doc = None
         canvas.run_ids = self
+        canvas.subgraphs = self
         # the boundary nodes of an open subgraph are its ports: deleting a selection never takes them
         delete = canvas.actions.delete
         canvas.actions.delete = lambda ids, groups=(), *a, **k: delete(
