@@ -328,3 +328,22 @@ def test_deep_nesting_is_reported_not_recursed(plain):
     graph, _ = import_ui(wf, plain)
     _, problems = flatten(graph)
     assert len(problems) == 1 and f"more than {MAX_DEPTH} levels" in str(problems[0])
+
+
+def test_a_flattened_prompt_imports_back_as_a_runnable_graph(plain):
+    """What ComfyUI's frontend queues for a workflow with subgraphs ("instance:inner" ids) is a prompt NodeFlow's
+    server accepts: the inner nodes come back with their prompt ids kept."""
+    from nodeflow.formats.comfyui import import_api
+    from tests.core import subgraph_kit as kit
+
+    graph, ids = kit.nested(plain)
+    prompt = export_api(graph, plain)
+    back, report = import_api(prompt, plain)
+    keys = {n.extra.get("comfy", {}).get("api_id", str(n.id)) for n in back.nodes.values()}
+    assert keys == set(prompt)
+    sampler = next(n for n in back.nodes.values()
+                   if n.extra.get("comfy", {}).get("api_id") == f"{ids['b']}:{ids['sampler_instance']}:{kit.SAMPLER}")
+    assert sampler.values["seed"] == 2
+    assert not report.placeholders
+    again = export_api(back, plain)  # and it is sent on as it came (ids by their prompt keys)
+    assert {v["class_type"] for v in again.values()} == {v["class_type"] for v in prompt.values()}
