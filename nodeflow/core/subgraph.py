@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from nodeflow.core import socket_types as st
-from nodeflow.core.graph import Graph, Node, _freeze
+from nodeflow.core.graph import Graph, Node, freeze
 from nodeflow.core.nodedef import Input, NodeType, Output
 
 INPUTS_NODE_ID, OUTPUTS_NODE_ID = -10, -20  # ComfyUI's ids for the boundary nodes
@@ -59,9 +59,9 @@ class SubgraphDef:
         return next((p for p in self.outputs if p.name == name), None)
 
     def structure(self) -> tuple:
-        ports = tuple((p.name, p.type, p.label, _freeze(p.extra)) for p in self.inputs), tuple(
-            (p.name, p.type, p.label, _freeze(p.extra)) for p in self.outputs)
-        return self.name, ports, self.graph.structure(), _freeze(self.extra)
+        ports = tuple((p.name, p.type, p.label, freeze(p.extra)) for p in self.inputs), tuple(
+            (p.name, p.type, p.label, freeze(p.extra)) for p in self.outputs)
+        return self.name, ports, self.graph.structure(), freeze(self.extra)
 
     def used_definitions(self) -> set[str]:
         """Ids of the definitions this one's nodes are instances of (one level)."""
@@ -162,7 +162,7 @@ def boundary_type(defn: SubgraphDef, which: str) -> NodeType:
                     ui_only=True)
 
 
-def _holds(subgraphs: dict, outer: str, inner: str) -> bool:
+def holds(subgraphs: dict, outer: str, inner: str) -> bool:
     """Is ``inner`` ``outer`` or nested in it, at any depth?"""
     seen, todo = set(), [outer]
     while todo:
@@ -203,7 +203,7 @@ class SubgraphTypes:
     def __iter__(self):
         # what can be added here: no definition that holds the one shown (it would contain itself)
         extra = [instance_type(d, self.base, self.root.subgraphs) for d in self.root.subgraphs.values()
-                 if self.current is None or not _holds(self.root.subgraphs, d.id, self.current.id)]
+                 if self.current is None or not holds(self.root.subgraphs, d.id, self.current.id)]
         return iter(list(self.base) + sorted(extra, key=lambda t: t.display_name))
 
     def categories(self) -> dict[str, list[NodeType]]:

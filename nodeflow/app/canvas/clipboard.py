@@ -96,12 +96,12 @@ def paste_operation(target: Graph, text: str, at: tuple[float, float] | None = N
         for node in source.nodes.values():
             node.type = ids.get(node.type, node.type)
     if inside is not None and root is not None:
-        from nodeflow.core.subgraph import _holds
+        from nodeflow.core.subgraph import holds
 
         merged = dict(root.subgraphs)  # root's definitions with the pasted ones as they will be
         merged.update({op.definition.id: op.definition for op in definition_ops})
         for node in source.nodes.values():
-            if _holds(merged, node.type, inside):
+            if holds(merged, node.type, inside):
                 raise ops.OperationError(f"a subgraph cannot go inside itself ({node.label})")
     left, top = bounds(source)
     offset = PASTE_OFFSET if at is None else (at[0] - left, at[1] - top)
