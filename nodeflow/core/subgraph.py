@@ -185,6 +185,22 @@ class SubgraphTypes:
         self.base = registry
         self.root = root
         self.current = current
+        #: def id -> (what the type is made from, the type): views are asked for types at every paint
+        self._made: dict[str, tuple] = {}
+
+    def _instance_type(self, defn: SubgraphDef) -> NodeType:
+        fed = []
+        for link in defn.graph.outgoing(INPUTS_NODE_ID):
+            node = defn.graph.nodes.get(link.dst)
+            fed.append((link.src_output, link.dst, link.dst_input, node.type if node else None,
+                        repr(node.values.get(link.dst_input)) if node else None))
+        key = (defn.name, tuple((p.name, p.type, p.label) for p in defn.inputs),
+               tuple((p.name, p.type) for p in defn.outputs), tuple(fed), len(defn.graph.nodes))
+        made = self._made.get(defn.id)
+        if made is None or made[0] != key:
+            made = (key, instance_type(defn, self.base, self.root.subgraphs))
+            self._made[defn.id] = made
+        return made[1]
 
     def scoped(self, current: SubgraphDef | None) -> "SubgraphTypes":
         return SubgraphTypes(self.base, self.root, current)
@@ -192,7 +208,7 @@ class SubgraphTypes:
     def get(self, type_name: str) -> NodeType | None:
         defn = self.root.subgraphs.get(type_name)
         if defn is not None:
-            return instance_type(defn, self.base, self.root.subgraphs)
+            return self._instance_type(defn)
         if type_name in BOUNDARY_TYPES and self.current is not None:
             return boundary_type(self.current, type_name)
         return self.base.get(type_name)
@@ -202,7 +218,7 @@ class SubgraphTypes:
 
     def __iter__(self):
         # what can be added here: no definition that holds the one shown (it would contain itself)
-        extra = [instance_type(d, self.base, self.root.subgraphs) for d in self.root.subgraphs.values()
+        extra = [self._instance_type(d) for d in self.root.subgraphs.values()
                  if self.current is None or not holds(self.root.subgraphs, d.id, self.current.id)]
         return iter(list(self.base) + sorted(extra, key=lambda t: t.display_name))
 

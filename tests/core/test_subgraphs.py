@@ -159,6 +159,14 @@ def test_instances_look_like_node_types(reg):
     inner = types.scoped(g.subgraphs[ids["generate"]])
     assert [o.name for o in inner.get("SubgraphInputs").outputs] == ["clip", "model", "vae", "seed"]
     assert "KSampler" in types and ids["generate"] in types
+    # the types follow edits of the definitions (they are remade when what they show changes)
+    assert types.get(ids["sampler"]).input("seed").default == 42
+    g.apply(InSubgraph(ids["sampler"], ops.SetValue(kit.SAMPLER, "seed", 9)))
+    assert types.get(ids["sampler"]).input("seed").default == 9
+    from nodeflow.core.subgraph_ops import rename_port
+
+    g.apply(rename_port(g, ids["sampler"], "inputs", "seed", "noise_seed"))
+    assert types.get(ids["sampler"]).input("noise_seed") is not None and types.get(ids["sampler"]).input("seed") is None
 
 
 def test_convert_undo_and_unpack_round_trip(reg, env):
