@@ -312,3 +312,31 @@ def test_expose_an_inner_output(reg, env):
     g.apply(ops.connect(g, ids["b"], "LATENT", 50, "samples"))
     flat, _ = flatten(g)
     assert flat.links_into(50, "samples")[0].src == f"{ids['b']}:{kit.LATENT}"
+
+
+def test_a_failure_inside_a_subgraph_names_the_path_and_field_and_skips_only_what_it_feeds():
+    from nodeflow.core.builders import GraphBuilder
+    from tests.core.testpack import make_registry
+
+    reg = make_registry()
+    env = Environment(Settings(data_dir=Path("/nonexistent"), model_roots=(), input_dir=Path("/nonexistent"),
+                               output_dir=Path("/nonexistent"), pack_dirs=()), reg)
+    b = GraphBuilder(reg)
+    c = b.add("Const", value=3)
+    f = b.add("Fail", title="Checker")
+    k = b.add("Sink", title="After")
+    other = b.add("Sink", title="Other")
+    b.link(c, "INT", f, "x")
+    b.link(f, "INT", k, "x")
+    b.link(c, "INT", other, "x")
+    op, _, inst = convert_to_subgraph(b.graph, [f, k], SubgraphTypes(reg, b.graph), name="Guarded")
+    b.graph.apply(op)
+    b.graph.nodes[inst].title = "Guard A"
+    events = []
+    report = Executor(env).run(b.graph, listener=events.append)
+    assert report.status == "error"
+    [error] = [e for e in report.errors if e.get("kind") == "node_failed"]
+    assert error["node_id"] == f"{inst}:{f}" and error["node_title"] == "Guard A > Checker"
+    assert error["field"] == "flag" and error["message"] == "the flag says fail"
+    assert report.records[f"{inst}:{k}"].status == "skipped" and report.records[other].status == "ran"
+    assert any(getattr(e, "node_id", None) == f"{inst}:{f}" for e in events)
