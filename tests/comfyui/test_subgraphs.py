@@ -347,3 +347,32 @@ def test_a_flattened_prompt_imports_back_as_a_runnable_graph(plain):
     assert not report.placeholders
     again = export_api(back, plain)  # and it is sent on as it came (ids by their prompt keys)
     assert {v["class_type"] for v in again.values()} == {v["class_type"] for v in prompt.values()}
+
+
+def test_instance_values_are_written_as_promoted_widgets(plain, templates):
+    """ComfyUI sees each instance's own values: proxyWidgets naming the inner widget, widgets_values the value."""
+    import copy
+
+    from nodeflow.core import operations as ops
+    from tests.core import subgraph_kit as kit
+
+    graph, ids = kit.nested(plain)
+    out = export_ui(graph, plain)
+    b = next(n for n in out["nodes"] if n["id"] == ids["b"])
+    assert b["properties"]["proxyWidgets"] == [[str(ids["sampler_instance"]), "seed"]]
+    assert b["widgets_values"] == [2]
+    # an imported instance keeps its list; a value set here goes into its place
+    wf = copy.deepcopy(templates["flux_dev_full_text_to_image"])
+    g, _ = import_ui(wf, plain)
+    inst = next(n for n in g.nodes.values() if n.type in g.subgraphs)
+    g.apply(ops.SetValue(inst.id, "seed", 7))
+    again = export_ui(g, plain)
+    node = next(n for n in again["nodes"] if n["id"] == inst.id)
+    proxy = node["properties"]["proxyWidgets"]
+    assert proxy == next(n for n in wf["nodes"] if n["id"] == inst.id)["properties"]["proxyWidgets"]
+    assert node["widgets_values"][proxy.index(["50", "seed"])] == 7
+    inner_text = next(n for n in wf["definitions"]["subgraphs"][0]["nodes"] if n["id"] == 49)["widgets_values"][0]
+    assert node["widgets_values"][proxy.index(["49", "text"])] == inner_text  # the others: the inner values
+    assert node["widgets_values"][proxy.index(["50", "control_after_generate"])] == "randomize"
+    back, _ = import_ui(again, plain)
+    assert back.nodes[inst.id].values["seed"] == 7
