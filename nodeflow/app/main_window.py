@@ -53,7 +53,9 @@ class MainWindow(QMainWindow):
         self.setCentralWidget(self.tabs)
         self.log = LogPanel()
         self.gallery = GalleryPanel()
-        self.library = LibraryPanel(registry)
+        from nodeflow.app.canvas.subgraph_view import LibraryTypes
+
+        self.library = LibraryPanel(LibraryTypes(registry, lambda: self.settings))  # + user subgraph files
         self.inspector = InspectorPanel(registry, lambda: self.settings)
         self.library.nodeRequested.connect(lambda t: self.add_node(t))
         self.gallery.imageClicked.connect(lambda e: self.open_image(e.image, e.node_title, e.describe()))
@@ -157,6 +159,8 @@ class MainWindow(QMainWindow):
         canvas.imageClicked.connect(lambda nid, i, v=view: self._open_node_image(v, nid, i))
         canvas.runToRequested.connect(lambda nid, v=view: self.run_control.run(v, [nid]))
         canvas.message.connect(lambda text: self.statusBar().showMessage(text, 5000))
+        if hasattr(canvas, "subgraphs"):
+            canvas.subgraphs.librarySaved.connect(lambda _path: self.library.rebuild())
         doc.titleChanged.connect(lambda _t: self._update_title())
         viewport = canvas.viewport() if isinstance(canvas, QGraphicsView) else canvas
         viewport.installEventFilter(self._drop_filter())
@@ -199,7 +203,8 @@ class MainWindow(QMainWindow):
         self.undo_group.removeStack(view.document.undo_stack)
         if self.autosaver is not None:
             self.autosaver.forget(view.document)
-        if self.inspector.document is view.document:
+        if self.inspector.document is view.document or getattr(self.inspector.document, "document", None) \
+                is view.document:
             self.inspector.set_document(None)
         self.tabs.remove(view)
 
@@ -222,10 +227,17 @@ class MainWindow(QMainWindow):
             self.inspector.set_document(None)
         else:
             self.undo_group.setActiveStack(view.document.undo_stack)
-            if self.inspector.document is not view.document:
-                self.inspector.set_document(view.document)
-            self.inspector.set_selection(view.canvas.selected_node_ids())
+            self._inspect(view)
         self._update_title()
+
+    def _inspect(self, view) -> None:
+        """The inspector edits the level the canvas shows: the document's graph, or a subgraph opened in it."""
+        nav = getattr(view.canvas, "subgraphs", None)
+        target = nav.document_for(view.document) if nav is not None else view.document
+        self.inspector.registry = view.canvas.registry if nav is not None else self.registry
+        if self.inspector.document is not target:
+            self.inspector.set_document(target)
+        self.inspector.set_selection(view.canvas.selected_node_ids())
 
     def _update_title(self) -> None:
         view = self.tabs.current_view()
@@ -233,17 +245,24 @@ class MainWindow(QMainWindow):
 
     def _selection_changed(self, view, ids) -> None:
         if view is self.tabs.current_view():
-            self.inspector.set_selection(ids)
+            self._inspect(view)
 
     # -- editing helpers ------------------------------------------------------------------------------------------
     def add_node(self, type_name: str, scene_pos=None, view=None, values: dict | None = None) -> int | None:
         """Add a node of ``type_name`` (at the view's centre unless ``scene_pos``), as one undo step."""
         view = view or self.tabs.current_view()
-        nt = self.registry.get(type_name)
-        if view is None or nt is None:
+        if view is None:
             return None
         canvas = view.canvas
-        graph = view.document.graph
+        nav = getattr(canvas, "subgraphs", None)
+        path = self.library.registry.path_of(type_name) if nav is not None else None
+        if path is not None:  # a subgraph file of the library: its definitions come with the instance
+            return nav.add_from_library(path, scene_pos if scene_pos is not None else canvas.mapToScene(
+                canvas.viewport().rect().center()))
+        nt = canvas.registry.get(type_name)  # the canvas's types: the document's subgraphs too
+        if nt is None:
+            return None
+        graph = canvas.graph  # the level shown: a subgraph opened in the canvas, or the document's graph
         if scene_pos is not None:
             x, y = scene_pos.x(), scene_pos.y()
         else:  # centred in the view, stepped aside from nodes added there before (repeated double-clicks)
@@ -251,7 +270,8 @@ class MainWindow(QMainWindow):
             x, y = centre.x() - 110, centre.y() - 60
             while any(abs(n.pos[0] - x) < 20 and abs(n.pos[1] - y) < 20 for n in graph.nodes.values()):
                 x, y = x + 40, y + 40
-        node = new_node(self.registry, type_name, graph.new_node_id(), (x, y), settings=self.settings, **(values or {}))
+        node = new_node(canvas.registry, type_name, graph.new_node_id(), (x, y), settings=self.settings,
+                        **(values or {}))
         push(view.document.undo_stack, graph, ops.AddNode(node), f"add {nt.display_name}")
         canvas.select_nodes([node.id])
         canvas.setFocus()

@@ -362,6 +362,11 @@ class Graph:
         return f"<Graph {len(self.nodes)} nodes, {len(self.links)} links, {len(self.groups)} groups>"
 
 
+def freeze(value: Any) -> Any:
+    """A hashable, comparable form of JSON-like data (``structure()`` of graphs and subgraphs)."""
+    return _freeze(value)
+
+
 def _freeze(value: Any) -> Any:
     if isinstance(value, dict):
         return tuple(sorted((k, _freeze(v)) for k, v in value.items()))

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from nodeflow.core import socket_types as st
-from nodeflow.core.graph import Graph, Node, _freeze
+from nodeflow.core.graph import Graph, Node, freeze
 from nodeflow.core.nodedef import Input, NodeType, Output
 
 INPUTS_NODE_ID, OUTPUTS_NODE_ID = -10, -20  # ComfyUI's ids for the boundary nodes
@@ -59,9 +59,9 @@ class SubgraphDef:
         return next((p for p in self.outputs if p.name == name), None)
 
     def structure(self) -> tuple:
-        ports = tuple((p.name, p.type, p.label, _freeze(p.extra)) for p in self.inputs), tuple(
-            (p.name, p.type, p.label, _freeze(p.extra)) for p in self.outputs)
-        return self.name, ports, self.graph.structure(), _freeze(self.extra)
+        ports = tuple((p.name, p.type, p.label, freeze(p.extra)) for p in self.inputs), tuple(
+            (p.name, p.type, p.label, freeze(p.extra)) for p in self.outputs)
+        return self.name, ports, self.graph.structure(), freeze(self.extra)
 
     def used_definitions(self) -> set[str]:
         """Ids of the definitions this one's nodes are instances of (one level)."""
@@ -133,7 +133,8 @@ def instance_type(defn: SubgraphDef, registry, subgraphs: dict | None = None) ->
     inputs = []
     for p in defn.inputs:
         target = inner_target(defn, p.name, registry, subgraphs)
-        if st.is_value_type(p.type) or (target is not None and target.is_widget):
+        # a value the instance can set when what it feeds inside is a value (a socket-only input stays a socket)
+        if target.is_widget if target is not None else st.is_value_type(p.type):
             t = target.type if target is not None else p.type
             inputs.append(Input(p.name, t, default=inner_value(defn, p.name, registry, subgraphs), optional=True,
                                 kind="either", label=p.label or None,
@@ -161,6 +162,20 @@ def boundary_type(defn: SubgraphDef, which: str) -> NodeType:
                     ui_only=True)
 
 
+def holds(subgraphs: dict, outer: str, inner: str) -> bool:
+    """Is ``inner`` ``outer`` or nested in it, at any depth?"""
+    seen, todo = set(), [outer]
+    while todo:
+        d = todo.pop()
+        if d == inner:
+            return True
+        if d in seen or d not in subgraphs:
+            continue
+        seen.add(d)
+        todo.extend(subgraphs[d].used_definitions())
+    return False
+
+
 class SubgraphTypes:
     """A registry view for one graph being edited: the registry's types, plus a node type for each definition of
     ``root`` (instances), plus the boundary nodes of ``current`` (the definition shown, if any). Everything else
@@ -170,6 +185,22 @@ class SubgraphTypes:
         self.base = registry
         self.root = root
         self.current = current
+        #: def id -> (what the type is made from, the type): views are asked for types at every paint
+        self._made: dict[str, tuple] = {}
+
+    def _instance_type(self, defn: SubgraphDef) -> NodeType:
+        fed = []
+        for link in defn.graph.outgoing(INPUTS_NODE_ID):
+            node = defn.graph.nodes.get(link.dst)
+            fed.append((link.src_output, link.dst, link.dst_input, node.type if node else None,
+                        repr(node.values.get(link.dst_input)) if node else None))
+        key = (defn.name, tuple((p.name, p.type, p.label) for p in defn.inputs),
+               tuple((p.name, p.type) for p in defn.outputs), tuple(fed), len(defn.graph.nodes))
+        made = self._made.get(defn.id)
+        if made is None or made[0] != key:
+            made = (key, instance_type(defn, self.base, self.root.subgraphs))
+            self._made[defn.id] = made
+        return made[1]
 
     def scoped(self, current: SubgraphDef | None) -> "SubgraphTypes":
         return SubgraphTypes(self.base, self.root, current)
@@ -177,7 +208,7 @@ class SubgraphTypes:
     def get(self, type_name: str) -> NodeType | None:
         defn = self.root.subgraphs.get(type_name)
         if defn is not None:
-            return instance_type(defn, self.base, self.root.subgraphs)
+            return self._instance_type(defn)
         if type_name in BOUNDARY_TYPES and self.current is not None:
             return boundary_type(self.current, type_name)
         return self.base.get(type_name)
@@ -186,7 +217,9 @@ class SubgraphTypes:
         return self.get(type_name) is not None
 
     def __iter__(self):
-        extra = [instance_type(d, self.base, self.root.subgraphs) for d in self.root.subgraphs.values()]
+        # what can be added here: no definition that holds the one shown (it would contain itself)
+        extra = [self._instance_type(d) for d in self.root.subgraphs.values()
+                 if self.current is None or not holds(self.root.subgraphs, d.id, self.current.id)]
         return iter(list(self.base) + sorted(extra, key=lambda t: t.display_name))
 
     def categories(self) -> dict[str, list[NodeType]]:

@@ -97,7 +97,8 @@ class _Level:
         label = node.title or defn.name or node.type
         path = " > ".join(self.titles + (label,))
         if defn.id in self.stack or len(self.stack) >= MAX_DEPTH:
-            self.out.problems.append(SubgraphProblem(f"subgraph {defn.name!r} contains itself", flat_id(
+            why = "contains itself" if defn.id in self.stack else f"nests more than {MAX_DEPTH} levels deep"
+            self.out.problems.append(SubgraphProblem(f"subgraph {defn.name!r} {why}", flat_id(
                 self.prefix, node.id), path))
             return None
         bindings: dict[str, Binding] = {}
@@ -134,6 +135,7 @@ class _Level:
         flat.id = flat_id(self.prefix, node.id)
         if self.titles:
             flat.title = " > ".join(self.titles + (node.label,))
+            flat.extra = dict(flat.extra, inner_title=node.title)  # what ComfyUI's prompt names it by
         if self.mode is not None and node.mode == "normal":
             flat.mode = self.mode
         sockets = set(flat.socket_inputs)

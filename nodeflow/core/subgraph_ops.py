@@ -295,3 +295,73 @@ def rename_port(root: Graph, def_id: str, side: str, old: str, new: str) -> Oper
         if at:
             steps.append(in_level(owner, Batch(tuple(at))))
     return Batch(tuple(steps), label="rename subgraph port")
+
+
+def used_closure(root_subgraphs: dict, def_id: str) -> list[str]:
+    """``def_id`` and every definition nested in it (each once, inner ones first)."""
+    order: list[str] = []
+
+    def visit(d: str, stack: tuple) -> None:
+        if d in order or d in stack or d not in root_subgraphs:
+            return
+        for inner in sorted(root_subgraphs[d].used_definitions()):
+            visit(inner, stack + (d,))
+        order.append(d)
+
+    visit(def_id, ())
+    return order
+
+
+def add_definitions(root: Graph, definitions: dict[str, SubgraphDef], main: str, pos=(0.0, 0.0),
+                    inside: str | None = None) -> tuple[Operation, str, int]:
+    """Bring ``definitions`` (a library file's: ``main`` and those nested in it) into ``root`` and add an instance
+    of ``main``. A definition already there with the same content is reused; one whose id is taken by different
+    content gets a fresh id (the copies' instances follow). Returns (operation, main's id here, instance id)."""
+    steps, ids = import_definitions(root, definitions, [main])
+    level = root if inside is None else _definition(root, inside).graph
+    if inside is not None and inside in used_closure(root.subgraphs, ids[main]):
+        raise OperationError(f"subgraph {definitions[main].name!r} holds {root.subgraphs[inside].name!r}: it "
+                             "cannot go inside it")
+    inst = level.new_node_id()
+    steps.append(in_level(inside, AddNode(Node(inst, ids[main], definitions[main].name, tuple(pos)))))
+    return Batch(tuple(steps), label="add subgraph"), ids[main], inst
+
+
+def import_definitions(root: Graph, definitions: dict[str, SubgraphDef], wanted) -> tuple[list[Operation], dict]:
+    """Operations adding the ``wanted`` definitions of another graph (and those nested in them) to ``root``: one
+    already there with the same content is reused, one whose id is taken by other content gets a fresh id.
+    Returns (operations, {their id: id here})."""
+    ids: dict[str, str] = {}
+    steps: list[Operation] = []
+    closure: list[str] = []
+    for w in wanted:
+        closure += [d for d in used_closure(definitions, w) if d not in closure]
+    for d_id in closure:
+        defn = definitions[d_id].copy()
+        for node in defn.graph.nodes.values():
+            node.type = ids.get(node.type, node.type)
+        existing = root.subgraphs.get(d_id)
+        if existing is not None and existing.structure() == defn.structure():
+            ids[d_id] = d_id
+            continue
+        new_id = d_id if existing is None else str(uuid.uuid4())
+        ids[d_id] = new_id
+        defn.id = new_id
+        steps.append(AddSubgraph(defn))
+    return steps, ids
+
+
+def expose_output(root: Graph, def_id: str, node_id: int, output: str, registry, name: str | None = None
+                  ) -> tuple[Operation, str]:
+    """Make an inner node's output a subgraph output: a new port typed as the output, fed by it."""
+    defn = _definition(root, def_id)
+    node = defn.graph.nodes.get(node_id)
+    nt = registry.get(node.type) if node is not None else None
+    out = nt.output(output) if nt is not None else None
+    if out is None:
+        raise OperationError(f"node {node_id} has no output {output!r}")
+    name = _unique(name or output, {p.name for p in defn.outputs})
+    link = Link(defn.graph.new_link_id(), node_id, output, OUTPUTS_NODE_ID, name)
+    op = Batch((add_port(root, def_id, "outputs", Port(name, out.type)), InSubgraph(def_id, AddLink(link))),
+               label="expose output")
+    return op, name

@@ -142,8 +142,11 @@ class Checked:
 
 
 def validate(graph: Graph, registry: Registry, settings=None) -> list[Problem]:
-    """Every problem of ``graph``; file names are checked against ``settings``' folders when settings are given."""
-    return check(graph, registry, settings).problems
+    """Every problem of ``graph``; file names are checked against ``settings``' folders when settings are given.
+    Subgraph instances are checked as the nodes they expand into (ids "outer:inner", titles naming the path)."""
+    from nodeflow.core.subgraph_expand import flatten
+
+    return check(flatten(graph)[0], registry, settings).problems
 
 
 def check(graph: Graph, registry: Registry, settings=None) -> Checked:

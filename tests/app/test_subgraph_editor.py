@@ -19,6 +19,12 @@ CTRL, SHIFT = Qt.KeyboardModifier.ControlModifier, Qt.KeyboardModifier.ShiftModi
 SHOTS = os.environ.get("NODEFLOW_SHOTS")
 
 
+def submenu_action(menu, submenu: str, text: str):
+    [sub] = [a.menu() for a in menu.actions() if a.menu() is not None and a.text() == submenu]
+    [act] = [a for a in sub.actions() if a.text() == text]
+    return act
+
+
 def body_point(canvas, node_id):
     """The middle of the first socket row: the node's body (not a socket, a widget or the title)."""
     from nodeflow.app.canvas.node_layout import TITLE_H
@@ -83,6 +89,13 @@ def test_convert_open_edit_undo_leave_unpack(qtbot, make_canvas, driver, chain, 
     driver.key(canvas, Qt.Key.Key_Z, CTRL | SHIFT)
     assert defn.graph.nodes[n["add"]].values["b"] == edited
 
+    # Ctrl+A, Delete inside: the nodes go, the boundary nodes (the ports) stay; undo brings them back
+    driver.key(canvas, Qt.Key.Key_A, CTRL)
+    driver.key(canvas, Qt.Key.Key_Delete)
+    assert set(defn.graph.nodes) == {INPUTS_NODE_ID, OUTPUTS_NODE_ID}
+    driver.key(canvas, Qt.Key.Key_Z, CTRL)
+    assert n["add"] in defn.graph.nodes and len(defn.graph.links) == 3
+
     # Escape (with nothing selected) leaves; the instance is selected
     canvas.graph_scene.clearSelection()
     driver.key(canvas, Qt.Key.Key_Escape)
@@ -105,7 +118,7 @@ def test_convert_open_edit_undo_leave_unpack(qtbot, make_canvas, driver, chain, 
     links = {(graph.nodes[l.src].type, graph.nodes[l.dst].type) for l in graph.links.values()}
     assert links == {("Const", "Add"), ("Add", "Scale"), ("Scale", "Sink")}
 
-    # undo everything: unpack, the edit, the conversion
+    # undo everything: the unpack, the edit, the conversion (the undone deletion left the stack with the unpack)
     for _ in range(3):
         driver.key(canvas, Qt.Key.Key_Z, CTRL)
     assert {nid: (nd.type, nd.values) for nid, nd in graph.nodes.items()} == {
@@ -232,5 +245,179 @@ def test_the_window_runs_a_subgraph_and_shows_it_on_the_instance(qtbot, settings
         assert entry.node_title == f"{editor.graph.nodes[inst].label} > MakeImage"
         job = wait_run(qtbot, editor, editor.window.run_current())
         assert item.state.kind == "cached"
+        # the inspector shows the instance with its value, then, opened, the inner node it holds
+        inspector = editor.window.inspector
+        canvas.select_nodes([inst])
+        qtbot.waitUntil(lambda: inspector.node_id == inst)
+        assert inspector.document is editor.doc and not inspector.editors  # its one input is a socket
+        assert nav.open(inst)
+        canvas.select_nodes([img])
+        qtbot.waitUntil(lambda: inspector.node_id == img)
+        defn = editor.graph.subgraphs[editor.graph.nodes[inst].type]
+        assert inspector.document.graph is defn.graph and "value" in inspector.editors
+        inspector._commit_value("value", 77)  # what its number field does when edited
+        assert defn.graph.nodes[img].values["value"] == 77 and editor.doc.undo_stack.canUndo()
+        editor.doc.undo_stack.undo()
+        assert defn.graph.nodes[img].values["value"] == 200
     finally:
         close_editor(editor)
+
+
+def test_save_to_the_library_and_add_from_it_through_the_menus(qtbot, make_canvas, driver, chain, app_registry,
+                                                                 settings):
+    from PySide6.QtGui import QUndoStack
+
+    from nodeflow.core.graph import Graph
+    from tests.app.test_canvas_gestures import menu_action
+
+    graph, n = chain
+    canvas = make_canvas(graph)
+    canvas.set_settings(settings)
+    nav = SubgraphNavigator(canvas, graph, app_registry)
+    canvas.select_nodes([n["add"], n["scale"]])
+    inst = nav.convert_selection("Add and scale")
+    # right-click the instance: its menu saves it to the library folder
+    driver.click(canvas, body_point(canvas, inst), Qt.MouseButton.RightButton)
+    menu_action(canvas.last_menu, "Save subgraph to library").trigger()
+    [saved] = list((settings.data_dir / "subgraphs").glob("*.json"))
+    assert saved.name == "Add and scale.subgraph.json"
+    # another workflow: right-click the empty canvas, Add subgraph from library > Add and scale
+    other = make_canvas(Graph(), QUndoStack())
+    other.set_settings(settings)
+    nav2 = SubgraphNavigator(other, other.graph, app_registry)
+    driver.click(other, (200, 200), Qt.MouseButton.RightButton)
+    menu_action(other.last_menu, "Add and scale").trigger()
+    [added] = other.graph.nodes.values()
+    assert added.type in other.graph.subgraphs and other.graph.subgraphs[added.type].name == "Add and scale"
+    assert list(other.graph_scene.nodes[added.id].layout.inputs) == ["a"]
+    other.undo_stack.undo()
+    assert not other.graph.nodes and not other.graph.subgraphs
+    assert nav2.current is None
+
+
+def test_expose_and_rename_ports_through_the_node_menus(qtbot, make_canvas, driver, chain, app_registry, undo_stack,
+                                                        monkeypatch):
+    from PySide6.QtWidgets import QInputDialog
+
+    from tests.app.test_canvas_gestures import menu_action
+
+    graph, n = chain
+    canvas = make_canvas(graph, undo_stack)
+    nav = SubgraphNavigator(canvas, graph, app_registry)
+    canvas.select_nodes([n["add"], n["scale"]])
+    inst = nav.convert_selection("Math")
+    nav.open(inst)
+    defn = nav.current
+    # right-click Scale inside: expose its factor as an input of the subgraph
+    driver.click(canvas, title_point(canvas, n["scale"]), Qt.MouseButton.RightButton)
+    submenu_action(canvas.last_menu, "Expose as subgraph input", "factor").trigger()
+    assert [p.name for p in defn.inputs] == ["a", "factor"]
+    assert list(canvas.graph_scene.nodes[INPUTS_NODE_ID].layout.outputs) == ["a", "factor"]
+    # right-click the inputs node: rename "factor" (the dialog answers "gain")
+    monkeypatch.setattr(QInputDialog, "getText", staticmethod(lambda *a, **k: ("gain", True)))
+    driver.click(canvas, title_point(canvas, INPUTS_NODE_ID), Qt.MouseButton.RightButton)
+    submenu_action(canvas.last_menu, "Rename subgraph input", "factor").trigger()
+    assert [p.name for p in defn.inputs] == ["a", "gain"]
+    assert defn.graph.link_into(n["scale"], "factor").src_output == "gain"
+    driver.key(canvas, Qt.Key.Key_Escape)
+    item = canvas.graph_scene.nodes[inst]
+    assert "gain" in [w.name for w in item.layout.widgets]  # the instance shows the new value input
+    undo_stack.undo()
+    undo_stack.undo()
+    assert [p.name for p in defn.inputs] == ["a"] and "gain" not in [w.name for w in item.layout.widgets]
+
+
+def test_the_node_library_lists_saved_subgraphs_and_adds_them_inside_an_open_subgraph(qtbot, settings):
+    from tests.app.window_kit import build_editor, close_editor
+
+    editor = build_editor(settings)
+    editor.window.show()
+    qtbot.waitExposed(editor.window)
+    try:
+        b = GraphBuilder(editor.registry, editor.graph)
+        c = b.add("Const", value=4)
+        add = b.add("Add", b=1)
+        b.link(c, "INT", add, "a")
+        canvas = editor.view.canvas
+        nav = canvas.subgraphs
+        canvas.select_nodes([add])
+        inst = nav.convert_selection("Plus one")
+        assert nav.save_to_library(inst) is not None
+        library = editor.window.library
+        entry = "subgraph-file:Plus one.subgraph.json"
+        assert entry in library.visible_types()  # listed at once, under subgraphs/library
+        # inside itself it cannot go (it would contain itself): refused, nothing added
+        nav.open(inst)
+        library_item = [i for i in library.tree.findItems("Plus one", Qt.MatchFlag.MatchRecursive
+                                                          | Qt.MatchFlag.MatchExactly)
+                        if i.data(0, Qt.ItemDataRole.UserRole) == entry][0]
+        count = editor.doc.undo_stack.count()
+        library.tree.itemActivated.emit(library_item, 0)
+        assert editor.doc.undo_stack.count() == count
+        assert nav.current.id not in canvas.registry.categories().get("subgraphs", []) and all(
+            t.type_name != nav.current.id for t in canvas.registry)  # nor offered by the search
+        nav.leave()
+        # inside another subgraph it goes inside (the definition is reused: same content)
+        canvas.select_nodes([c])
+        source = nav.convert_selection("Source")
+        nav.open(source)
+        defn = nav.current
+        library.tree.itemActivated.emit(library_item, 0)
+        added = [n for n in defn.graph.nodes.values() if n.type not in ("SubgraphInputs", "SubgraphOutputs")
+                 and n.type != "Const"]
+        assert len(added) == 1 and added[0].type == editor.graph.nodes[inst].type
+        assert len(editor.graph.subgraphs) == 2 and len(editor.graph.nodes) == 2
+        # adding a plain node from the library while inside goes inside too
+        editor.window.add_node("Const")
+        assert len(editor.graph.nodes) == 2 and sum(n.type == "Const" for n in defn.graph.nodes.values()) == 2
+    finally:
+        close_editor(editor)
+
+
+def test_copy_an_instance_into_another_document_brings_its_definitions(qtbot, make_canvas, driver, app_registry):
+    from PySide6.QtGui import QUndoStack
+
+    from nodeflow.core.graph import Graph
+    from tests.core import subgraph_kit as kit
+    from nodeflow.core.registry import load_registry
+
+    reg = load_registry(entry_points=False)
+    graph, ids = kit.nested(reg)
+    canvas = make_canvas(graph, QUndoStack(), registry=reg)
+    SubgraphNavigator(canvas, graph, reg)
+    canvas.select_nodes([ids["b"]])
+    canvas.setFocus()
+    driver.key(canvas, Qt.Key.Key_C, CTRL)
+    doc = Graph()
+    other = make_canvas(doc, QUndoStack(), registry=reg)
+    nav2 = SubgraphNavigator(other, doc, reg)
+    other.setFocus()
+    driver.key(other, Qt.Key.Key_V, CTRL)
+    [pasted] = doc.nodes.values()
+    assert set(doc.subgraphs) == {ids["generate"], ids["sampler"]}  # nested one too
+    assert pasted.type == ids["generate"] and pasted.values["seed"] == 2
+    assert other.undo_stack.count() == 1
+    # paste again: the same definitions are reused
+    driver.key(other, Qt.Key.Key_V, CTRL)
+    assert len(doc.subgraphs) == 2 and len(doc.nodes) == 2
+    # paste inside an open subgraph: the node goes in, the definitions stay at the top
+    first = min(doc.nodes)
+    nav2.open(first)
+    assert nav2.current.id == ids["generate"]
+    inner = len(nav2.current.graph.nodes)
+    messages = []
+    other.message.connect(messages.append)
+    driver.key(other, Qt.Key.Key_V, CTRL)  # Generate inside Generate: refused, it would contain itself
+    assert len(nav2.current.graph.nodes) == inner and other.undo_stack.count() == 2
+    assert any("inside itself" in m for m in messages)
+    # an ordinary node pasted while inside lands inside
+    other.select_nodes([kit.POS])
+    driver.key(other, Qt.Key.Key_C, CTRL)
+    driver.key(other, Qt.Key.Key_V, CTRL)
+    assert len(nav2.current.graph.nodes) == inner + 1 and len(doc.nodes) == 2
+    other.undo_stack.undo()
+    assert len(nav2.current.graph.nodes) == inner
+    other.undo_stack.undo()  # the second paste at the top
+    assert len(doc.nodes) == 1
+    other.undo_stack.undo()
+    assert not doc.nodes and not doc.subgraphs and nav2.current is None

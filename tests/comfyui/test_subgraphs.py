@@ -258,3 +258,121 @@ def test_a_nodeflow_nested_subgraph_round_trips_through_comfyui_and_flattens(pla
     assert prompt[f"{b}:{s}:{kit.SAMPLER}"]["inputs"]["seed"] == 2
     assert prompt[f"{b}:{s}:{kit.SAMPLER}"]["inputs"]["model"] == [str(kit.CKPT), 0]
     assert prompt[str(kit.SAVE)]["inputs"]["images"] == [f"{a}:{s}:{kit.DECODE}", 0]
+
+
+def test_png_chunks_of_a_workflow_with_subgraphs_carry_both_formats(plain):
+    import json
+
+    from nodeflow.formats.embedding import workflow_chunks
+    from nodeflow.formats.workflow import loads
+    from tests.core import subgraph_kit as kit
+
+    graph, ids = kit.nested(plain)
+    texts = workflow_chunks(graph, plain)
+    prompt, ui = json.loads(texts["prompt"]), json.loads(texts["workflow"])
+    key = f"{ids['a']}:{ids['sampler_instance']}:{kit.SAMPLER}"
+    assert prompt[key]["class_type"] == "KSampler" and prompt[key]["_meta"]["title"] == "KSampler"
+    assert len(ui["definitions"]["subgraphs"]) == 2
+    back, _ = loads(texts[next(k for k in texts if k not in ("prompt", "workflow"))], plain)
+    assert back == graph
+
+
+def _one_subgraph_workflow(inner_nodes, inner_links, inputs=(), outputs=()):
+    return {"version": 0.4, "last_node_id": 5, "last_link_id": 5,
+            "nodes": [{"id": 1, "type": "sg-1", "pos": [0, 0], "inputs": [], "outputs": []}], "links": [],
+            "definitions": {"subgraphs": [{"id": "sg-1", "name": "Loop", "inputs": list(inputs),
+                                           "outputs": list(outputs), "nodes": inner_nodes, "links": inner_links}]}}
+
+
+def test_hostile_subgraphs_are_refused_or_reported_by_name(plain):
+    from nodeflow.core.subgraph_expand import flatten
+    from nodeflow.formats.comfyui import ExportError, WorkflowError
+
+    # a definition holding an instance of itself: imported, then reported, never expanded forever
+    wf = _one_subgraph_workflow([{"id": 2, "type": "sg-1", "pos": [0, 0]}], [])
+    graph, report = import_ui(wf, plain)
+    assert not report.placeholders
+    with pytest.raises(ExportError, match="contains itself"):
+        export_api(graph, plain)
+    _, problems = flatten(graph)
+    assert problems and problems[0].node_title == "Loop > Loop"
+    # a link from the subgraph's inputs to an input slot that does not exist: left out with a note
+    wf = _one_subgraph_workflow([{"id": 2, "type": "VAEDecode", "pos": [0, 0],
+                                  "inputs": [{"name": "samples", "type": "LATENT", "link": 3}]}],
+                                [{"id": 3, "origin_id": -10, "origin_slot": 4, "target_id": 2, "target_slot": 0,
+                                  "type": "LATENT"}], inputs=[{"name": "samples", "type": "LATENT"}])
+    graph, report = import_ui(wf, plain)
+    assert any("Loop" in n and "left out" in n for n in report.notes)
+    # bad shapes name where
+    bad = _one_subgraph_workflow([], [])
+    bad["definitions"]["subgraphs"][0]["inputs"] = [{"type": "INT"}]
+    with pytest.raises(WorkflowError, match=r"definitions\.subgraphs\[0\]\.inputs\[0\]\.name"):
+        import_ui(bad, plain)
+    twice = _one_subgraph_workflow([], [])
+    twice["definitions"]["subgraphs"].append(dict(twice["definitions"]["subgraphs"][0]))
+    with pytest.raises(WorkflowError, match="duplicate subgraph id 'sg-1'"):
+        import_ui(twice, plain)
+    boundary = _one_subgraph_workflow([{"id": -10, "type": "VAEDecode"}], [])
+    with pytest.raises(WorkflowError, match="subgraph 'Loop': node id -10"):
+        import_ui(boundary, plain)
+
+
+def test_deep_nesting_is_reported_not_recursed(plain):
+    from nodeflow.core.subgraph_expand import MAX_DEPTH, flatten
+
+    defs = [{"id": f"d{i}", "name": f"L{i}", "inputs": [], "outputs": [],
+             "nodes": [{"id": 1, "type": f"d{i + 1}", "pos": [0, 0]}] if i < MAX_DEPTH + 5 else [],
+             "links": []} for i in range(MAX_DEPTH + 6)]
+    wf = {"version": 0.4, "nodes": [{"id": 1, "type": "d0", "pos": [0, 0]}], "links": [],
+          "definitions": {"subgraphs": defs}}
+    graph, _ = import_ui(wf, plain)
+    _, problems = flatten(graph)
+    assert len(problems) == 1 and f"more than {MAX_DEPTH} levels" in str(problems[0])
+
+
+def test_a_flattened_prompt_imports_back_as_a_runnable_graph(plain):
+    """What ComfyUI's frontend queues for a workflow with subgraphs ("instance:inner" ids) is a prompt NodeFlow's
+    server accepts: the inner nodes come back with their prompt ids kept."""
+    from nodeflow.formats.comfyui import import_api
+    from tests.core import subgraph_kit as kit
+
+    graph, ids = kit.nested(plain)
+    prompt = export_api(graph, plain)
+    back, report = import_api(prompt, plain)
+    keys = {n.extra.get("comfy", {}).get("api_id", str(n.id)) for n in back.nodes.values()}
+    assert keys == set(prompt)
+    sampler = next(n for n in back.nodes.values()
+                   if n.extra.get("comfy", {}).get("api_id") == f"{ids['b']}:{ids['sampler_instance']}:{kit.SAMPLER}")
+    assert sampler.values["seed"] == 2
+    assert not report.placeholders
+    again = export_api(back, plain)  # and it is sent on as it came (ids by their prompt keys)
+    assert {v["class_type"] for v in again.values()} == {v["class_type"] for v in prompt.values()}
+
+
+def test_instance_values_are_written_as_promoted_widgets(plain, templates):
+    """ComfyUI sees each instance's own values: proxyWidgets naming the inner widget, widgets_values the value."""
+    import copy
+
+    from nodeflow.core import operations as ops
+    from tests.core import subgraph_kit as kit
+
+    graph, ids = kit.nested(plain)
+    out = export_ui(graph, plain)
+    b = next(n for n in out["nodes"] if n["id"] == ids["b"])
+    assert b["properties"]["proxyWidgets"] == [[str(ids["sampler_instance"]), "seed"]]
+    assert b["widgets_values"] == [2]
+    # an imported instance keeps its list; a value set here goes into its place
+    wf = copy.deepcopy(templates["flux_dev_full_text_to_image"])
+    g, _ = import_ui(wf, plain)
+    inst = next(n for n in g.nodes.values() if n.type in g.subgraphs)
+    g.apply(ops.SetValue(inst.id, "seed", 7))
+    again = export_ui(g, plain)
+    node = next(n for n in again["nodes"] if n["id"] == inst.id)
+    proxy = node["properties"]["proxyWidgets"]
+    assert proxy == next(n for n in wf["nodes"] if n["id"] == inst.id)["properties"]["proxyWidgets"]
+    assert node["widgets_values"][proxy.index(["50", "seed"])] == 7
+    inner_text = next(n for n in wf["definitions"]["subgraphs"][0]["nodes"] if n["id"] == 49)["widgets_values"][0]
+    assert node["widgets_values"][proxy.index(["49", "text"])] == inner_text  # the others: the inner values
+    assert node["widgets_values"][proxy.index(["50", "control_after_generate"])] == "randomize"
+    back, _ = import_ui(again, plain)
+    assert back.nodes[inst.id].values["seed"] == 7

@@ -159,6 +159,14 @@ def test_instances_look_like_node_types(reg):
     inner = types.scoped(g.subgraphs[ids["generate"]])
     assert [o.name for o in inner.get("SubgraphInputs").outputs] == ["clip", "model", "vae", "seed"]
     assert "KSampler" in types and ids["generate"] in types
+    # the types follow edits of the definitions (they are remade when what they show changes)
+    assert types.get(ids["sampler"]).input("seed").default == 42
+    g.apply(InSubgraph(ids["sampler"], ops.SetValue(kit.SAMPLER, "seed", 9)))
+    assert types.get(ids["sampler"]).input("seed").default == 9
+    from nodeflow.core.subgraph_ops import rename_port
+
+    g.apply(rename_port(g, ids["sampler"], "inputs", "seed", "noise_seed"))
+    assert types.get(ids["sampler"]).input("noise_seed") is not None and types.get(ids["sampler"]).input("seed") is None
 
 
 def test_convert_undo_and_unpack_round_trip(reg, env):
@@ -227,3 +235,108 @@ def test_expose_and_rename_ports_follow_links_and_instance_values(reg, env):
     g.apply(ops.SetValue(ids["b"], "text"))
     g.apply(undo_expose)
     assert g == before
+
+
+def test_library_file_saves_and_adds_a_nested_subgraph_to_another_workflow(reg, env, tmp_path):
+    from nodeflow.core.subgraph_ops import add_definitions
+    from nodeflow.formats import subgraph_library as lib
+
+    g, ids = kit.nested(reg)
+    path = lib.save(g, ids["generate"], tmp_path / "subgraphs")
+    assert path.name == "Generate.subgraph.json" and path.parent == (tmp_path / "subgraphs").resolve()
+    assert lib.entries(tmp_path / "subgraphs") == [("Generate", path)]
+    defs, main = lib.load(path, reg)
+    assert main == ids["generate"] and set(defs) == {ids["generate"], ids["sampler"]}
+    # into a workflow that has neither: both come along, and an instance runs like the original
+    other = kit.default_graph(reg)
+    op, def_id, inst = add_definitions(other, defs, main, (0, 900))
+    undo = other.apply(op)
+    assert set(other.subgraphs) == set(defs) and other.nodes[inst].type == def_id
+    for port, out in (("clip", "CLIP"), ("model", "MODEL"), ("vae", "VAE")):
+        other.apply(ops.connect(other, kit.CKPT, out, inst, port))
+    assert plan(other, env).problems == []
+    # the same content again is reused; different content under the same id gets a fresh id
+    op2, again, _ = add_definitions(other, defs, main)
+    assert again == def_id and sum(isinstance(s, ops.Operation) for s in op2.ops) == 1
+    other.apply(InSubgraph(def_id, ops.SetValue(kit.NEG, "text", "blurry")))
+    op3, fresh, _ = add_definitions(other, defs, main)
+    assert fresh != def_id
+    other.apply(undo)
+    assert not other.subgraphs and inst not in other.nodes
+    assert lib.file_name("../../etc/passwd") == "etc_passwd.subgraph.json"
+
+
+def test_cli_validates_and_runs_a_workflow_with_a_subgraph(tmp_path, monkeypatch, capsys):
+    from nodeflow.cli.main import main
+    from nodeflow.core.builders import GraphBuilder
+    from tests.core.testpack import CALLS, make_registry
+
+    packs = tmp_path / "packs"
+    packs.mkdir()
+    (packs / "testnodes.py").write_text("from tests.core.testpack import TEST_TYPES as NODE_TYPES\n")
+    settings_file = tmp_path / "settings.json"
+    settings_file.write_text(json.dumps({"node_packs": [str(packs)], "data_dir": str(tmp_path / "data")}))
+    monkeypatch.setenv("NODEFLOW_SETTINGS", str(settings_file))
+    reg = make_registry()
+    b = GraphBuilder(reg)
+    c = b.add("Const", title="Start", value=3)
+    a = b.add("Add", b=2)
+    s = b.add("Sink", title="Result")
+    b.link(c, "INT", a, "a")
+    b.link(a, "INT", s, "x")
+    op, _, inst = convert_to_subgraph(b.graph, [a, s], SubgraphTypes(reg, b.graph), name="Tail")
+    b.graph.apply(op)
+    path = workflow.save(b.graph, tmp_path / "sub.json")
+    assert main(["validate", str(path)]) == 0
+    report_path = tmp_path / "report.json"
+    CALLS.clear()
+    code = main(["run", str(path), "--set", "Start.value=10", "--report", str(report_path)])
+    out = capsys.readouterr().out
+    assert code == 0, out
+    run = json.loads(report_path.read_text())["runs"][0]
+    assert run["executed"] == [c, f"{inst}:{a}", f"{inst}:{s}"]
+    assert run["info"][f"{inst}:{s}"] == {"x": 12}
+    assert "Tail > Result" in out
+
+
+def test_expose_an_inner_output(reg, env):
+    from nodeflow.core.subgraph_ops import expose_output
+
+    g, ids = kit.nested(reg)
+    op, name = expose_output(g, ids["generate"], kit.LATENT, "LATENT", reg)
+    g.apply(op)
+    assert name == "LATENT" and [p.name for p in g.subgraphs[ids["generate"]].outputs] == ["IMAGE", "LATENT"]
+    flat, _ = flatten(g)
+    # a consumer of the new output reads the inner Empty Latent Image of its own instance
+    g.apply(ops.AddNode(ops.Node(50, "VAEDecode", "", (0, 0))))
+    g.apply(ops.connect(g, ids["b"], "LATENT", 50, "samples"))
+    flat, _ = flatten(g)
+    assert flat.links_into(50, "samples")[0].src == f"{ids['b']}:{kit.LATENT}"
+
+
+def test_a_failure_inside_a_subgraph_names_the_path_and_field_and_skips_only_what_it_feeds():
+    from nodeflow.core.builders import GraphBuilder
+    from tests.core.testpack import make_registry
+
+    reg = make_registry()
+    env = Environment(Settings(data_dir=Path("/nonexistent"), model_roots=(), input_dir=Path("/nonexistent"),
+                               output_dir=Path("/nonexistent"), pack_dirs=()), reg)
+    b = GraphBuilder(reg)
+    c = b.add("Const", value=3)
+    f = b.add("Fail", title="Checker")
+    k = b.add("Sink", title="After")
+    other = b.add("Sink", title="Other")
+    b.link(c, "INT", f, "x")
+    b.link(f, "INT", k, "x")
+    b.link(c, "INT", other, "x")
+    op, _, inst = convert_to_subgraph(b.graph, [f, k], SubgraphTypes(reg, b.graph), name="Guarded")
+    b.graph.apply(op)
+    b.graph.nodes[inst].title = "Guard A"
+    events = []
+    report = Executor(env).run(b.graph, listener=events.append)
+    assert report.status == "error"
+    [error] = [e for e in report.errors if e.get("kind") == "node_failed"]
+    assert error["node_id"] == f"{inst}:{f}" and error["node_title"] == "Guard A > Checker"
+    assert error["field"] == "flag" and error["message"] == "the flag says fail"
+    assert report.records[f"{inst}:{k}"].status == "skipped" and report.records[other].status == "ran"
+    assert any(getattr(e, "node_id", None) == f"{inst}:{f}" for e in events)

@@ -22,10 +22,18 @@ class PasteError(ValueError):
     """The text does not hold NodeFlow nodes; the message says why."""
 
 
-def copy_text(graph: Graph, node_ids, group_ids=()) -> str:
-    """Workflow JSON of the given nodes, the links between them, and the given frames."""
+def copy_text(graph: Graph, node_ids, group_ids=(), definitions: dict | None = None) -> str:
+    """Workflow JSON of the given nodes, the links between them, and the given frames; with ``definitions`` (the
+    document's subgraphs), the definitions of the copied instances too, so they paste into other documents."""
     ids = {i for i in node_ids if i in graph.nodes}
     sub = graph.subgraph(ids, group_ids)
+    if definitions:
+        from nodeflow.core.subgraph_ops import used_closure
+
+        keep: list[str] = []
+        for t in sorted({n.type for n in sub.nodes.values() if n.type in definitions}):
+            keep += [d for d in used_closure(definitions, t) if d not in keep]
+        sub.subgraphs = {d: definitions[d].copy() for d in keep}
     outside = [{"src": l.src, "src_type": graph.nodes[l.src].type, "output": l.src_output, "dst": l.dst,
                 "input": l.dst_input}
                for l in sorted(graph.links.values(), key=lambda l: l.id) if l.dst in ids and l.src not in ids]
@@ -70,12 +78,31 @@ def bounds(graph: Graph) -> tuple[float, float]:
 
 
 def paste_operation(target: Graph, text: str, at: tuple[float, float] | None = None, registry=None,
-                    keep_links: bool = False) -> tuple[ops.Batch, list[int], list[int]]:
+                    keep_links: bool = False, root: Graph | None = None,
+                    inside: str | None = None) -> tuple[ops.Batch, list[int], list[int]]:
     """One batch adding the pasted nodes, links and frames with fresh ids. ``at``: where the top-left of what is
     pasted goes; None shifts it by PASTE_OFFSET from where it was copied. ``keep_links``: also link the copies'
     inputs to the outside nodes that fed the originals, where ``target`` has them (same id and type).
+    With ``root`` (the document's graph; ``target`` is its level ``inside``, a definition id, or root itself), the
+    copied subgraph definitions root lacks come along, and the batch then applies to ``root``.
     Returns (batch, node ids, group ids)."""
     source = parse(text, registry)
+    definition_ops = []
+    if root is not None and source.subgraphs:
+        from nodeflow.core.subgraph_ops import import_definitions
+
+        wanted = sorted({n.type for n in source.nodes.values() if n.type in source.subgraphs})
+        definition_ops, ids = import_definitions(root, source.subgraphs, wanted)
+        for node in source.nodes.values():
+            node.type = ids.get(node.type, node.type)
+    if inside is not None and root is not None:
+        from nodeflow.core.subgraph import holds
+
+        merged = dict(root.subgraphs)  # root's definitions with the pasted ones as they will be
+        merged.update({op.definition.id: op.definition for op in definition_ops})
+        for node in source.nodes.values():
+            if holds(merged, node.type, inside):
+                raise ops.OperationError(f"a subgraph cannot go inside itself ({node.label})")
     left, top = bounds(source)
     offset = PASTE_OFFSET if at is None else (at[0] - left, at[1] - top)
     batch, id_map = ops.add_nodes_with_links(target, list(source.nodes.values()), list(source.links.values()),
@@ -87,7 +114,12 @@ def paste_operation(target: Graph, text: str, at: tuple[float, float] | None = N
         group_ops.append(ops.AddGroup(replace(g.copy(), id=next_gid, rect=(x + offset[0], y + offset[1], w, h))))
         group_ids.append(next_gid)
         next_gid += 1
-    return ops.Batch((*group_ops, *batch.ops), label="paste"), list(id_map.values()), group_ids
+    pasted = ops.Batch((*group_ops, *batch.ops), label="paste")
+    if root is not None:
+        from nodeflow.core.subgraph_ops import in_level
+
+        pasted = ops.Batch((*definition_ops, in_level(inside, pasted)), label="paste")
+    return pasted, list(id_map.values()), group_ids
 
 
 def _feeding_links(target: Graph, source: Graph) -> list[Link]:

@@ -193,18 +193,24 @@ class EditActions:
 
     # -- clipboard ----------------------------------------------------------------------------------------------
     def copy_text(self) -> str:
+        nav = getattr(self.canvas, "subgraphs", None)  # the copied instances' definitions travel along
         return clipboard.copy_text(self.graph, self.canvas.selected_node_ids(),
-                                   self.canvas.graph_scene.selected_group_ids())
+                                   self.canvas.graph_scene.selected_group_ids(), nav.root.subgraphs if nav else None)
 
     def paste(self, text: str, at: QPointF | None = None, merge_key=None, keep_links: bool = False) -> list[int]:
+        nav = getattr(self.canvas, "subgraphs", None)  # subgraphs: definitions pasted into the document's graph
         try:
             batch, node_ids, group_ids = clipboard.paste_operation(
                 self.graph, text, None if at is None else (round(at.x()), round(at.y())), self.registry,
-                keep_links=keep_links)
-        except clipboard.PasteError as e:
+                keep_links=keep_links, root=nav.root if nav else None,
+                inside=nav.current.id if nav and nav.current else None)
+        except (clipboard.PasteError, ops.OperationError) as e:
             self.canvas.message.emit(str(e))
             return []
-        if not self.push(batch, merge_key=merge_key):
+        try:
+            push(self.canvas.undo_stack, nav.root if nav else self.graph, batch, None, merge_key)
+        except ops.OperationError as e:
+            self.canvas.message.emit(f"Cannot paste: {e}")
             return []
         self.canvas.select_nodes(node_ids, group_ids)
         unknown = sorted({self.graph.nodes[i].type for i in node_ids if self.graph.nodes[i].type not in self.registry})

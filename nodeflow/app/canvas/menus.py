@@ -45,6 +45,8 @@ def canvas_menu(canvas: "Canvas", scene_pos: QPointF) -> QMenu:
     menu.addAction("Paste\tCtrl+V", lambda: canvas.paste_from_clipboard(scene_pos))
     menu.addAction("Select all\tCtrl+A", canvas.select_all)
     menu.addAction("Fit all\tF", canvas.fit_all)
+    for hook in getattr(canvas, "canvas_menu_hooks", ()):  # e.g. subgraphs from the library (subgraph_view.py)
+        hook(menu, scene_pos)
     return menu
 
 

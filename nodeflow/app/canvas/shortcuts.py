@@ -61,4 +61,7 @@ SHORTCUTS: list[tuple[str, str]] = [
     ("Enter", "Open the selected node (inspector)"),
     ("Ctrl+Z / Ctrl+Shift+Z", "Undo / redo"),
     ("Escape", "Cancel the current gesture or popup"),
+    ("Ctrl+Shift+E", "Convert the selection to a subgraph"),
+    ("Double-click a subgraph node", "Open it (a breadcrumb shows where; Escape goes back)"),
+    ("Ctrl+Shift+U", "Unpack the selected subgraph"),
 ]

@@ -10,22 +10,32 @@ graph, on the same undo stack, so undo works inside and after leaving.
 """
 from __future__ import annotations
 
-from PySide6.QtCore import QEvent, QObject, Qt
+from pathlib import Path
+
+from PySide6.QtCore import QEvent, QObject, Qt, Signal
 from PySide6.QtGui import QAction, QKeySequence
 
 from nodeflow.app.breadcrumb import Breadcrumb
 from nodeflow.app.undo import push
 from nodeflow.core.graph import Graph, MetaChanged
 from nodeflow.core.operations import OperationError
-from nodeflow.core.subgraph import BOUNDARY_TYPES, SubgraphDef, SubgraphTypes
+from nodeflow.core.subgraph import BOUNDARY_TYPES, INPUTS_NODE_ID, SubgraphDef, SubgraphTypes
 from nodeflow.core.subgraph_ops import convert_to_subgraph, unpack
 
 CONVERT_KEYS = "Ctrl+Shift+E"
 UNPACK_KEYS = "Ctrl+Shift+U"
 
 
+#: Library entries for user subgraph files are "types" named by this prefix and the file name.
+LIBRARY_PREFIX = "subgraph-file:"
+LIBRARY_CATEGORY = "subgraphs/library"
+
+
 class SubgraphNavigator(QObject):
     """Owns which level of a document's graph a canvas shows: the top graph, or a subgraph opened inside it."""
+
+    #: A subgraph was saved to the library folder (the window's node library lists it): the file.
+    librarySaved = Signal(object)
 
     def __init__(self, canvas, root: Graph, registry):
         super().__init__(canvas)
@@ -39,6 +49,7 @@ class SubgraphNavigator(QObject):
         canvas.nodeActivated.connect(self._activated)
         canvas.installEventFilter(self)
         canvas.node_menu_hooks = [*getattr(canvas, "node_menu_hooks", ()), self._menu]
+        canvas.canvas_menu_hooks = [*getattr(canvas, "canvas_menu_hooks", ()), self._canvas_menu]
         self._actions = []
         for text, keys, slot in (("Convert to subgraph", CONVERT_KEYS, self.convert_selection),
                                  ("Unpack subgraph", UNPACK_KEYS, self.unpack_selection)):
@@ -50,7 +61,14 @@ class SubgraphNavigator(QObject):
             self._actions.append(action)
         #: Run states of the planned nodes inside each instance shown: {instance id: {planned id: state}}.
         self._inner_states: dict[int, dict] = {}
+        self._level_doc = None
         canvas.run_ids = self
+        canvas.subgraphs = self
+        # the boundary nodes of an open subgraph are its ports: deleting a selection never takes them
+        delete = canvas.actions.delete
+        canvas.actions.delete = lambda ids, groups=(), *a, **k: delete(
+            [i for i in ids if not (self.path and self.level_graph.nodes.get(i) is not None
+                                    and self.level_graph.nodes[i].type in BOUNDARY_TYPES)], groups, *a, **k)
         self._unsubscribe = root.subscribe(self._root_changed)
         canvas.destroyed.connect(lambda *_: self._unsubscribe())
 
@@ -76,6 +94,15 @@ class SubgraphNavigator(QObject):
             names.append((node.title if node is not None and node.title else "") or defn.name or "Subgraph")
             level = defn.graph
         return names
+
+    def document_for(self, document):
+        """What the window's inspector edits: the document, or (a subgraph open) its level of the document."""
+        if not self.path:
+            return document
+        key = (id(document), self.current.id)
+        if self._level_doc is None or self._level_doc[0] != key:
+            self._level_doc = (key, LevelDocument(document, self.current.graph))
+        return self._level_doc[1]
 
     def _use_types(self, types: SubgraphTypes) -> None:
         self.canvas.registry = types
@@ -206,6 +233,62 @@ class SubgraphNavigator(QObject):
             self.canvas.select_nodes(added)
         return added
 
+    # -- the library of user subgraph files -------------------------------------------------------------------------
+    def library_folder(self):
+        from nodeflow.formats import subgraph_library
+
+        settings = self.canvas.settings
+        return subgraph_library.folder_of(settings) if settings is not None else None
+
+    def save_to_library(self, node_id: int):
+        """Save the definition of instance ``node_id`` (with what it nests) as a file of the library folder."""
+        from nodeflow.formats import subgraph_library
+
+        node, folder = self.level_graph.nodes.get(node_id), self.library_folder()
+        if node is None or node.type not in self.root.subgraphs or folder is None:
+            return None
+        try:
+            path = subgraph_library.save(self.root, node.type, folder)
+        except (OSError, ValueError) as e:
+            self.canvas.message.emit(f"could not save the subgraph: {e}")
+            return None
+        self.canvas.message.emit(f"subgraph saved to the library: {path.name}")
+        self.librarySaved.emit(path)
+        return path
+
+    def add_from_library(self, path, scene_pos=(0.0, 0.0)) -> int | None:
+        """Add an instance of a library file's subgraph (its definitions come along) at ``scene_pos``."""
+        from nodeflow.core.subgraph_ops import add_definitions
+        from nodeflow.formats import subgraph_library, workflow
+
+        try:
+            defs, main = subgraph_library.load(path, self.base)
+        except (workflow.WorkflowError, OSError) as e:
+            self.canvas.message.emit(str(e))
+            return None
+        pos = (scene_pos.x(), scene_pos.y()) if hasattr(scene_pos, "x") else tuple(scene_pos)
+        try:
+            op, _def_id, inst = add_definitions(self.root, defs, main, pos,
+                                                inside=self.current.id if self.current else None)
+        except OperationError as e:
+            self.canvas.message.emit(str(e))
+            return None
+        push(self.canvas.undo_stack, self.root, op, "add subgraph")
+        self.canvas.select_nodes([inst])
+        return inst
+
+    def _canvas_menu(self, menu, scene_pos) -> None:
+        from nodeflow.formats import subgraph_library
+
+        folder = self.library_folder()
+        found = subgraph_library.entries(folder) if folder is not None else []
+        if found:
+            sub = menu.addMenu("Add subgraph from library")
+            for name, path in found:
+                sub.addAction(name, lambda p=path: self.add_from_library(p, scene_pos))
+        if self.path:
+            menu.addAction("Leave subgraph\tEscape", self.leave)
+
     # -- hooks from the canvas ---------------------------------------------------------------------------------
     def _activated(self, node_id: int) -> None:
         self.open(node_id)
@@ -216,7 +299,59 @@ class SubgraphNavigator(QObject):
         if node is not None and node.type in self.root.subgraphs:
             menu.addAction("Open subgraph\tdouble-click", lambda: self.open(node_id))
             menu.addAction(f"Unpack subgraph\t{UNPACK_KEYS}", self.unpack_selection)
+            menu.addAction("Save subgraph to library", lambda: self.save_to_library(node_id))
         menu.addAction(f"Convert to subgraph\t{CONVERT_KEYS}", self.convert_selection)
+        if self.current is None or node is None:
+            return
+        if node.type in BOUNDARY_TYPES:
+            side = "inputs" if node.id == INPUTS_NODE_ID else "outputs"
+            sub = menu.addMenu(f"Rename subgraph {side[:-1]}")
+            for port in getattr(self.current, side):
+                sub.addAction(port.name, lambda s=side, p=port.name: self.rename_port(s, p))
+            return
+        nt = self.types.get(node.type)
+        if nt is None:
+            return
+        free = [i for i in nt.inputs if self.level_graph.link_into(node_id, i.name) is None]
+        if free:
+            sub = menu.addMenu("Expose as subgraph input")
+            for inp in free:
+                sub.addAction(inp.display, lambda n=inp.name: self.expose(node_id, n, "inputs"))
+        if nt.outputs:
+            sub = menu.addMenu("Expose as subgraph output")
+            for out in nt.outputs:
+                sub.addAction(out.name, lambda n=out.name: self.expose(node_id, n, "outputs"))
+
+    def expose(self, node_id: int, name: str, side: str) -> str | None:
+        """An input or output of a node inside the open subgraph becomes one of the subgraph's; returns the port."""
+        from nodeflow.core.subgraph_ops import expose_input, expose_output
+
+        make = expose_input if side == "inputs" else expose_output
+        try:
+            op, port = make(self.root, self.current.id, node_id, name, self.types)
+        except OperationError as e:
+            self.canvas.message.emit(str(e))
+            return None
+        push(self.canvas.undo_stack, self.root, op, f"expose {side[:-1]}")
+        return port
+
+    def rename_port(self, side: str, old: str, new: str | None = None) -> bool:
+        """Rename a port of the open subgraph (asks for the name when ``new`` is None)."""
+        from PySide6.QtWidgets import QInputDialog
+
+        from nodeflow.core.subgraph_ops import rename_port
+
+        if new is None:
+            new, ok = QInputDialog.getText(self.canvas, f"Rename subgraph {side[:-1]}", "Name:", text=old)
+            if not ok:
+                return False
+        try:
+            op = rename_port(self.root, self.current.id, side, old, new.strip())
+        except OperationError as e:
+            self.canvas.message.emit(str(e))
+            return False
+        push(self.canvas.undo_stack, self.root, op, "rename subgraph port")
+        return True
 
     def _root_changed(self, change) -> None:
         # an undo that removed the definition shown (undoing its conversion) takes the view back to the top
@@ -242,6 +377,77 @@ class SubgraphNavigator(QObject):
                 action.trigger()
                 return True
         return False
+
+
+class LibraryTypes:
+    """The node library's view of a registry: its types plus one entry per user subgraph file (``LIBRARY_PREFIX``
+    + file name, in ``LIBRARY_CATEGORY``), read from the library folder of ``settings_provider()``."""
+
+    def __init__(self, registry, settings_provider):
+        self.base, self._settings = registry, settings_provider
+
+    def folder(self) -> Path | None:
+        from nodeflow.formats import subgraph_library
+
+        settings = self._settings()
+        return subgraph_library.folder_of(settings) if settings is not None else None
+
+    def path_of(self, type_name: str) -> Path | None:
+        folder = self.folder()
+        if folder is None or not type_name.startswith(LIBRARY_PREFIX):
+            return None
+        path = folder / type_name[len(LIBRARY_PREFIX):]
+        return path if path.parent == folder and path.is_file() else None  # never outside the folder
+
+    def _entries(self) -> list:
+        from dataclasses import replace
+
+        from nodeflow.core.subgraph import instance_type
+        from nodeflow.formats import subgraph_library
+
+        folder = self.folder()
+        out = []
+        for _name, path in subgraph_library.entries(folder) if folder is not None else ():
+            try:
+                defs, main = subgraph_library.load(path, self.base)
+            except Exception:  # a broken file is not listed
+                continue
+            nt = instance_type(defs[main], self.base, defs)
+            out.append(replace(nt, type_name=LIBRARY_PREFIX + path.name, category=LIBRARY_CATEGORY,
+                               description=f"{nt.description}; from {path.name}"))
+        return out
+
+    def get(self, type_name: str):
+        if type_name.startswith(LIBRARY_PREFIX):
+            return next((t for t in self._entries() if t.type_name == type_name), None)
+        return self.base.get(type_name)
+
+    def __contains__(self, type_name: str) -> bool:
+        return self.get(type_name) is not None
+
+    def __iter__(self):
+        return iter(list(self.base) + self._entries())
+
+    def categories(self) -> dict:
+        out = dict(self.base.categories())
+        entries = self._entries()
+        if entries:
+            out[LIBRARY_CATEGORY] = entries
+        return out
+
+    def __getattr__(self, name: str):
+        return getattr(self.base, name)
+
+
+class LevelDocument:
+    """A document seen at one subgraph's level: its graph is the subgraph's inner graph; edits go on the
+    document's undo stack; everything else is the document's."""
+
+    def __init__(self, document, graph: Graph):
+        self.document, self.graph = document, graph
+
+    def __getattr__(self, name: str):
+        return getattr(self.document, name)
 
 
 def _free_name(root: Graph, base: str) -> str:

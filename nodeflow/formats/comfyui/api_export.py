@@ -44,7 +44,9 @@ def export_api(graph: Graph, registry, notes: list[str] | None = None) -> dict:
                 continue
             name = _api_input_name(graph, registry, node, link.dst_input)
             inputs[name] = resolved[1] if resolved[0] == "value" else [str(resolved[1]), resolved[2]]
-        title = node.title or (nt.display_name if nt is not None else node.type)
+        # an expanded subgraph node goes by its own title, as the frontend sends it (ours is the path)
+        own = node.extra.get("inner_title", node.title) if isinstance(node.id, str) else node.title
+        title = own or (nt.display_name if nt is not None else node.type)
         prompt[str(node.id)] = {"inputs": inputs, "class_type": comfy_type(node, nt), "_meta": {"title": title}}
     if problems:
         raise ExportError(f"{len(problems)} node(s) cannot be written as an API prompt: " + "; ".join(problems))

@@ -168,6 +168,7 @@ def with_slots(graph: Graph) -> Graph:
             linked_out = {l.src_output for l in level.outgoing(node.id)}
             if target is not None:
                 _set_slots(node, target.inputs, target.outputs, linked_in, linked_out)
+                _promote(node, target)
                 if node.title == target.name:
                     node.title = ""  # the default: ComfyUI shows the subgraph's name
             elif defn is not None and node.type == INPUTS_TYPE:
@@ -175,6 +176,52 @@ def with_slots(graph: Graph) -> Graph:
             elif defn is not None and node.type == OUTPUTS_TYPE:
                 _set_slots(node, defn.outputs, [], set(), set(), fixed=True)
     return out
+
+
+def _promote(node: Node, defn: SubgraphDef) -> None:
+    """An instance's own values as ComfyUI keeps them: ``properties.proxyWidgets`` naming the inner widgets its
+    value inputs feed, ``widgets_values`` their values in that order (a NodeFlow-made instance has neither; an
+    imported one keeps its list, with the values set here written into it)."""
+    comfy = dict(node.extra.get("comfy") or {})
+    props = dict(comfy.get("properties") or {})
+    fed = {}
+    for link in sorted(defn.graph.outgoing(INPUTS_NODE_ID), key=lambda l: l.id):
+        inner = defn.graph.nodes.get(link.dst)
+        if inner is not None and link.src_output not in fed:
+            fed[link.src_output] = (str(link.dst), link.dst_input, inner)
+    proxy = props.get("proxyWidgets")
+    if not isinstance(proxy, list):
+        if not node.values:
+            return
+        ports = [p.name for p in defn.inputs if p.name in fed and p.name in node.values]
+        props["proxyWidgets"] = [[fed[p][0], fed[p][1]] for p in ports]
+        comfy["widgets_values"] = [node.values[p] for p in ports]
+    else:
+        wv = comfy.get("widgets_values")
+        wv = list(wv) if isinstance(wv, list) and len(wv) == len(proxy) else None
+        by_widget = {(i, w): port for port, (i, w, _n) in fed.items()}
+        for k, entry in enumerate(proxy):
+            port = by_widget.get(tuple(entry)) if isinstance(entry, list) and len(entry) == 2 else None
+            if port in node.values:
+                if wv is None:  # the file kept the values inside: fill in theirs, then this one
+                    wv = [_inner_value(defn, e) for e in proxy]
+                wv[k] = node.values[port]
+        if wv is not None:
+            comfy["widgets_values"] = wv
+    comfy["properties"] = props
+    node.extra = dict(node.extra, comfy=comfy)
+
+
+def _inner_value(defn: SubgraphDef, entry) -> Any:
+    """The value a promoted widget shows when the instance does not set it: the inner node's own."""
+    if not (isinstance(entry, list) and len(entry) == 2 and str(entry[0]).lstrip("-").isdigit()):
+        return None
+    inner = defn.graph.nodes.get(int(entry[0]))
+    if inner is None:
+        return None
+    if entry[1] == "control_after_generate":  # the seed's control, ComfyUI's own widget
+        return next(iter(inner.controls.values()), "fixed")
+    return inner.values.get(entry[1])
 
 
 def _set_slots(node: Node, ins: list[Port], outs: list[Port], linked_in: set, linked_out: set,
