@@ -64,6 +64,13 @@ SUPPORTED = {"CheckpointLoaderSimple", "CLIPTextEncode", "CLIPSetLastLayer", "Em
              "LoraLoaderModelOnly", "LatentUpscale", "LatentUpscaleBy", "VAELoader", "Note", "MarkdownNote",
              "Reroute", "PrimitiveNode", "PrimitiveInt", "PrimitiveFloat", "PrimitiveString",
              "PrimitiveStringMultiline", "PrimitiveBoolean"}
+SUPPORTED |= {"ConditioningCombine", "ConditioningConcat", "ConditioningAverage", "ConditioningSetArea",
+              "ConditioningSetAreaPercentage", "ConditioningSetAreaStrength", "ConditioningSetMask",
+              "ConditioningZeroOut", "ConditioningSetTimestepRange", "CLIPTextEncodeSDXL", "CLIPTextEncodeSDXLRefiner",
+              "SamplerCustom", "SamplerCustomAdvanced", "KSamplerSelect", "BasicScheduler", "KarrasScheduler",
+              "ExponentialScheduler", "PolyexponentialScheduler", "SDTurboScheduler", "AlignYourStepsScheduler",
+              "SplitSigmas", "SplitSigmasDenoise", "FlipSigmas", "RandomNoise", "DisableNoise", "CFGGuider",
+              "BasicGuider", "DualCFGGuider"}
 
 
 @functools.lru_cache(maxsize=None)

@@ -59,3 +59,25 @@ def test_area_composition_templates_run(registry, tmp_path, name):
     assert result.status == "ok", result.to_json()
     saved = sorted((tmp_path / "output").glob("ComfyUI_*_.png"))
     assert len(saved) == len(by_type["SaveImage"])
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", ["0.1.48/sdxlturbo_example.json", "0.1.123/sdxlturbo_example.json"])
+def test_sdxl_turbo_template_runs_through_sampler_custom(registry, tmp_path, name):
+    tiny = pytest.importorskip("tests.diffusion.tiny_models")
+    from nodeflow.core.executor import Executor
+
+    wf = load(name)
+    settings = tiny.make_settings(tmp_path, device="cpu")
+    ckpt = next(n for n in wf["nodes"] if n["type"] == "CheckpointLoaderSimple")["widgets_values"][0]
+    tiny.write_tiny_checkpoint(tmp_path / "models" / "checkpoints" / ckpt, family="sdxl")
+    graph, report = import_ui(wf, registry, settings)
+    assert not report.placeholders and not report.missing_models
+    assert {"SamplerCustom", "SDTurboScheduler", "KSamplerSelect"} <= {n.type for n in graph.nodes.values()}
+    for node in graph.nodes.values():
+        if node.type == "EmptyLatentImage":
+            for key in ("width", "height"):
+                graph.apply(ops.SetValue(node.id, key, 64))
+    assert validate(graph, registry, settings) == []
+    result = Executor(Environment(settings, registry)).run(graph)
+    assert result.status == "ok", result.to_json()

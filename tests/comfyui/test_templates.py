@@ -20,6 +20,9 @@ EXPECTED_SUPPORTED = {
     "0.1.48/sdxl_refiner_prompt_example.json", "0.1.48/sdxl_simple_example.json",
     "0.1.123/image_sdxl_simple.json", "0.1.123/sdxl_refiner_prompt_example.json",
     "0.1.123/sdxl_simple_example.json",
+    # conditioning and custom sampling (issue 12)
+    "0.1.48/area_composition.json", "0.1.48/area_composition_square_area_for_subject.json",
+    "0.1.48/sdxlturbo_example.json", "0.1.123/sdxlturbo_example.json",
 }
 
 
