@@ -29,6 +29,7 @@ from nodeflow.core.context import NodeError
 from nodes.diffusion.models.families import SDXL_REFINER
 from nodes.diffusion.models.memory import MovablePart, device_memory, out_of_memory_as_error
 from nodes.diffusion.models.patching import SharedModule, WeightPatch
+from nodes.diffusion.models.unet_hooks import output_block_patches
 
 
 class DiffusionModel:
@@ -46,6 +47,9 @@ class DiffusionModel:
         self.patches = tuple(patches)
         self.name = name
         self.compile = compile
+        #: sampling-time patches, ComfyUI's model_options names (sampler_cfg_function, denoise_mask_function,
+        #: output_block_patch, ...); replaced, never changed in place, by the patch nodes (clones share it)
+        self.model_options: dict = {}
 
     @property
     def unet(self):
@@ -111,8 +115,11 @@ class DiffusionModel:
             added = None
             if self.unet.config.addition_embed_type == "text_time":
                 added = self._sdxl_added_conditioning(extras_list, batch, x.shape[2], x.shape[3])
-            out = self._forward()(sample, t, encoder_hidden_states=context, added_cond_kwargs=added,
-                                  return_dict=False)[0]
+            block_patches = self.model_options.get("output_block_patch", ())
+            forward = self.unet if block_patches else self._forward()  # hooks need the eager module
+            with output_block_patches(self.unet, block_patches):
+                out = forward(sample, t, encoder_hidden_states=context, added_cond_kwargs=added,
+                              return_dict=False)[0]
         return out.to(device=x.device, dtype=x.dtype)
 
     def _forward(self):

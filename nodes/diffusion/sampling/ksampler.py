@@ -90,7 +90,8 @@ class _MaskedDenoiser:
     def __call__(self, x, sigma):
         mask = self.mask
         if self.mask_function is not None:
-            mask = self.mask_function(sigma, mask, extra_options={"model": self, "sigmas": self.sigmas})
+            mask = self.mask_function(sigma, mask, extra_options={"model": self, "sigmas": self.sigmas,
+                                                                  "model_sampling": self.ms})
         keep = 1.0 - mask
         x = x * mask + self.ms.noise_scaling(sigma, self.noise, self.latent) * keep
         return self.inner(x, sigma) * mask + self.latent * keep
