@@ -196,9 +196,12 @@ def clip_text_encode_sdxl(ctx, clip, width, height, crop_w, crop_h, target_width
     """SDXL's encoder with a prompt per text encoder and its size conditioning set by hand."""
     from nodes.diffusion.models.memory import node_out_of_memory
 
+    from nodes.diffusion.nodes_loaders import embedding_lookup
+
     clip = _need_clip(clip, ("sdxl",), "CLIPTextEncodeSDXL")
-    tokens_g = clip.tokenize(text_g or "")
-    tokens_l = clip.tokenize(text_l or "")[0]
+    library, missing = embedding_lookup(ctx)
+    tokens_g = clip.tokenize(text_g or "", library, missing)
+    tokens_l = clip.tokenize(text_l or "", library, missing)[0]
     g = list(tokens_g[1])
     empty = clip.tokenize("")
     while len(tokens_l) < len(g):  # both encoders must see as many 77-token chunks (ComfyUI pads with empties)
@@ -223,9 +226,11 @@ def clip_text_encode_sdxl_refiner(ctx, ascore, width, height, text, clip):
     """The SDXL refiner's encoder with its aesthetic score and original size."""
     from nodes.diffusion.models.memory import node_out_of_memory
 
+    from nodes.diffusion.nodes_loaders import embedding_lookup
+
     clip = _need_clip(clip, ("sdxl_refiner",), "CLIPTextEncodeSDXLRefiner")
     with node_out_of_memory(ctx):
-        cond, pooled = clip.encode_tokens(clip.tokenize(text or ""))
+        cond, pooled = clip.encode_tokens(clip.tokenize(text or "", *embedding_lookup(ctx)))
     return ([(cond, {"pooled_output": pooled, "aesthetic_score": float(ascore), "width": int(width),
                      "height": int(height), "prompt": text or ""})],)
 
