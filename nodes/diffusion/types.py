@@ -9,6 +9,7 @@ MODEL, CLIP, VAE, CONDITIONING, LATENT, IMAGE, MASK = (
     "MODEL", "CLIP", "VAE", "CONDITIONING", "LATENT", "IMAGE", "MASK")
 # custom sampling (ComfyUI's SamplerCustom family): a sampler algorithm, a sigma table, a noise source, a guider
 SAMPLER, SIGMAS, NOISE, GUIDER = "SAMPLER", "SIGMAS", "NOISE", "GUIDER"
+CONTROL_NET = "CONTROL_NET"
 
 SOCKET_TYPES = {
     MODEL: ("#b39ddb", "a diffusion model (UNet) with its patches"),
@@ -22,4 +23,5 @@ SOCKET_TYPES = {
     SIGMAS: ("#cdffcd", "a noise schedule: descending sigmas, float [steps + 1]"),
     NOISE: ("#b0b0b0", "a source of initial noise (seeded, or none)"),
     GUIDER: ("#66ffff", "a model with its prompts and guidance, ready to denoise"),
+    CONTROL_NET: ("#00d78d", "a ControlNet: steers a UNet by an image (edges, depth, pose, ...)"),
 }

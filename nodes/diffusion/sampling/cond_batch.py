@@ -103,9 +103,9 @@ def _run(model, items: list, x: torch.Tensor, sigma: torch.Tensor, dtype) -> lis
     extras_list = [it[1].extras for it in items for _ in range(batch)]
     control = items[0][1].control
     if control is not None:
-        raw = model.apply_model(x_in, timesteps, torch.cat(contexts), extras_list,
-                                control=control.residuals(model, x_in, timesteps, sigma_rows, torch.cat(contexts),
-                                                          extras_list, x_rows))
+        context = torch.cat(contexts)
+        residuals = control.residuals(model, x_in, timesteps, sigma_rows, context, extras_list, batch)
+        raw = model.apply_model(x_in, timesteps, context, extras_list, control=residuals)
     else:
         raw = model.apply_model(x_in, timesteps, torch.cat(contexts), extras_list)
     denoised = ms.calculate_denoised(sigma_rows, raw.float(), x_rows)

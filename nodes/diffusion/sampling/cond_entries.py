@@ -187,3 +187,23 @@ def add_same_area_twins(conds: dict[str, list[CondEntry]]) -> None:
                     twin = _same_area_twin(others, entry)
                     if twin is not None:
                         others.append(twin)
+
+
+def control_to_uncond(conds: dict[str, list[CondEntry]]) -> None:
+    """ComfyUI's apply_empty_x_to_equal_area for ControlNets applied with the old ControlNetApply
+    (``control_apply_to_uncond``): the other prompts' area-less entries without a ControlNet get the positive's,
+    in turn, unless one of them already has a ControlNet of its own."""
+    given = [e.control for e in conds.get("positive", ()) if e.area is None and e.control is not None
+             and e.extras.get("control_apply_to_uncond")]
+    if not given:
+        return
+    for name, entries in conds.items():
+        if name == "positive" or any(e.area is None and e.control is not None for e in entries):
+            continue
+        free = [i for i, e in enumerate(entries) if e.area is None and e.control is None]
+        for k, control in enumerate(given if free else ()):
+            i = free[k % len(free)]
+            if entries[i].control is not None:  # more ControlNets than free entries: a copy carries the next
+                entries.append(replace(entries[i], control=control))
+            else:
+                entries[i] = replace(entries[i], control=control)

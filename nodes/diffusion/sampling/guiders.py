@@ -23,7 +23,7 @@ import math
 import torch
 
 from nodes.diffusion.sampling.cond_batch import calc_cond_batch
-from nodes.diffusion.sampling.cond_entries import add_same_area_twins, prepare_entries
+from nodes.diffusion.sampling.cond_entries import add_same_area_twins, control_to_uncond, prepare_entries
 from nodes.diffusion.sampling.errors import SamplingInputError
 
 
@@ -68,6 +68,7 @@ class Guider:
                                             model_sampling=model.model_sampling,
                                             downscale=int(getattr(model, "latent_downscale", 8) or 8))
         add_same_area_twins(entries)
+        control_to_uncond(entries)
         return BoundGuider(self, entries, needs_uncond)
 
     def predict(self, bound: "BoundGuider", x, sigma):  # pragma: no cover - abstract
