@@ -60,7 +60,8 @@ def env(tmp_path_factory):
     for family in ("sd1", "sdxl"):
         write_tiny_checkpoint(settings.model_roots[0] / "checkpoints" / f"{family}.safetensors", family)
         cn = tiny_controlnet(family)
-        save_file({k: v.contiguous() for k, v in cn.state_dict().items()}, str(folder / f"{family}_diffusers.safetensors"))
+        save_file({k: v.contiguous() for k, v in cn.state_dict().items()},
+                  str(folder / f"{family}_diffusers.safetensors"))
         save_file(controlnet_to_original(cn), str(folder / f"{family}_original.safetensors"))
     cn = tiny_controlnet("sd1")
     cn.save_pretrained(folder / "sd1_folder")

@@ -119,5 +119,6 @@ def test_sdxl_embedding_pairs_go_to_their_encoders(env):
     torch.testing.assert_close(got, torch.cat(parts, dim=-1), rtol=1e-5, atol=1e-5)
     # CLIPTextEncodeSDXL reads embeddings in both prompts too
     ctx = make_context(settings)
-    (sdxl,) = nc.clip_text_encode_sdxl.fn(ctx, clip, 1024, 1024, 0, 0, 1024, 1024, "a embedding:xl b", "a embedding:xl b")
+    (sdxl,) = nc.clip_text_encode_sdxl.fn(ctx, clip, 1024, 1024, 0, 0, 1024, 1024, "a embedding:xl b",
+                                          "a embedding:xl b")
     torch.testing.assert_close(sdxl[0][0], got, rtol=1e-5, atol=1e-5)

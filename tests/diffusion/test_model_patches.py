@@ -153,8 +153,11 @@ def test_freeu_patches_the_decoder_as_comfyui(sd1_model):
     assert patch(torch.ones(1, 32, 4, 4), hsp)[0].equal(torch.ones(1, 32, 4, 4))
     # the hooks hand each decoder layer its running features and skip features
     seen = []
-    recorder = patched.clone(model_options={"output_block_patch": (lambda h, s: (seen.append((h.shape[1],
-                                                                                              s.shape[1])) or (h, s)),)})
+    def record(h, s):
+        seen.append((h.shape[1], s.shape[1]))
+        return h, s
+
+    recorder = patched.clone(model_options={"output_block_patch": (record,)})
     _unet_out(recorder)
     unet = sd1_model.unet
     expected = [r.in_channels for b in unet.up_blocks for r in b.resnets]

@@ -7,6 +7,10 @@ Layouts: the original single file (``control_model.*`` keys, or the same without
 key: the weights are offsets from the base model's UNet, added by DiffControlNetLoader as ComfyUI does). The config
 is read from the weights (what they can't tell follows ``families``: attention heads, GroupNorm groups).
 
+The optional VAE of ControlNetApplyAdvanced only matters for ControlNets that take latent hints (SD3 / Flux ones,
+not loaded here); SD ControlNets take the hint image itself. ControlNets are placed on the sampling device as
+copies made once per device and dtype (outside the model memory manager's offloading).
+
 Applied ControlNets (ComfyUI's ControlBase semantics): each link holds a ControlNet, its hint image, strength and
 [start, end] percent range and the link applied before it; at each model call every active link computes its
 residuals on the call's (cropped) latent, scaled by its strength, and the chain's residuals are summed into the
@@ -210,8 +214,6 @@ class ControlLink:
 
     def residuals(self, model, x_in, timesteps, sigma_rows, context, extras_list, batch: int):
         """(down residuals, mid residual) summed over the chain's links active at this sigma, or None."""
-        import torch
-
         ms = model.model_sampling
         sigma = float(sigma_rows.reshape(-1)[0])
         total_down, total_mid = None, None
