@@ -46,6 +46,11 @@ WIDGETS = {
     "SplitSigmas": ["step"], "SplitSigmasDenoise": ["denoise"], "FlipSigmas": [],
     "RandomNoise": ["noise_seed", CONTROL], "DisableNoise": [], "CFGGuider": ["cfg"], "BasicGuider": [],
     "DualCFGGuider": ["cfg_conds", "cfg_cond2_negative", "style"],
+    # ControlNet and model patches (nodes.py, comfy_extras/nodes_model_advanced.py, nodes_freelunch.py, ...)
+    "ControlNetLoader": ["control_net_name"], "DiffControlNetLoader": ["control_net_name"],
+    "ControlNetApply": ["strength"], "ControlNetApplyAdvanced": ["strength", "start_percent", "end_percent"],
+    "ModelSamplingDiscrete": ["sampling", "zsnr"], "RescaleCFG": ["multiplier"],
+    "FreeU": ["b1", "b2", "s1", "s2"], "FreeU_V2": ["b1", "b2", "s1", "s2"], "DifferentialDiffusion": ["strength"],
 }
 #: What ComfyUI fills in when an old file leaves a trailing value out.
 DEFAULTS = {("SaveImage", "filename_prefix"): "ComfyUI"}

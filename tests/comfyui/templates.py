@@ -70,7 +70,9 @@ SUPPORTED |= {"ConditioningCombine", "ConditioningConcat", "ConditioningAverage"
               "SamplerCustom", "SamplerCustomAdvanced", "KSamplerSelect", "BasicScheduler", "KarrasScheduler",
               "ExponentialScheduler", "PolyexponentialScheduler", "SDTurboScheduler", "AlignYourStepsScheduler",
               "SplitSigmas", "SplitSigmasDenoise", "FlipSigmas", "RandomNoise", "DisableNoise", "CFGGuider",
-              "BasicGuider", "DualCFGGuider"}
+              "BasicGuider", "DualCFGGuider", "ControlNetLoader", "DiffControlNetLoader", "ControlNetApply",
+              "ControlNetApplyAdvanced", "ModelSamplingDiscrete", "RescaleCFG", "FreeU", "FreeU_V2",
+              "DifferentialDiffusion"}
 
 
 @functools.lru_cache(maxsize=None)
