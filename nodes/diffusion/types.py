@@ -10,6 +10,7 @@ MODEL, CLIP, VAE, CONDITIONING, LATENT, IMAGE, MASK = (
 # custom sampling (ComfyUI's SamplerCustom family): a sampler algorithm, a sigma table, a noise source, a guider
 SAMPLER, SIGMAS, NOISE, GUIDER = "SAMPLER", "SIGMAS", "NOISE", "GUIDER"
 CONTROL_NET = "CONTROL_NET"
+CLIP_VISION, CLIP_VISION_OUTPUT = "CLIP_VISION", "CLIP_VISION_OUTPUT"
 
 SOCKET_TYPES = {
     MODEL: ("#b39ddb", "a diffusion model (UNet) with its patches"),
@@ -24,4 +25,6 @@ SOCKET_TYPES = {
     NOISE: ("#b0b0b0", "a source of initial noise (seeded, or none)"),
     GUIDER: ("#66ffff", "a model with its prompts and guidance, ready to denoise"),
     CONTROL_NET: ("#00d78d", "a ControlNet: steers a UNet by an image (edges, depth, pose, ...)"),
+    CLIP_VISION: ("#a8dadc", "a CLIP image encoder"),
+    CLIP_VISION_OUTPUT: ("#ad7452", "an image encoded by CLIP vision (embeddings, hidden states)"),
 }

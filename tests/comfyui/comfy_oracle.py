@@ -51,6 +51,8 @@ WIDGETS = {
     "ControlNetApply": ["strength"], "ControlNetApplyAdvanced": ["strength", "start_percent", "end_percent"],
     "ModelSamplingDiscrete": ["sampling", "zsnr"], "RescaleCFG": ["multiplier"],
     "FreeU": ["b1", "b2", "s1", "s2"], "FreeU_V2": ["b1", "b2", "s1", "s2"], "DifferentialDiffusion": ["strength"],
+    "CLIPVisionLoader": ["clip_name"], "CLIPVisionEncode": ["crop"],
+    "unCLIPConditioning": ["strength", "noise_augmentation"],
 }
 #: What ComfyUI fills in when an old file leaves a trailing value out.
 DEFAULTS = {("SaveImage", "filename_prefix"): "ComfyUI"}

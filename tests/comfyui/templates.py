@@ -72,7 +72,7 @@ SUPPORTED |= {"ConditioningCombine", "ConditioningConcat", "ConditioningAverage"
               "SplitSigmas", "SplitSigmasDenoise", "FlipSigmas", "RandomNoise", "DisableNoise", "CFGGuider",
               "BasicGuider", "DualCFGGuider", "ControlNetLoader", "DiffControlNetLoader", "ControlNetApply",
               "ControlNetApplyAdvanced", "ModelSamplingDiscrete", "RescaleCFG", "FreeU", "FreeU_V2",
-              "DifferentialDiffusion"}
+              "DifferentialDiffusion", "CLIPVisionLoader", "CLIPVisionEncode", "unCLIPConditioning"}
 
 
 @functools.lru_cache(maxsize=None)

@@ -115,8 +115,9 @@ def _mask_bounds(mask: torch.Tensor) -> tuple[int, int, int, int]:
 
 
 def prepare_entries(conditioning, name: str, *, device, dtype, latent_shape, model_sampling,
-                    downscale: int = 8) -> list[CondEntry]:
-    """CONDITIONING -> entries on the model's device with their options resolved for a latent of ``latent_shape``."""
+                    downscale: int = 8, seed: int | None = None) -> list[CondEntry]:
+    """CONDITIONING -> entries on the model's device with their options resolved for a latent of ``latent_shape``
+    (``seed``: the sampling seed, which unCLIP's noise augmentation draws from)."""
     if not isinstance(conditioning, (list, tuple)):
         raise SamplingInputError(f"{name} must be a list of (tensor, options) entries, "
                                  f"got {type(conditioning).__name__}", name)
@@ -131,6 +132,17 @@ def prepare_entries(conditioning, name: str, *, device, dtype, latent_shape, mod
             raise SamplingInputError(f"{name} entry {i}: expected a tensor [batch, tokens, width], got "
                                      f"{getattr(tensor, 'shape', type(tensor).__name__)}", name)
         extras = dict(extras or {})
+        if extras.get("unclip_conditioning") and extras.get("pooled_output") is not None:
+            # SDXL revision: the image embeddings take the pooled prompt's place (models without a pooled input,
+            # SD1, ignore unCLIP conditioning as ComfyUI's do)
+            from nodes.diffusion.sampling.unclip import unclip_pooled
+
+            pooled = unclip_pooled(extras["unclip_conditioning"], int(seed or 0))
+            if pooled.shape[-1] != extras["pooled_output"].shape[-1]:
+                raise SamplingInputError(f"{name} entry {i}: image embeddings {pooled.shape[-1]} wide for a model "
+                                         f"whose pooled prompt is {extras['pooled_output'].shape[-1]} wide "
+                                         "(a CLIP vision model for another family?)", name)
+            extras["pooled_output"] = pooled
         entry = CondEntry(tensor.to(device=device, dtype=dtype), extras, strength=float(extras.get("strength", 1.0)),
                           mask_strength=float(extras.get("mask_strength", 1.0)), control=extras.get("control"))
         if extras.get("area") is not None:

@@ -57,7 +57,7 @@ class Guider:
         self.model = model
         self.prompts = dict(prompts)
 
-    def bind(self, latent_shape, *, needs_uncond: bool = False) -> "BoundGuider":
+    def bind(self, latent_shape, *, needs_uncond: bool = False, seed: int | None = None) -> "BoundGuider":
         model = self.model
         device = getattr(model, "device", "cpu")
         dtype = getattr(model, "dtype", torch.float32)
@@ -66,7 +66,7 @@ class Guider:
             cond = [] if cond is None else cond
             entries[name] = prepare_entries(cond, name, device=device, dtype=dtype, latent_shape=latent_shape,
                                             model_sampling=model.model_sampling,
-                                            downscale=int(getattr(model, "latent_downscale", 8) or 8))
+                                            downscale=int(getattr(model, "latent_downscale", 8) or 8), seed=seed)
         add_same_area_twins(entries)
         control_to_uncond(entries)
         return BoundGuider(self, entries, needs_uncond)
@@ -107,10 +107,10 @@ class CFGGuider(Guider):
         super().__init__(model, {"positive": positive, "negative": negative})
         self.cfg = float(cfg)
 
-    def bind(self, latent_shape, *, needs_uncond: bool = False) -> BoundGuider:
+    def bind(self, latent_shape, *, needs_uncond: bool = False, seed: int | None = None) -> BoundGuider:
         if needs_uncond or not math.isclose(self.cfg, 1.0):
             _need(self.prompts["negative"], "negative", " (needed when cfg is not 1)")
-        return super().bind(latent_shape, needs_uncond=needs_uncond)
+        return super().bind(latent_shape, needs_uncond=needs_uncond, seed=seed)
 
     def predict(self, bound, x, sigma):
         use_uncond = bound.needs_uncond or not math.isclose(self.cfg, 1.0)

@@ -124,7 +124,7 @@ def sample_with_guider(guider, sampler, sigmas, noise, latent: dict, *, seed: in
     sigmas = sigmas.to(device)
     x = model_sampling.noise_scaling(sigmas[0], noise, start, model_sampling.is_max_sigma(sigmas[0]))
 
-    denoiser = guider.bind(tuple(x.shape), needs_uncond=sampler.needs_uncond)
+    denoiser = guider.bind(tuple(x.shape), needs_uncond=sampler.needs_uncond, seed=seed)
     mask = latent.get("noise_mask")
     if mask is not None:
         mask = _prepare_mask(mask, start)
