@@ -249,3 +249,12 @@ def test_declarations_follow_comfyui():
     assert [i.name for i in nc.clip_text_encode_sdxl.inputs] == [
         "clip", "width", "height", "crop_w", "crop_h", "target_width", "target_height", "text_g", "text_l"]
     assert nc.conditioning_set_mask.input("set_cond_area").choices == ("default", "mask bounds")
+
+
+def test_each_prompt_tells_the_model_which_it_is():
+    # ComfyUI passes the prompt's role to the model (the SDXL refiner's default aesthetic score: 6 or 2.5)
+    bound = CFGGuider(AnalyticModel(), cond(0.2), cond(0.0), 5.0).bind((1, 4, 4, 4))
+    assert bound.entries["positive"][0].extras["prompt_type"] == "positive"
+    assert bound.entries["negative"][0].extras["prompt_type"] == "negative"
+    dual = DualCFGGuider(AnalyticModel(), cond(0.2), cond(0.1), cond(0.0), 2.0, 3.0).bind((1, 4, 4, 4))
+    assert dual.entries["middle"][0].extras["prompt_type"] == "negative"  # Guider_DualCFG's middle prompt

@@ -132,6 +132,9 @@ def prepare_entries(conditioning, name: str, *, device, dtype, latent_shape, mod
             raise SamplingInputError(f"{name} entry {i}: expected a tensor [batch, tokens, width], got "
                                      f"{getattr(tensor, 'shape', type(tensor).__name__)}", name)
         extras = dict(extras or {})
+        # which prompt the entry is in ("positive", "negative", ...): the SDXL refiner's default aesthetic score
+        # depends on it, as ComfyUI passes it to the model
+        extras.setdefault("prompt_type", name)
         if extras.get("unclip_conditioning") and extras.get("pooled_output") is not None:
             # SDXL revision: the image embeddings take the pooled prompt's place (models without a pooled input,
             # SD1, ignore unCLIP conditioning as ComfyUI's do)
