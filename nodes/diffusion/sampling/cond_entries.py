@@ -22,7 +22,7 @@ this raises a SamplingInputError naming the prompt input.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 
 import torch
 
@@ -45,11 +45,7 @@ class CondEntry:
     sigma_start: float | None = None  # the entry is skipped while sigma > sigma_start ...
     sigma_end: float | None = None  # ... or sigma < sigma_end
     control: object = None
-    meta: dict = field(default_factory=dict)
-
-    @property
-    def weight(self) -> float:  # older name, kept for callers that read it
-        return self.strength
+    twin_of: "CondEntry | None" = None  # the entry of another prompt this one mirrors the area of
 
 
 def _percent_to_sigma(model_sampling, percent: float) -> float:
@@ -188,7 +184,7 @@ def _same_area_twin(others: list[CondEntry], entry: CondEntry) -> CondEntry | No
         return None
     model_inputs = {k: v for k, v in smallest.extras.items() if k not in SAMPLER_KEYS}
     options = {k: v for k, v in entry.extras.items() if k in SAMPLER_KEYS or k in ("width", "height")}
-    return replace(entry, context=smallest.context, extras={**model_inputs, **options}, meta={"twin_of": entry})
+    return replace(entry, context=smallest.context, extras={**model_inputs, **options}, twin_of=entry)
 
 
 def add_same_area_twins(conds: dict[str, list[CondEntry]]) -> None:

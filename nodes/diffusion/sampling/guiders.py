@@ -50,9 +50,6 @@ def cfg_function(model, cond_pred, uncond_pred, cond_scale, x, sigma):
 class Guider:
     """Base: ``prompts`` maps names ("positive", "negative", ...) to CONDITIONING lists."""
 
-    #: prompt names a sampler that reads the unconditional prediction needs evaluated
-    uncond_name = "negative"
-
     def __init__(self, model, prompts: dict):
         self.model = model
         self.prompts = dict(prompts)
@@ -135,8 +132,6 @@ class BasicGuider(Guider):
 
 
 class DualCFGGuider(Guider):
-    uncond_name = "negative"
-
     def __init__(self, model, cond1, cond2, negative, cfg_conds: float, cfg_cond2_negative: float,
                  style: str = "regular"):
         _need(cond1, "cond1")
