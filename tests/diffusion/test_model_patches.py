@@ -190,3 +190,18 @@ def test_declarations_follow_comfyui():
     assert [mp.freeu_v2.input(n).default for n in ("b1", "b2", "s1", "s2")] == [1.3, 1.4, 0.9, 0.2]
     assert mp.model_sampling_discrete.input("sampling").choices[:3] == ("eps", "v_prediction", "lcm")
     assert mp.rescale_cfg.input("multiplier").default == 0.7
+
+
+def test_lcm_model_samples_on_its_own_timesteps():
+    from nodes.diffusion.sampling.ksampler import ksampler_sigmas
+
+    model = AnalyticModel()
+    (lcm,) = fn(mp.model_sampling_discrete, model, "lcm", False)
+    sigmas = ksampler_sigmas(lcm.model_sampling, "lcm", "sgm_uniform", 4)
+    ts = lcm.model_sampling.timestep(sigmas[:-1]).tolist()
+    assert ts[0] == 999 and all((t + 1) % 20 == 0 for t in ts)  # LCM's 50 distilled timesteps: 19, 39, ..., 999
+    ctx, _ = make_ctx()
+    (out,) = KSampler.fn(ctx, model=lcm, seed=1, steps=4, cfg=1.0, sampler_name="lcm", scheduler="sgm_uniform",
+                         positive=cond(0.5), negative=cond(0.0), latent_image={"samples": torch.zeros(1, 4, 4, 4)},
+                         denoise=1.0)
+    assert torch.isfinite(out["samples"]).all()
