@@ -149,6 +149,33 @@ def load_lora_model_only(ctx, model, lora_name, strength_model=1.0):
     return (model.with_patches(match.unet) if match.unet else model,)
 
 
+def embedding_lookup(ctx) -> tuple:
+    """(library, missing) for ``embedding:name`` in prompts, from the ``embeddings`` folders; each unknown name is
+    logged as a warning naming it, as ComfyUI does, and left out of the prompt."""
+    from nodes.diffusion.models.embeddings import EmbeddingLibrary
+
+    missing: list = _MissingEmbeddings(ctx)
+    return EmbeddingLibrary(ctx.folders) if ctx.settings is not None else None, missing
+
+
+class _MissingEmbeddings(list):
+    """A list that logs a warning naming each embedding the first time it is added (ComfyUI's message)."""
+
+    def __init__(self, ctx):
+        super().__init__()
+        self.ctx = ctx
+
+    def append(self, name) -> None:
+        if name not in self:
+            super().append(name)
+            self.ctx.log(f"warning, embedding:{name} does not exist, ignoring")
+
+    def unreadable(self, name, why: str) -> None:
+        if name not in self:
+            super().append(name)
+            self.ctx.log(f"warning, embedding:{name} could not be read, ignoring: {why}")
+
+
 def _need_clip(clip):
     if clip is None:
         raise NodeError("no text encoder: this checkpoint has none; connect the CLIP of a full checkpoint",
@@ -180,7 +207,7 @@ def clip_text_encode(ctx, text, clip):
     if why:
         raise NodeError(why, field="text")
     with node_out_of_memory(ctx):
-        conditioning = clip.encode(text or "")
+        conditioning = clip.encode(text or "", *embedding_lookup(ctx))
     # The prompt travels with its conditioning, so samplers can record what a picture was made from.
     return ([(embeds, {**extras, "prompt": text or ""}) for embeds, extras in conditioning],)
 

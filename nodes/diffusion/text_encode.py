@@ -16,6 +16,7 @@ This module is pure Python (no torch): the tokenizer is passed in.
 from __future__ import annotations
 
 import math
+import re
 from typing import Callable
 
 #: Longest prompt accepted (about 12,000 tokens, 170 chunks of 75; prompts people write are a few hundred
@@ -29,7 +30,7 @@ EMPHASIS = 1.1
 
 _ESCAPED_CLOSE, _ESCAPED_OPEN = "\0\1", "\0\2"
 
-Token = tuple[int, float]  # (token id, weight)
+Token = tuple[int, float]  # (token id, weight); an embedding's vector stands where an id would
 
 
 def _escape(text: str) -> str:
@@ -107,13 +108,56 @@ def parse_weights(text: str) -> list[tuple[str, float]]:
     return [(_unescape(segment), weight) for segment, weight in _weighted_segments(_escape(text), 1.0)]
 
 
+#: ``embedding:name`` as a word of its own (ComfyUI splits prompts into words at spaces and tests each word)
+EMBEDDING_WORD = re.compile(r"(?<!\S)embedding:(\S+)")
+
+
+def _embedding_groups(segment: str, weight: float, tokenize, embed, on_missing) -> list[list[Token]]:
+    """Groups of one segment holding ``embedding:name`` words: the text around them tokenized, each embedding's
+    vectors as one group. A name not found is retried without trailing commas (kept as text); otherwise it is left
+    out (and passed to ``on_missing``), as ComfyUI does."""
+    groups: list[list[Token]] = []
+    pos = 0
+
+    def text(piece: str) -> None:
+        if piece.strip():
+            groups.append([(t, weight) for t in tokenize(piece)])
+
+    for match in EMBEDDING_WORD.finditer(segment):
+        text(segment[pos:match.start()])
+        pos = match.end()
+        name = match.group(1)
+        vectors = embed(name)
+        leftover = ""
+        if vectors is None and name.rstrip(",") != name and name.rstrip(","):
+            stripped = name.rstrip(",")
+            vectors, leftover = embed(stripped), name[len(stripped):]
+        if vectors is not None:
+            groups.append([(v, weight) for v in vectors])
+        elif on_missing is not None:
+            on_missing(name)
+        text(leftover)
+    text(segment[pos:])
+    return groups
+
+
 def tokenize_weighted(text: str, tokenize: Callable[[str], list[int]], *, start: int, end: int, pad: int,
-                      max_length: int = MAX_LENGTH) -> list[list[Token]]:
+                      max_length: int = MAX_LENGTH, embed: Callable[[str], list | None] | None = None,
+                      on_missing: Callable[[str], None] | None = None) -> list[list[Token]]:
     """Chunks of ``max_length`` (id, weight) pairs: start, up to 75 tokens, end, padding. Never empty.
 
-    ``tokenize(segment)`` returns the segment's ids without start/end tokens.
+    ``tokenize(segment)`` returns the segment's ids without start/end tokens. ``embed(name)`` (optional) returns
+    the token objects of the embedding ``name`` (``embedding:name`` in the text), or None when there is none;
+    ``on_missing(name)`` hears of each name left out.
     """
-    groups = [[(t, weight) for t in tokenize(segment)] for segment, weight in parse_weights(text) if segment]
+    groups = []
+    for segment, weight in parse_weights(text):
+        if not segment:
+            continue
+        if embed is not None and "embedding:" in segment:
+            groups += _embedding_groups(segment, weight, tokenize, embed, on_missing)
+        else:
+            groups.append([(t, weight) for t in tokenize(segment)])
     room = max_length - 1  # the end token always gets a place
     chunks: list[list[Token]] = []
     chunk: list[Token] = [(start, 1.0)]

@@ -72,6 +72,33 @@ WIDGETS = {
     "CLIPTextEncodeSD3": ["clip_l", "clip_g", "t5xxl", "empty_padding"], "FluxGuidance": ["guidance"],
     "ModelSamplingSD3": ["shift"], "ModelSamplingAuraFlow": ["shift"],
     "ModelSamplingFlux": ["max_shift", "base_shift", "width", "height"], "InstructPixToPixConditioning": [],
+    # conditioning (ComfyUI's nodes.py, comfy_extras/nodes_clip_sdxl.py)
+    "ConditioningCombine": [], "ConditioningConcat": [], "ConditioningZeroOut": [],
+    "ConditioningAverage": ["conditioning_to_strength"],
+    "ConditioningSetArea": ["width", "height", "x", "y", "strength"],
+    "ConditioningSetAreaPercentage": ["width", "height", "x", "y", "strength"],
+    "ConditioningSetAreaStrength": ["strength"], "ConditioningSetMask": ["strength", "set_cond_area"],
+    "ConditioningSetTimestepRange": ["start", "end"],
+    "CLIPTextEncodeSDXL": ["width", "height", "crop_w", "crop_h", "target_width", "target_height", "text_g",
+                           "text_l"],
+    "CLIPTextEncodeSDXLRefiner": ["ascore", "width", "height", "text"],
+    # custom sampling (comfy_extras/nodes_custom_sampler.py, nodes_align_your_steps.py)
+    "SamplerCustom": ["add_noise", "noise_seed", CONTROL, "cfg"], "SamplerCustomAdvanced": [],
+    "KSamplerSelect": ["sampler_name"], "BasicScheduler": ["scheduler", "steps", "denoise"],
+    "KarrasScheduler": ["steps", "sigma_max", "sigma_min", "rho"],
+    "ExponentialScheduler": ["steps", "sigma_max", "sigma_min"],
+    "PolyexponentialScheduler": ["steps", "sigma_max", "sigma_min", "rho"],
+    "SDTurboScheduler": ["steps", "denoise"], "AlignYourStepsScheduler": ["model_type", "steps", "denoise"],
+    "SplitSigmas": ["step"], "SplitSigmasDenoise": ["denoise"], "FlipSigmas": [],
+    "RandomNoise": ["noise_seed", CONTROL], "DisableNoise": [], "CFGGuider": ["cfg"], "BasicGuider": [],
+    "DualCFGGuider": ["cfg_conds", "cfg_cond2_negative", "style"],
+    # ControlNet and model patches (nodes.py, comfy_extras/nodes_model_advanced.py, nodes_freelunch.py, ...)
+    "ControlNetLoader": ["control_net_name"], "DiffControlNetLoader": ["control_net_name"],
+    "ControlNetApply": ["strength"], "ControlNetApplyAdvanced": ["strength", "start_percent", "end_percent"],
+    "ModelSamplingDiscrete": ["sampling", "zsnr"], "RescaleCFG": ["multiplier"],
+    "FreeU": ["b1", "b2", "s1", "s2"], "FreeU_V2": ["b1", "b2", "s1", "s2"], "DifferentialDiffusion": ["strength"],
+    "CLIPVisionLoader": ["clip_name"], "CLIPVisionEncode": ["crop"],
+    "unCLIPConditioning": ["strength", "noise_augmentation"],
 }
 #: What ComfyUI fills in when an old file leaves a trailing value out.
 DEFAULTS = {("SaveImage", "filename_prefix"): "ComfyUI", ("ImageScaleToTotalPixels", "resolution_steps"): 1,

@@ -77,6 +77,15 @@ SUPPORTED = {"CheckpointLoaderSimple", "CLIPTextEncode", "CLIPSetLastLayer", "Em
              "UNETLoader", "CLIPLoader", "DualCLIPLoader", "TripleCLIPLoader", "EmptySD3LatentImage",
              "CLIPTextEncodeFlux", "CLIPTextEncodeSD3", "FluxGuidance", "ModelSamplingSD3", "ModelSamplingFlux",
              "ModelSamplingAuraFlow", "InstructPixToPixConditioning"}
+SUPPORTED |= {"ConditioningCombine", "ConditioningConcat", "ConditioningAverage", "ConditioningSetArea",
+              "ConditioningSetAreaPercentage", "ConditioningSetAreaStrength", "ConditioningSetMask",
+              "ConditioningZeroOut", "ConditioningSetTimestepRange", "CLIPTextEncodeSDXL", "CLIPTextEncodeSDXLRefiner",
+              "SamplerCustom", "SamplerCustomAdvanced", "KSamplerSelect", "BasicScheduler", "KarrasScheduler",
+              "ExponentialScheduler", "PolyexponentialScheduler", "SDTurboScheduler", "AlignYourStepsScheduler",
+              "SplitSigmas", "SplitSigmasDenoise", "FlipSigmas", "RandomNoise", "DisableNoise", "CFGGuider",
+              "BasicGuider", "DualCFGGuider", "ControlNetLoader", "DiffControlNetLoader", "ControlNetApply",
+              "ControlNetApplyAdvanced", "ModelSamplingDiscrete", "RescaleCFG", "FreeU", "FreeU_V2",
+              "DifferentialDiffusion", "CLIPVisionLoader", "CLIPVisionEncode", "unCLIPConditioning"}
 
 
 @functools.lru_cache(maxsize=None)

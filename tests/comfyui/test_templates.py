@@ -30,6 +30,13 @@ EXPECTED_SUPPORTED = {
     "0.1.48/image_qwen_image.json",
     # Flux Canny: the DiT nodes and the Canny preprocessor together
     "0.1.48/flux_canny_model_example.json",
+    # conditioning and custom sampling (issue 12)
+    "0.1.48/area_composition.json", "0.1.48/area_composition_square_area_for_subject.json",
+    "0.1.48/sdxlturbo_example.json", "0.1.123/sdxlturbo_example.json",
+    "0.1.48/depth_controlnet.json", "0.1.48/mixing_controlnets.json", "0.1.48/2_pass_pose_worship.json",
+    "0.1.48/depth_t2i_adapter.json",  # imports and converts; T2I-Adapter files themselves don't load yet
+    "0.1.48/sdxl_revision_text_prompts.json", "0.1.48/sdxl_revision_zero_positive.json",
+    "0.1.123/sdxl_revision_text_prompts.json",
 }
 
 

@@ -188,14 +188,15 @@ def test_unknown_types_are_placeholders_listed_in_one_message(registry, settings
         node(50, "UnetLoaderGGUF", outputs=[("MODEL", "MODEL")], wv=["flux.safetensors", "default"]),
         node(51, "UnetLoaderGGUF", outputs=[("MODEL", "MODEL")], wv=["flux2.safetensors", "fp8"]),
         # recent ComfyUI lists every widget as an input: values get their names (the seed's control recognised)
-        node(52, "RandomNoise", inputs=[("noise_seed", "INT", None, "noise_seed")], outputs=[("NOISE", "NOISE")],
+        node(52, "BNK_NoisyLatentImage", inputs=[("noise_seed", "INT", None, "noise_seed")],
+             outputs=[("NOISE", "NOISE")],
              wv=[1234, "randomize"]),
         node(53, "ImageSharpen", inputs=[("image", "IMAGE", None)], outputs=[("IMAGE", "IMAGE")],
              wv=[1, 1.0, 1.0]),
     ]
     add_link(wf, [70, 8, 0, 53, 0, "IMAGE"])
     g, report = imp(wf, registry, settings)
-    assert report.placeholders == {"UnetLoaderGGUF": [50, 51], "RandomNoise": [52], "ImageSharpen": [53]}
+    assert report.placeholders == {"UnetLoaderGGUF": [50, 51], "BNK_NoisyLatentImage": [52], "ImageSharpen": [53]}
     msg = report.placeholder_message()
     assert msg.startswith("4 node(s) of 3 type(s) have no NodeFlow counterpart") and "UnetLoaderGGUF (nodes 50, 51)" in msg
     assert g.nodes[52].values == {"noise_seed": 1234}

@@ -92,20 +92,26 @@ class ClipModel:
         return self.clone(patches=patches)
 
     # -- encoding ------------------------------------------------------------------------------------------------------
-    def tokenize(self, text: str) -> list[list[list[tuple[int, float]]]]:
-        """Per encoder: chunks of 77 (id, weight) pairs."""
+    def tokenize(self, text: str, embeddings=None, missing: list | None = None) -> list[list[list[tuple[int, float]]]]:
+        """Per encoder: chunks of 77 (id, weight) pairs. ``embeddings`` (an ``EmbeddingLibrary``) resolves
+        ``embedding:name`` words; names it lacks (for any encoder) are appended to ``missing``."""
+        from nodes.diffusion.models.embeddings import embedding_tokens
+
         out = []
+        missing = missing if missing is not None else []
         for encoder in self.encoders:
             tok = encoder.tokenizer()
             ids = lambda s, tok=tok: tok(s, add_special_tokens=False, verbose=False)["input_ids"]  # noqa: E731
+            embed = embedding_tokens(embeddings, encoder.spec.name, int(encoder.module.config.hidden_size), missing)
             out.append(text_encode.tokenize_weighted(
                 text, ids, start=tok.bos_token_id, end=tok.eos_token_id, pad=tok.pad_token_id,
-                max_length=encoder.max_length))
+                max_length=encoder.max_length, embed=embed,
+                on_missing=lambda name: name in missing or missing.append(name)))
         return out
 
-    def encode(self, text: str) -> list:
+    def encode(self, text: str, embeddings=None, missing: list | None = None) -> list:
         """CONDITIONING for ``text``: ``[(Tensor[1, 77 * chunks, width], {"pooled_output": Tensor[1, P]})]``."""
-        cond, pooled = self.encode_tokens(self.tokenize(text))
+        cond, pooled = self.encode_tokens(self.tokenize(text, embeddings, missing))
         return [(cond, {"pooled_output": pooled})]
 
     def encode_tokens(self, tokens_per_encoder):
@@ -127,7 +133,18 @@ class ClipModel:
     def _encode_one(self, encoder: TextEncoder, chunks):
         import torch
 
-        ids = torch.tensor([[t for t, _ in chunk] for chunk in chunks], dtype=torch.long)
+        from nodes.diffusion.models.embeddings import extra_token_vectors
+
+        token_embedding = encoder.module.get_input_embeddings()
+        vocab, vectors = token_embedding.num_embeddings, []
+
+        def token_id(t) -> int:
+            if isinstance(t, int):
+                return t
+            vectors.append(t.vector)  # an embedding's vector: an id past the vocabulary, looked up by the hook
+            return vocab + len(vectors) - 1
+
+        ids = torch.tensor([[token_id(t) for t, _ in chunk] for chunk in chunks], dtype=torch.long)
         weights = torch.tensor([[w for _, w in chunk] for chunk in chunks], dtype=torch.float32)
         weighted = text_encode.has_weights(chunks)
         if weighted:
@@ -135,7 +152,8 @@ class ClipModel:
             empty = text_encode.empty_chunk(start=tok.bos_token_id, end=tok.eos_token_id, pad=tok.pad_token_id,
                                             max_length=ids.shape[1])
             ids = torch.cat([ids, torch.tensor([empty], dtype=torch.long)])
-        out = encoder.module(input_ids=ids.to(self.device), output_hidden_states=True)
+        with extra_token_vectors(token_embedding, vectors):
+            out = encoder.module(input_ids=ids.to(self.device), output_hidden_states=True)
         hidden = self._read_layer(encoder, out).float()
         pooled = out.text_embeds if encoder.spec.projected_pool else out.pooler_output
         pooled = pooled[:1].float().cpu()  # the first chunk's, as ComfyUI

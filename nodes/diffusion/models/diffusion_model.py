@@ -29,6 +29,7 @@ from nodeflow.core.context import NodeError
 from nodes.diffusion.models.families import SDXL_REFINER
 from nodes.diffusion.models.memory import MovablePart, device_memory, out_of_memory_as_error
 from nodes.diffusion.models.patching import SharedModule, WeightPatch
+from nodes.diffusion.models.unet_hooks import output_block_patches
 
 
 class DiffusionModel:
@@ -46,6 +47,9 @@ class DiffusionModel:
         self.patches = tuple(patches)
         self.name = name
         self.compile = compile
+        #: sampling-time patches, ComfyUI's model_options names (sampler_cfg_function, denoise_mask_function,
+        #: output_block_patch, ...); replaced, never changed in place, by the patch nodes (clones share it)
+        self.model_options: dict = {}
 
     @property
     def unet(self):
@@ -88,7 +92,8 @@ class DiffusionModel:
         with device_memory().use(self.part, self.device), self.shared.applied(self.patches):
             yield self
 
-    def apply_model(self, x, timesteps, context, extras_list=None):
+    def apply_model(self, x, timesteps, context, extras_list=None, control=None):
+        """The UNet's raw output; ``control``: ControlNet residuals (down list, mid) added to its skips and middle."""
         import torch
 
         batch = x.shape[0]
@@ -113,8 +118,17 @@ class DiffusionModel:
             added = None
             if self.unet.config.addition_embed_type == "text_time":
                 added = self._sdxl_added_conditioning(extras_list, batch, x.shape[2], x.shape[3])
-            out = self._forward()(sample, t, encoder_hidden_states=context, added_cond_kwargs=added,
-                                  return_dict=False)[0]
+            extra = {}
+            if control is not None:
+                down, mid = control
+                extra = {"down_block_additional_residuals": [r.to(device=self.device, dtype=self.dtype) for r in down],
+                         "mid_block_additional_residual": mid.to(device=self.device, dtype=self.dtype)}
+            block_patches = self.model_options.get("output_block_patch", ())
+            # hooks (and residual inputs the compiled graph was not traced with) need the eager module
+            forward = self.unet if block_patches or extra else self._forward()
+            with output_block_patches(self.unet, block_patches):
+                out = forward(sample, t, encoder_hidden_states=context, added_cond_kwargs=added,
+                              return_dict=False, **extra)[0]
         return out.to(device=x.device, dtype=x.dtype)
 
     def _forward(self):
@@ -135,6 +149,10 @@ class DiffusionModel:
             compiled = torch.compile(self.unet)
             self.shared.memo["compiled"] = compiled
         return compiled
+
+    def added_conditioning(self, extras_list, batch: int, height: int, width: int) -> dict:
+        """SDXL's added conditioning for a batch (ControlNets take the UNet's)."""
+        return self._sdxl_added_conditioning(extras_list, batch, height, width)
 
     def _sdxl_added_conditioning(self, extras_list, batch: int, height: int, width: int) -> dict:
         """SDXL's pooled text and size conditioning (Podell et al. 2023, sec. 2.2), one row per batch item."""

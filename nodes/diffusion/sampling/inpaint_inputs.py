@@ -7,10 +7,12 @@ as ComfyUI builds them (comfy/model_base.py ``concat_cond`` with keys ("mask", "
   the latent being sampled; with no mask either: the latent of a grey picture;
 - both are concatenated after the scaled input, unscaled.
 
-The KSampler hands its latent and noise mask over in each entry's extras (``add_sampler_inputs``); the model
+The KSampler hands its latent and noise mask over in each entry's extras (``with_sampler_inputs``); the model
 (``DiffusionModel.apply_model``) asks ``concat_channels`` for the channels when its UNet takes more than the latent.
 """
 from __future__ import annotations
+
+import copy
 
 import torch
 
@@ -19,16 +21,20 @@ BLANK_LATENT = (0.8223, -0.6876, 0.6364, 0.1380)
 SAMPLER_MASK, SAMPLER_LATENT = "_sampler_denoise_mask", "_sampler_latent_image"
 
 
-def add_sampler_inputs(model, positive, negative, mask, latent):
-    """For an inpainting model only: every entry's extras also carry the sampler's noise mask and latent (ComfyUI
-    passes them to each conditioning's extra_conds the same way). Other models get the lists unchanged."""
+def with_sampler_inputs(guider, mask, latent):
+    """For an inpainting model only: a copy of ``guider`` whose every prompt entry's extras also carry the sampler's
+    noise mask and latent (ComfyUI passes them to each conditioning's extra_conds the same way). Other models get
+    the guider unchanged."""
+    model = guider.model
     if int(getattr(model, "in_channels", latent.shape[1])) <= latent.shape[1]:
-        return positive, negative
+        return guider
 
     def add(cond):
-        return [(t, {**opts, SAMPLER_MASK: mask, SAMPLER_LATENT: latent}) for t, opts in cond]
+        return None if cond is None else [(t, {**opts, SAMPLER_MASK: mask, SAMPLER_LATENT: latent}) for t, opts in cond]
 
-    return add(positive), add(negative)
+    out = copy.copy(guider)
+    out.prompts = {name: add(cond) for name, cond in guider.prompts.items()}
+    return out
 
 
 def _fit(t: torch.Tensor, like: torch.Tensor, batch: int) -> torch.Tensor:

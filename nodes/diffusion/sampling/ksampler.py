@@ -12,11 +12,9 @@ from __future__ import annotations
 
 import torch
 
-from nodes.diffusion.sampling.cfg import CFGDenoiser
 from nodes.diffusion.sampling.errors import SamplingInputError
-from nodes.diffusion.sampling.inpaint_inputs import add_sampler_inputs
+from nodes.diffusion.sampling.inpaint_inputs import with_sampler_inputs
 from nodes.diffusion.sampling.latent_format import latent_channels
-from nodes.diffusion.sampling.noise import prepare_noise
 from nodes.diffusion.sampling.sampler_registry import get_sampler
 from nodes.diffusion.sampling.samplers_flow import for_model
 from nodes.diffusion.sampling.schedulers import calculate_sigmas
@@ -77,43 +75,50 @@ def _prepare_mask(mask: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
 
 
 class _MaskedDenoiser:
-    """Inpainting: outside the mask the sampler sees (and gets back) the original latent at the current sigma."""
+    """Inpainting: outside the mask the sampler sees (and gets back) the original latent at the current sigma.
 
-    def __init__(self, inner, mask, latent, noise, model_sampling):
+    A model patch may reshape the mask per step (``model_options["denoise_mask_function"]``, e.g. Differential
+    Diffusion), called as ComfyUI's KSamplerX0Inpaint does: ``fn(sigma, mask, extra_options={"model", "sigmas"})``.
+    """
+
+    def __init__(self, inner, mask, latent, noise, model_sampling, sigmas=None, mask_function=None):
         self.inner, self.mask, self.latent, self.noise, self.ms = inner, mask, latent, noise, model_sampling
+        self.sigmas, self.mask_function = sigmas, mask_function
 
     @property
     def uncond_denoised(self):
         return self.inner.uncond_denoised
 
     def __call__(self, x, sigma):
-        keep = 1.0 - self.mask
-        x = x * self.mask + self.ms.noise_scaling(sigma, self.noise, self.latent) * keep
-        return self.inner(x, sigma) * self.mask + self.latent * keep
+        mask = self.mask
+        if self.mask_function is not None:
+            mask = self.mask_function(sigma, mask, extra_options={"model": self, "sigmas": self.sigmas,
+                                                                  "model_sampling": self.ms})
+        keep = 1.0 - mask
+        x = x * mask + self.ms.noise_scaling(sigma, self.noise, self.latent) * keep
+        return self.inner(x, sigma) * mask + self.latent * keep
 
 
-def sample_latent(model, latent: dict, *, seed: int, steps: int, cfg: float, sampler_name: str, scheduler: str,
-                  positive, negative, denoise: float = 1.0, add_noise: bool = True, start_step: int | None = None,
-                  last_step: int | None = None, force_full_denoise: bool = False, callback=None) -> dict:
-    """Sample ``latent`` (a LATENT dict); returns a new LATENT dict with the same keys and new ``samples``.
+def sample_with_guider(guider, sampler, sigmas, noise, latent: dict, *, seed: int | None = None,
+                       callback=None) -> tuple[dict, dict]:
+    """THE sampling core (KSampler and the custom-sampling nodes both end here): a guider, a sampler (a registry
+    ``SamplerSpec``), a sigma table and a noise source (``noise.generate(latent) -> Tensor``) applied to a LATENT.
 
-    ``callback(step, total, denoised)`` runs once per step (0-based ``step``) with the model-space prediction;
-    an exception raised there (Cancelled) stops sampling.
+    Returns (output, denoised_output): the sampled LATENT and the model's last clean prediction as a LATENT (the
+    output itself when no step ran). An empty sigma table returns the latent unchanged; one sigma only adds noise.
+    ``callback(step, total, denoised)`` runs once per step.
     """
+    model = guider.model
     model_sampling, latent_format = model.model_sampling, model.latent_format
-    spec = for_model(get_sampler(sampler_name), model_sampling)  # flow models: their ancestral variants
+    sampler = for_model(sampler, model_sampling)  # flow models: their ancestral variants
     latent_image = _match_channels(latent["samples"], latent_format)
-    sigmas = ksampler_sigmas(model_sampling, sampler_name, scheduler, steps, denoise)
-    sigmas = trim_sigmas(sigmas, start_step, last_step, force_full_denoise)
     out = dict(latent)
-    if len(sigmas) < 2:
-        out["samples"] = latent_image
-        return out
+    out["samples"] = latent_image
+    sigmas = torch.as_tensor(sigmas, dtype=torch.float32).reshape(-1)
+    if len(sigmas) == 0:
+        return out, out
 
-    if add_noise:
-        noise = prepare_noise(latent_image, seed, latent.get("batch_index"))
-    else:
-        noise = torch.zeros(tuple(latent_image.shape), dtype=torch.float32)
+    noise = noise.generate({**latent, "samples": latent_image})
     device = torch.device(getattr(model, "device", "cpu"))
     start = latent_image.to(device=device, dtype=torch.float32)
     if torch.count_nonzero(start) > 0:  # an empty latent stays 0 (matters for formats with a shift)
@@ -125,16 +130,54 @@ def sample_latent(model, latent: dict, *, seed: int, steps: int, cfg: float, sam
     mask = latent.get("noise_mask")
     if mask is not None:
         mask = _prepare_mask(mask, start)
-    positive, negative = add_sampler_inputs(model, positive, negative, mask, start)  # inpainting UNets only
-    denoiser = CFGDenoiser(model, positive, negative, cfg, always_uncond=spec.needs_uncond)
+    guider = with_sampler_inputs(guider, mask, start)  # inpainting UNets only
+    denoiser = guider.bind(tuple(x.shape), needs_uncond=sampler.needs_uncond, seed=seed)
     if mask is not None:
-        denoiser = _MaskedDenoiser(denoiser, mask, start, noise, model_sampling)
+        mask_function = (getattr(model, "model_options", None) or {}).get("denoise_mask_function")
+        denoiser = _MaskedDenoiser(denoiser, mask, start, noise, model_sampling, sigmas, mask_function)
     total = len(sigmas) - 1
-    step_callback = None if callback is None else (lambda i, denoised, _x: callback(i, total, denoised))
+    last: dict = {}
+
+    def step_callback(i, denoised, _x):
+        last["x0"] = denoised
+        if callback is not None:
+            callback(i, total, denoised)
 
     with torch.no_grad(), model.patched():
-        samples = spec.fn(denoiser, x, sigmas, seed=seed, callback=step_callback)
+        samples = sampler.fn(denoiser, x, sigmas, seed=seed, callback=step_callback)
+    inverse = getattr(model_sampling, "inverse_noise_scaling", None)
+    if inverse is not None:  # flow models rescale the final sample (ComfyUI's KSAMPLER.sample)
+        samples = inverse(sigmas[-1], samples)
     if mask is not None:
         samples = samples * mask + start * (1.0 - mask)
     out["samples"] = latent_format.process_out(samples.float()).cpu()
-    return out
+    if "x0" not in last:
+        return out, out
+    denoised_out = dict(out)
+    denoised_out["samples"] = latent_format.process_out(last["x0"].float()).cpu()
+    return out, denoised_out
+
+
+def sample_latent(model, latent: dict, *, seed: int, steps: int, cfg: float, sampler_name: str, scheduler: str,
+                  positive, negative, denoise: float = 1.0, add_noise: bool = True, start_step: int | None = None,
+                  last_step: int | None = None, force_full_denoise: bool = False, callback=None) -> dict:
+    """KSampler: sample ``latent`` (a LATENT dict); returns a new LATENT dict with the same keys and new ``samples``.
+
+    Built from the custom-sampling parts: a CFG guider, the named sampler, the scheduler's sigmas (with the step
+    window) and seeded (or no) noise, run by ``sample_with_guider``. ``callback(step, total, denoised)`` runs once
+    per step (0-based ``step``) with the model-space prediction; an exception raised there (Cancelled) stops it.
+    """
+    from nodes.diffusion.sampling.guiders import CFGGuider
+    from nodes.diffusion.sampling.noise import DisableNoise, RandomNoise
+
+    spec = get_sampler(sampler_name)
+    sigmas = ksampler_sigmas(model.model_sampling, sampler_name, scheduler, steps, denoise)
+    sigmas = trim_sigmas(sigmas, start_step, last_step, force_full_denoise)
+    if len(sigmas) < 2:
+        out = dict(latent)
+        out["samples"] = _match_channels(latent["samples"], model.latent_format)
+        return out
+    guider = CFGGuider(model, positive, negative, cfg)
+    noise = RandomNoise(seed) if add_noise else DisableNoise()
+    output, _ = sample_with_guider(guider, spec, sigmas, noise, latent, seed=seed, callback=callback)
+    return output

@@ -120,6 +120,16 @@ class ModelSampling:
         scale = torch.sqrt(1.0 + s ** 2) if max_denoise else s
         return noise * scale + latent
 
+    def percent_to_sigma(self, percent: float) -> float:
+        """The sigma at a fraction of the sampling run (0: the start, 1: the end), as ComfyUI maps the start / end
+        percents of conditioning and ControlNets: the table's sigma at timestep ``(1 - percent) * 999``; beyond the
+        ends a sigma no step exceeds (start) or reaches (end)."""
+        if percent <= 0.0:
+            return 999999999.9
+        if percent >= 1.0:
+            return 0.0
+        return float(self.sigma(torch.tensor((1.0 - percent) * (self.num_timesteps - 1))))
+
     def is_max_sigma(self, sigma: float) -> bool:
         """True when a schedule starting at ``sigma`` starts from pure noise (ComfyUI's ``max_denoise``)."""
         sigma = float(sigma)

@@ -76,6 +76,15 @@ class _ConstFlow:
         s = _per_row(sigma, noise)
         return s * noise + (1.0 - s) * latent
 
+    def percent_to_sigma(self, percent: float) -> float:
+        """The sigma at a fraction of the run (start / end percents of conditioning and ControlNets), as ComfyUI's
+        flow samplings map it: the shifted sigma of time ``1 - percent``; 1 at the start, 0 at the end."""
+        if percent <= 0.0:
+            return 1.0
+        if percent >= 1.0:
+            return 0.0
+        return float(self.sigma(self.timestep(1.0 - float(percent))))
+
     def is_max_sigma(self, sigma: float) -> bool:
         sigma = float(sigma)
         return math.isclose(self.sigma_max, sigma, rel_tol=1e-05) or sigma > self.sigma_max

@@ -34,6 +34,31 @@ def prepare_noise(latent: torch.Tensor, seed: int, batch_index=None) -> torch.Te
     return torch.cat([stream[i] for i in indices], dim=0)
 
 
+class RandomNoise:
+    """The NOISE socket's seeded noise (ComfyUI's Noise_RandomNoise): the initial noise of a LATENT for ``seed``."""
+
+    def __init__(self, seed: int):
+        self.seed = int(seed)
+
+    def generate(self, latent: dict) -> torch.Tensor:
+        return prepare_noise(latent["samples"], self.seed, latent.get("batch_index"))
+
+    def __repr__(self) -> str:
+        return f"RandomNoise({self.seed})"
+
+
+class DisableNoise:
+    """No initial noise (ComfyUI's Noise_EmptyNoise, seed 0): continue from a latent that is already noisy."""
+
+    seed = 0
+
+    def generate(self, latent: dict) -> torch.Tensor:
+        return torch.zeros(tuple(latent["samples"].shape), dtype=torch.float32)
+
+    def __repr__(self) -> str:
+        return "DisableNoise()"
+
+
 class GeneratorNoiseSampler:
     """Fresh unit noise for each ancestral step, from a CPU generator seeded with ``seed + 1``."""
 

@@ -31,6 +31,13 @@ def exponential_sigmas(n: int, sigma_min: float, sigma_max: float) -> torch.Tens
     return _with_zero(torch.linspace(math.log(sigma_max), math.log(sigma_min), n).exp())
 
 
+def polyexponential_sigmas(n: int, sigma_min: float, sigma_max: float, rho: float = 1.0) -> torch.Tensor:
+    """Log sigma moving from log sigma_max to log sigma_min along ``(1 - t)^rho`` (k-diffusion's polyexponential;
+    rho 1 is the exponential schedule)."""
+    ramp = torch.linspace(1, 0, n) ** rho
+    return _with_zero(torch.exp(ramp * (math.log(sigma_max) - math.log(sigma_min)) + math.log(sigma_min)))
+
+
 def kl_optimal_sigmas(n: int, sigma_min: float, sigma_max: float) -> torch.Tensor:
     """Evenly spaced in arctan(sigma) (Sabour et al. 2024, "Align Your Steps")."""
     if n == 1:  # the formula divides by n - 1
