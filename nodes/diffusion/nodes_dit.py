@@ -137,10 +137,12 @@ def _dit_clip(clip, family: str | None = None):
 
 def _encode(ctx, clip, texts, **kw):
     from nodes.diffusion.models.memory import node_out_of_memory
+    from nodes.diffusion.nodes_loaders import embedding_lookup
 
+    embeddings, missing = embedding_lookup(ctx)
     try:
         with node_out_of_memory(ctx):
-            return clip.encode_parts(texts, **kw)
+            return clip.encode_parts(texts, embeddings=embeddings, missing=missing, **kw)
     except ValueError as e:
         raise NodeError(str(e), field="clip") from e
 

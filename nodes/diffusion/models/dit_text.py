@@ -96,18 +96,23 @@ class DiTClip:
         return self.clone(layer=int(layer))
 
     # -- encoding ------------------------------------------------------------------------------------------------------
-    def encode(self, text: str) -> list:
-        return self.encode_parts({"clip_l": text, "clip_g": text, "t5xxl": text})
+    def encode(self, text: str, embeddings=None, missing: list | None = None) -> list:
+        """CLIP Text Encode's call (the same as ClipModel.encode); ``embeddings`` serve the CLIP encoders."""
+        return self.encode_parts({"clip_l": text, "clip_g": text, "t5xxl": text}, embeddings=embeddings,
+                                 missing=missing)
 
-    def encode_parts(self, texts: dict, *, skip_empty: bool = False) -> list:
+    def encode_parts(self, texts: dict, *, skip_empty: bool = False, embeddings=None,
+                     missing: list | None = None) -> list:
         """CONDITIONING ``[(context [1, tokens, width], {"pooled_output": [1, P]})]``; ``skip_empty`` leaves out
-        an encoder whose text is empty (CLIPTextEncodeSD3's empty_padding "none")."""
+        an encoder whose text is empty (CLIPTextEncodeSD3's empty_padding "none"); ``embeddings`` (textual
+        inversion, ``embedding:name``) serve the CLIP encoders, T5 reads the words as they are."""
         import torch
 
         def wanted(name):
             return not (skip_empty and not texts.get(name))
 
-        clip_out = {name: self._encode_clip(name, texts.get(name, "")) for name in self.clips if wanted(name)}
+        clip_out = {name: self._encode_clip(name, texts.get(name, ""), embeddings, missing)
+                    for name in self.clips if wanted(name)}
         t5_out = self._encode_t5(texts.get("t5xxl", "")) if self.t5 is not None and wanted("t5xxl") else None
         if self.family == "flux":
             if "clip_l" not in self.clips or self.t5 is None:
@@ -150,11 +155,11 @@ class DiTClip:
         encoder = self.clips.get(name)
         return int(encoder.module.config.hidden_size) if encoder is not None else POOLED_WIDTH[name]
 
-    def _encode_clip(self, name: str, text: str):
+    def _encode_clip(self, name: str, text: str, embeddings=None, missing: list | None = None):
         encoder = self.clips[name]
         single = ClipModel(encoders=[encoder], family=self.family, part=self.part, device=self.device,
                            dtype=self.dtype, layer=self.layer)
-        return single.encode_tokens(single.tokenize(text))
+        return single.encode_tokens(single.tokenize(text, embeddings, missing))
 
     def t5_tokens(self, text: str) -> list[tuple[int, float]]:
         tok = self.t5.tokenizer()
