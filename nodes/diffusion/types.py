@@ -16,3 +16,7 @@ SOCKET_TYPES = {
     IMAGE: ("#64b5f6", "images, float [B, H, W, C] in 0..1"),
     MASK: ("#81c784", "masks, float [B, H, W] in 0..1"),
 }
+# SD3 / Flux (issue 14): Flux Redux's image-prompt model and what a CLIP vision encoder outputs
+STYLE_MODEL, CLIP_VISION_OUTPUT = "STYLE_MODEL", "CLIP_VISION_OUTPUT"
+SOCKET_TYPES.setdefault(STYLE_MODEL, ("#c2ffae", "a style model (Flux Redux: image features -> prompt tokens)"))
+SOCKET_TYPES.setdefault(CLIP_VISION_OUTPUT, ("#a8dadc", "an image encoded by a CLIP vision model"))

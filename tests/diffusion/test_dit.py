@@ -507,3 +507,31 @@ def test_diffusers_layout_transformer_files_load(tmp_path, sd3_file):
 def test_lora_on_a_dit_model_is_refused_clearly(flux_loaded):
     dit, clip = flux_loaded
     assert not hasattr(dit, "with_patches") and not hasattr(clip, "with_patches")
+
+
+def test_flux_redux_appends_the_images_tokens(tmp_path, flux_loaded):
+    from types import SimpleNamespace
+
+    from diffusers.pipelines.flux.modeling_flux import ReduxImageEncoder
+
+    from nodes.diffusion.nodes_dit import style_model_apply, style_model_loader
+    from tests.diffusion.tiny_models import make_context
+
+    torch.manual_seed(12)
+    redux = ReduxImageEncoder(redux_dim=8, txt_in_features=td.T5_WIDTH).eval()
+    root = tmp_path / "models"
+    td._save(dict(redux.state_dict()), root / "style_models" / "redux-tiny.safetensors")
+    ctx = make_context(_settings(tmp_path, root))
+    (style,) = style_model_loader.fn(ctx, "redux-tiny.safetensors")
+    _dit, clip = flux_loaded
+    cond = clip.encode("a cat")
+    vision = SimpleNamespace(last_hidden_state=torch.randn(1, 5, 8))
+    (out,) = style_model_apply.fn(ctx, cond, style, vision, 0.5, "multiply")
+    assert out[0][0].shape == (1, 256 + 5, td.T5_WIDTH)
+    with torch.no_grad():
+        expected = redux(vision.last_hidden_state).image_embeds * 0.5
+    assert torch.allclose(out[0][0][:, 256:], expected, atol=1e-6)
+    assert torch.equal(out[0][0][:, :256], cond[0][0]) and out[0][1]["pooled_output"] is cond[0][1]["pooled_output"]
+    with pytest.raises(Exception, match="width"):
+        style_model_apply.fn(ctx, cond, style, SimpleNamespace(last_hidden_state=torch.randn(1, 5, 9)), 1.0,
+                             "multiply")
