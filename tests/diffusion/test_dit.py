@@ -535,3 +535,25 @@ def test_flux_redux_appends_the_images_tokens(tmp_path, flux_loaded):
     with pytest.raises(Exception, match="width"):
         style_model_apply.fn(ctx, cond, style, SimpleNamespace(last_hidden_state=torch.randn(1, 5, 9)), 1.0,
                              "multiply")
+
+
+def test_fp8_files_stay_fp8_when_loaded(tmp_path, flux_files):
+    """A file whose Linear weights are fp8 (as ComfyUI's *-fp8 downloads) loads without up-casting them."""
+    from nodes.diffusion.models.dit_loading import load_diffusion_model_file
+
+    source = load_diffusion_model_file(flux_files[1]["unet"])
+    state = {k: (v.to(torch.float8_e4m3fn) if v.ndim == 2 and not k.endswith("scale") else v)
+             for k, v in td.flux_to_bfl(source.transformer).items()}
+    path = td._save(state, tmp_path / "flux-fp8.safetensors")
+    fp8 = load_diffusion_model_file(path)
+    layer = fp8.transformer.single_transformer_blocks[0].attn.to_q
+    assert layer.weight.dtype == torch.float8_e4m3fn and fp8.transformer.norm_out.linear.weight.dtype == torch.float8_e4m3fn
+    assert fp8.transformer.transformer_blocks[0].attn.norm_q.weight.dtype == torch.float32
+    with torch.no_grad():
+        for module in source.transformer.modules():
+            if isinstance(module, torch.nn.Linear):
+                module.weight.copy_(module.weight.to(torch.float8_e4m3fn).float())
+    x, ctx = torch.randn(1, 16, 8, 8), torch.randn(1, 5, td.T5_WIDTH)
+    extras = [{"pooled_output": torch.randn(1, td.CLIP_L_WIDTH), "guidance": 3.5}]
+    assert torch.allclose(fp8.apply_model(x, torch.tensor([0.4]), ctx, extras),
+                          source.apply_model(x, torch.tensor([0.4]), ctx, extras), atol=1e-4)

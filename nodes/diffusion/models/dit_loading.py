@@ -53,8 +53,9 @@ def header_tensors(path: Path) -> dict[str, tuple[tuple[int, ...], str]] | None:
     return {k: (tuple(v["shape"]), v["dtype"]) for k, v in header.items() if k != "__metadata__"}
 
 
-def weight_bytes(tensors: dict, dtype, keep=lambda key: True) -> int:
-    """Bytes of the selected tensors once converted to ``dtype`` (floating point ones; others as stored)."""
+def weight_bytes(tensors: dict, dtype, keep=lambda key: True, store=None) -> int:
+    """Bytes of the selected tensors once loaded: floating point ones in ``dtype``, except fp8 ones (kept as
+    stored) and, with ``store`` (fp8), the 2-D weights; others as stored."""
     import math
 
     import torch
@@ -64,7 +65,11 @@ def weight_bytes(tensors: dict, dtype, keep=lambda key: True) -> int:
               "U8": 1, "BOOL": 1}
     total = 0
     for key, (shape, kind) in tensors.items():
-        if keep(key):
+        if not keep(key):
+            continue
+        if kind.startswith("F8") or (store is not None and len(shape) == 2):
+            total += math.prod(shape)
+        else:
             total += math.prod(shape) * (size if kind.startswith(("F", "BF")) else stored.get(kind, 4))
     return total
 
@@ -90,10 +95,10 @@ def check_fits(needed: int, what: str, dtype, available: int | None = None) -> N
                               "precision setting, or free memory")
 
 
-def _preflight(path: Path, dtype, what: str, keep=lambda key: True) -> None:
+def _preflight(path: Path, dtype, what: str, keep=lambda key: True, store=None) -> None:
     tensors = header_tensors(path)
     if tensors:
-        check_fits(weight_bytes(tensors, dtype, keep), what, dtype)
+        check_fits(weight_bytes(tensors, dtype, keep, store), what, dtype)
 
 
 def read_weights(path: Path):
@@ -187,12 +192,12 @@ def make_model(family: str, module, config: dict, *, device: str, dtype, name: s
 
 # -- transformer ---------------------------------------------------------------------------------------------------
 
-def _transformer_from(sd, family: str, prefix: str, layout: str, dtype, hints: dict, name: str):
+def _transformer_from(sd, family: str, prefix: str, layout: str, dtype, hints: dict, name: str, store=None):
     weights = dit_build.own_keys(sd, prefix) if prefix else {k: sd.pop(k) for k in list(sd)
                                                              if _is_transformer_key(k)}
     weights = dit_build.to_diffusers_transformer(family, weights, layout)
     hint = hints.get("transformer") if isinstance(hints.get("transformer"), dict) else None
-    return dit_build.build_transformer(family, weights, dtype, hint)
+    return dit_build.build_transformer(family, weights, dtype, hint, store=store)
 
 
 def _is_transformer_key(key: str) -> bool:
@@ -200,14 +205,14 @@ def _is_transformer_key(key: str) -> bool:
 
 
 def load_diffusion_model_file(path, *, device: str = "cpu", dtype=None, weight_dtype=None):
-    """UNETLoader: a diffusion transformer file -> DiTModel (weights in ``weight_dtype`` when given, else
-    ``dtype``; the model computes in ``dtype``)."""
+    """UNETLoader: a diffusion transformer file -> DiTModel computing in ``dtype``; Linear weights kept in
+    ``weight_dtype`` (fp8) when given, fp8 files' weights kept as stored, everything else in ``dtype``."""
     import torch
 
     dtype = dtype or torch.float32
     path = Path(path)
-    store = weight_dtype or dtype
-    _preflight(path, store, f"{path.name}", _is_transformer_key)
+    store = weight_dtype if weight_dtype is not None and weight_dtype != dtype else None
+    _preflight(path, dtype, f"{path.name}", _is_transformer_key, store)
     sd, metadata = read_weights(path)
     found = detect_dit(sd)
     if found is None:
@@ -217,12 +222,8 @@ def load_diffusion_model_file(path, *, device: str = "cpu", dtype=None, weight_d
         raise CheckpointError("no SD3 or Flux diffusion transformer in it (expected joint_blocks.* or "
                               "double_blocks.* weights)")
     family, prefix, layout = found
-    module, config = _transformer_from(sd, family, prefix, layout, dtype, read_hints(metadata), path.name)
+    module, config = _transformer_from(sd, family, prefix, layout, dtype, read_hints(metadata), path.name, store)
     sd.clear()
-    if weight_dtype is not None and weight_dtype != dtype:
-        from nodes.diffusion.models.weight_storage import store_weights_as
-
-        store_weights_as(module, weight_dtype, dtype)
     return make_model(family, module, config, device=device, dtype=dtype, name=path.name)
 
 
