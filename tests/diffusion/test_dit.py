@@ -557,3 +557,36 @@ def test_fp8_files_stay_fp8_when_loaded(tmp_path, flux_files):
     extras = [{"pooled_output": torch.randn(1, td.CLIP_L_WIDTH), "guidance": 3.5}]
     assert torch.allclose(fp8.apply_model(x, torch.tensor([0.4]), ctx, extras),
                           source.apply_model(x, torch.tensor([0.4]), ctx, extras), atol=1e-4)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", ["flux_dev", "flux_schnell", "sd35_large", "sd35_medium"])
+def test_the_released_models_configs_are_read_from_their_shapes(name):
+    """The real sizes, on the meta device (no weights): written in BFL's / Stability's keys, detected, converted
+    by diffusers, and read back to the configs they were built from."""
+    from diffusers import FluxTransformer2DModel, SD3Transformer2DModel
+
+    from benchmarks import bench_dit as real
+    from nodes.diffusion.models import dit_build, dit_config
+    from nodes.diffusion.models.detect import detect_dit
+
+    if name.startswith("flux"):
+        config = {**real.FLUX, "guidance_embeds": name == "flux_dev"}
+        with torch.device("meta"):
+            module = FluxTransformer2DModel(**config)
+        original = td.flux_to_bfl(module)
+    else:
+        config = real.SD35_LARGE if name == "sd35_large" else real.SD35_MEDIUM
+        with torch.device("meta"):
+            module = SD3Transformer2DModel(**config)
+        original = td.sd3_to_mmdit(module)
+    state = {"model.diffusion_model." + k: v for k, v in original.items()}
+    family, prefix, layout = detect_dit(state)
+    converted = dit_build.to_diffusers_transformer(family, dit_build.own_keys(state, prefix), layout)
+    assert set(converted) == set(module.state_dict())
+    inferred = (dit_config.flux_config if family == "flux" else dit_config.sd3_config)(converted)
+    for key, value in module.config.items():
+        if key in inferred and key != "sample_size":
+            if key == "out_channels" and value is None:  # diffusers' "same as in_channels"
+                value = module.config.in_channels
+            assert inferred[key] == (tuple(value) if isinstance(value, list) else value), key
