@@ -100,10 +100,12 @@ def test_the_const_parametrisation_is_rectified_flow():
     assert torch.allclose(ms.calculate_denoised(sigma, velocity, xt), x0, atol=1e-6)
 
 
-@pytest.mark.parametrize("name", ["euler_ancestral", "dpmpp_2s_ancestral"])
-def test_ancestral_samplers_keep_a_flow_models_marginals(name):
+@pytest.mark.parametrize("name", ["euler_ancestral", "dpmpp_2s_ancestral", "dpmpp_sde", "dpmpp_2m_sde",
+                                  "dpmpp_2m_sde_heun", "dpmpp_3m_sde"])
+def test_stochastic_samplers_keep_a_flow_models_marginals(name):
     """A perfect model of data that is the constant 2: after a step from pure noise to sigma 0.6, the latent must be
-    (1 - 0.6) * 2 + 0.6 * unit noise, as the flow was trained (the variance-exploding split would keep the mean 2)."""
+    (1 - 0.6) * 2 + 0.6 * unit noise, as the flow was trained (the variance-exploding split would keep the mean 2);
+    and again after three steps 1 -> 0.8 -> 0.6 -> 0.3 (the multistep corrections included)."""
     from nodes.diffusion.sampling.model_sampling_flow import ModelSamplingFlow
     from nodes.diffusion.sampling.sampler_registry import get_sampler
     from nodes.diffusion.sampling.samplers_flow import for_model
@@ -114,6 +116,9 @@ def test_ancestral_samplers_keep_a_flow_models_marginals(name):
     out = spec.fn(lambda x, sigma: torch.full_like(x, 2.0), x, torch.tensor([1.0, 0.6]), seed=1)
     assert float(out.mean()) == pytest.approx(0.8, abs=0.02)
     assert float(out.std()) == pytest.approx(0.6, abs=0.02)
+    out = spec.fn(lambda x, sigma: torch.full_like(x, 2.0), x, torch.tensor([1.0, 0.8, 0.6, 0.3]), seed=1)
+    assert float(out.mean()) == pytest.approx(1.4, abs=0.02)
+    assert float(out.std()) == pytest.approx(0.3, abs=0.02)
     assert torch.equal(spec.fn(lambda x, sigma: torch.full_like(x, 2.0), x, torch.tensor([1.0, 0.0]), seed=1),
                        torch.full_like(x, 2.0))
 
