@@ -20,7 +20,9 @@ CLIP_TYPES = ("stable_diffusion", "stable_cascade", "sd3", "stable_audio", "moch
               "ovis")
 DUAL_CLIP_TYPES = ("sdxl", "sd3", "flux", "hunyuan_video", "hidream", "hunyuan_image", "hunyuan_video_15",
                    "kandinsky5", "kandinsky5_image", "ltxv", "newbie", "ace")
-SUPPORTED_CLIP_TYPES = ("sd3", "flux")
+SUPPORTED_CLIP_TYPES = ("sd3", "flux", "stable_diffusion", "sdxl")
+#: CLIPLoader's / DualCLIPLoader's type -> the U-Net family whose CLIP object is built (the others are DiT types)
+SD_CLIP_TYPES = {"stable_diffusion": "sd1", "sdxl": "sdxl"}
 DEVICES = ("default", "cpu")
 SHIFT = dict(min=0.0, max=100.0, step=0.01)
 GUIDANCE = dict(default=3.5, min=0.0, max=100.0, step=0.1)
@@ -64,11 +66,11 @@ def unet_loader(ctx, unet_name, weight_dtype="default"):
 
 def _load_clips(ctx, names_fields, clip_type, type_field="type", device_choice="default"):
     from nodes.diffusion.models.checkpoint_file import file_identity
-    from nodes.diffusion.models.dit_loading import load_text_encoder_files
+    from nodes.diffusion.models.dit_loading import load_sd_clip_files, load_text_encoder_files
 
     if clip_type not in SUPPORTED_CLIP_TYPES:
-        raise NodeError(f"type {clip_type!r} isn't supported: NodeFlow loads sd3 and flux text encoders here "
-                        "(SD1/SDXL encoders come with their checkpoints)", field=type_field)
+        raise NodeError(f"type {clip_type!r} isn't supported: NodeFlow loads {', '.join(SUPPORTED_CLIP_TYPES)} "
+                        "text encoders", field=type_field)
     paths = [(_resolve(ctx, "text_encoders", name, field), name, field) for name, field in names_fields]
     device, dtype, _vae = _dtypes(ctx)
     if device_choice == "cpu" and device != "cpu":  # ComfyUI's device input: keep the encoders off the GPU
@@ -78,8 +80,13 @@ def _load_clips(ctx, names_fields, clip_type, type_field="type", device_choice="
     key = ("dit-clip", clip_type, *[file_identity(p) for p, _, _ in paths], device, str(dtype))
     label = " + ".join(name for _, name, _ in paths)
     try:
-        clip = ctx.models.get(key, lambda: load_text_encoder_files([p for p, _, _ in paths], clip_type,
-                                                                   device=device, dtype=dtype, name=label))
+        files = [p for p, _, _ in paths]
+        if clip_type in SD_CLIP_TYPES:
+            load = lambda: load_sd_clip_files(files, SD_CLIP_TYPES[clip_type], device=device, dtype=dtype,  # noqa
+                                              name=label)
+        else:
+            load = lambda: load_text_encoder_files(files, clip_type, device=device, dtype=dtype, name=label)  # noqa
+        clip = ctx.models.get(key, load)
     except _LOAD_ERRORS as e:
         raise _load_error(label, names_fields[0][1], e) from e
     ctx.record(text_encoders=label, clip_type=clip_type)
@@ -94,7 +101,7 @@ def _load_clips(ctx, names_fields, clip_type, type_field="type", device_choice="
                             "diffusion model")],
       outputs=[Output("CLIP", CLIP)])
 def clip_loader(ctx, clip_name, type="stable_diffusion", device="default"):
-    """Load one text encoder file (CLIP-L, CLIP-G or T5-XXL for SD3)."""
+    """Load one text encoder file: CLIP-L, CLIP-G or T5-XXL for SD3; CLIP-L for SD1 (stable_diffusion)."""
     return _load_clips(ctx, [(clip_name, "clip_name")], type, device_choice=device)
 
 
@@ -104,7 +111,8 @@ def clip_loader(ctx, clip_name, type="stable_diffusion", device="default"):
               Input("device", COMBO, choices=DEVICES, default="default", optional=True)],
       outputs=[Output("CLIP", CLIP)])
 def dual_clip_loader(ctx, clip_name1, clip_name2, type="sdxl", device="default"):
-    """Two text encoder files: CLIP-L + T5-XXL for Flux; two of CLIP-L, CLIP-G, T5-XXL for SD3 (any order)."""
+    """Two text encoder files (any order): CLIP-L + T5-XXL for Flux; two of CLIP-L, CLIP-G, T5-XXL for SD3;
+    CLIP-L + CLIP-G for SDXL."""
     return _load_clips(ctx, [(clip_name1, "clip_name1"), (clip_name2, "clip_name2")], type, device_choice=device)
 
 

@@ -595,3 +595,19 @@ def test_the_released_models_configs_are_read_from_their_shapes(name):
             if key == "out_channels" and value is None:  # diffusers' "same as in_channels"
                 value = module.config.in_channels
             assert inferred[key] == (tuple(value) if isinstance(value, list) else value), key
+
+
+def test_sd1_and_sdxl_encoders_from_their_own_files_encode_like_the_checkpoints(tmp_path):
+    """CLIPLoader "stable_diffusion" / DualCLIPLoader "sdxl": the same conditioning as the checkpoint's encoders."""
+    from nodes.diffusion.models.dit_loading import load_sd_clip_files
+    from nodes.diffusion.models.loading import load_checkpoint
+    from tests.diffusion.tiny_models import write_tiny_checkpoint
+
+    for family in ("sd1", "sdxl"):
+        ckpt = load_checkpoint(write_tiny_checkpoint(tmp_path / f"{family}.safetensors", family=family))
+        files = [td._save(td.hf_state(e.module), tmp_path / f"{family}-{e.spec.name}.safetensors")
+                 for e in ckpt.clip.encoders]
+        clip = load_sd_clip_files(list(reversed(files)), family)
+        (a, ea), = ckpt.clip.encode(PROMPT)
+        (b, eb), = clip.encode(PROMPT)
+        assert torch.allclose(a, b, atol=1e-6) and torch.allclose(ea["pooled_output"], eb["pooled_output"], atol=1e-6)

@@ -6,7 +6,8 @@
 - ``load_diffusion_model_file``: UNETLoader's file (BFL's Flux keys, Stability's MMDiT keys, diffusers' keys;
   with or without the checkpoint prefix).
 - ``load_text_encoder_files``: CLIPLoader / DualCLIPLoader / TripleCLIPLoader: each file is recognised by its keys
-  (T5: ``encoder.block.*``; CLIP: ``text_model.*``; CLIP-G is the wider of two CLIPs, or one 1280 wide or more).
+  (T5: ``encoder.block.*``; CLIP: ``text_model.*``; CLIP-G is the wider (then deeper) of two CLIPs, or one 1280
+  wide or more).
 - ComfyUI's "fp8_scaled" files (a ``scaled_fp8`` marker, fp8 weights with a ``scale_weight`` each, as in the
   official SD3.5 / Flux templates' downloads) are dequantised on reading: ``weight * scale_weight``.
 
@@ -238,6 +239,14 @@ def _encoder_kind(sd) -> str:
                           "encoder.block.* weights)")
 
 
+def _clip_size(sd) -> tuple[int, int]:
+    """(width, layers): CLIP-G is wider and deeper than CLIP-L (1280 x 32 against 768 x 12)."""
+    from nodes.diffusion.models.infer_config import count_indices
+
+    layers = count_indices(sd, "text_model.encoder.layers.") or count_indices(sd, "encoder.layers.")
+    return _clip_width(sd), layers
+
+
 def _clip_width(sd) -> int:
     key = "text_model.embeddings.token_embedding.weight"
     if key not in sd:
@@ -267,7 +276,7 @@ def load_text_encoder_files(paths, family: str, *, device: str = "cpu", dtype=No
             clips.append((sd, path))
     if len(clips) > 2:
         raise CheckpointError("more than two CLIP text encoders")
-    clips.sort(key=lambda c: _clip_width(c[0]))
+    clips.sort(key=lambda c: _clip_size(c[0]))
     if len(clips) == 2:
         parts["clip_l"], parts["clip_g"] = clips
     elif clips:
@@ -369,3 +378,38 @@ def load_dit_checkpoint(path, *, device: str = "cpu", dtype=None, vae_dtype=None
     progress(5, 5, "loaded")
     return LoadedDiT(family=family, source=str(path), model=model, clip=clip, vae_model=vae_model,
                      configs={"transformer": config})
+
+
+# -- SD1 / SDXL text encoders from their own files (CLIPLoader "stable_diffusion", DualCLIPLoader "sdxl") ---------
+
+def load_sd_clip_files(paths, family: str, *, device: str = "cpu", dtype=None, name: str = ""):
+    """CLIP-L alone (SD1) or CLIP-L + CLIP-G (SDXL, any order) in Hugging Face's layout -> the pack's ClipModel."""
+    import torch
+
+    from nodes.diffusion.models import families as fam
+    from nodes.diffusion.models.clip_model import ClipModel, TextEncoder
+    from nodes.diffusion.models.memory import MovablePart
+    from nodes.diffusion.models.patching import SharedModule
+
+    dtype = dtype or torch.float32
+    files = []
+    for path in paths:
+        path = Path(path)
+        _preflight(path, dtype, path.name)
+        sd, _ = read_weights(path)
+        if _encoder_kind(sd) != "clip":
+            raise CheckpointError(f"{path.name} is a T5 encoder; {fam.family(family).label} uses CLIP only")
+        files.append(sd)
+    files.sort(key=_clip_size)
+    spec = fam.family(family)
+    if len(files) != len(spec.text_encoders):
+        raise CheckpointError(f"{spec.label} takes {len(spec.text_encoders)} CLIP file(s), got {len(files)}")
+    encoders = []
+    for sd, te in zip(files, spec.text_encoders):
+        module = dit_build.build_hf_clip(sd, te.name, te.projected_pool, te.hidden_act, dtype)
+        if te.projected_pool and not hasattr(module, "text_projection"):
+            raise CheckpointError(f"the {te.name} file has no text projection, which {spec.label} needs")
+        encoders.append(TextEncoder(SharedModule(module, f"{name} {te.name}"), te, te.default_layer))
+    return ClipModel(encoders=encoders, family=family,
+                     part=MovablePart(f"{name} text encoders", [e.module for e in encoders]), device=device,
+                     dtype=dtype)
