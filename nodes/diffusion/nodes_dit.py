@@ -10,7 +10,8 @@ from nodeflow.core.context import NodeError
 from nodeflow.core.nodedef import COMBO, Comfy, FLOAT, INT, STRING, Input, Output, node
 from nodes.diffusion.nodes_latent import MAX_RESOLUTION
 from nodes.diffusion.nodes_loaders import _dtypes, _load_error, _resolve
-from nodes.diffusion.types import CLIP, CONDITIONING, IMAGE, LATENT, MODEL, VAE
+from nodes.diffusion.types import (CLIP, CLIP_VISION_OUTPUT, CONDITIONING, IMAGE, LATENT, MODEL, STYLE_MODEL,
+                                   VAE)
 
 WEIGHT_DTYPES = ("default", "fp8_e4m3fn", "fp8_e4m3fn_fast", "fp8_e5m2")
 #: ComfyUI's CLIPLoader / DualCLIPLoader types; NodeFlow loads the ones in SUPPORTED_CLIP_TYPES.
@@ -19,7 +20,9 @@ CLIP_TYPES = ("stable_diffusion", "stable_cascade", "sd3", "stable_audio", "moch
               "ovis")
 DUAL_CLIP_TYPES = ("sdxl", "sd3", "flux", "hunyuan_video", "hidream", "hunyuan_image", "hunyuan_video_15",
                    "kandinsky5", "kandinsky5_image", "ltxv", "newbie", "ace")
-SUPPORTED_CLIP_TYPES = ("sd3", "flux")
+SUPPORTED_CLIP_TYPES = ("sd3", "flux", "stable_diffusion", "sdxl")
+#: CLIPLoader's / DualCLIPLoader's type -> the U-Net family whose CLIP object is built (the others are DiT types)
+SD_CLIP_TYPES = {"stable_diffusion": "sd1", "sdxl": "sdxl"}
 DEVICES = ("default", "cpu")
 SHIFT = dict(min=0.0, max=100.0, step=0.01)
 GUIDANCE = dict(default=3.5, min=0.0, max=100.0, step=0.1)
@@ -61,20 +64,29 @@ def unet_loader(ctx, unet_name, weight_dtype="default"):
     return (model,)
 
 
-def _load_clips(ctx, names_fields, clip_type, type_field="type"):
+def _load_clips(ctx, names_fields, clip_type, type_field="type", device_choice="default"):
     from nodes.diffusion.models.checkpoint_file import file_identity
-    from nodes.diffusion.models.dit_loading import load_text_encoder_files
+    from nodes.diffusion.models.dit_loading import load_sd_clip_files, load_text_encoder_files
 
     if clip_type not in SUPPORTED_CLIP_TYPES:
-        raise NodeError(f"type {clip_type!r} isn't supported: NodeFlow loads sd3 and flux text encoders here "
-                        "(SD1/SDXL encoders come with their checkpoints)", field=type_field)
+        raise NodeError(f"type {clip_type!r} isn't supported: NodeFlow loads {', '.join(SUPPORTED_CLIP_TYPES)} "
+                        "text encoders", field=type_field)
     paths = [(_resolve(ctx, "text_encoders", name, field), name, field) for name, field in names_fields]
     device, dtype, _vae = _dtypes(ctx)
+    if device_choice == "cpu" and device != "cpu":  # ComfyUI's device input: keep the encoders off the GPU
+        from nodes.diffusion.models.precision import model_dtype
+
+        device, dtype = "cpu", model_dtype("cpu", ctx.settings.precision)
     key = ("dit-clip", clip_type, *[file_identity(p) for p, _, _ in paths], device, str(dtype))
     label = " + ".join(name for _, name, _ in paths)
     try:
-        clip = ctx.models.get(key, lambda: load_text_encoder_files([p for p, _, _ in paths], clip_type,
-                                                                   device=device, dtype=dtype, name=label))
+        files = [p for p, _, _ in paths]
+        if clip_type in SD_CLIP_TYPES:
+            load = lambda: load_sd_clip_files(files, SD_CLIP_TYPES[clip_type], device=device, dtype=dtype,  # noqa
+                                              name=label)
+        else:
+            load = lambda: load_text_encoder_files(files, clip_type, device=device, dtype=dtype, name=label)  # noqa
+        clip = ctx.models.get(key, load)
     except _LOAD_ERRORS as e:
         raise _load_error(label, names_fields[0][1], e) from e
     ctx.record(text_encoders=label, clip_type=clip_type)
@@ -84,11 +96,13 @@ def _load_clips(ctx, names_fields, clip_type, type_field="type"):
 @node("CLIPLoader", comfy=True, display="Load CLIP", category="loaders",
       inputs=[Input("clip_name", COMBO, files="text_encoders"),
               Input("type", COMBO, choices=CLIP_TYPES, default="stable_diffusion"),
-              Input("device", COMBO, choices=DEVICES, default="default", optional=True)],
+              Input("device", COMBO, choices=DEVICES, default="default", optional=True,
+                    tooltip="cpu: run the text encoder on the CPU (T5-XXL is 9 GiB in bf16), leaving the GPU to the "
+                            "diffusion model")],
       outputs=[Output("CLIP", CLIP)])
 def clip_loader(ctx, clip_name, type="stable_diffusion", device="default"):
-    """Load one text encoder file (CLIP-L, CLIP-G or T5-XXL for SD3)."""
-    return _load_clips(ctx, [(clip_name, "clip_name")], type)
+    """Load one text encoder file: CLIP-L, CLIP-G or T5-XXL for SD3; CLIP-L for SD1 (stable_diffusion)."""
+    return _load_clips(ctx, [(clip_name, "clip_name")], type, device_choice=device)
 
 
 @node("DualCLIPLoader", comfy=True, display="DualCLIPLoader", category="loaders",
@@ -97,8 +111,9 @@ def clip_loader(ctx, clip_name, type="stable_diffusion", device="default"):
               Input("device", COMBO, choices=DEVICES, default="default", optional=True)],
       outputs=[Output("CLIP", CLIP)])
 def dual_clip_loader(ctx, clip_name1, clip_name2, type="sdxl", device="default"):
-    """Two text encoder files: CLIP-L + T5-XXL for Flux; two of CLIP-L, CLIP-G, T5-XXL for SD3 (any order)."""
-    return _load_clips(ctx, [(clip_name1, "clip_name1"), (clip_name2, "clip_name2")], type)
+    """Two text encoder files (any order): CLIP-L + T5-XXL for Flux; two of CLIP-L, CLIP-G, T5-XXL for SD3;
+    CLIP-L + CLIP-G for SDXL."""
+    return _load_clips(ctx, [(clip_name1, "clip_name1"), (clip_name2, "clip_name2")], type, device_choice=device)
 
 
 @node("TripleCLIPLoader", comfy=True, display="TripleCLIPLoader", category="loaders",
@@ -244,6 +259,55 @@ def instruct_pix_to_pix(ctx, positive, negative, vae, pixels):
     return with_image(positive), with_image(negative), {"samples": torch.zeros_like(latent)}
 
 
+@node("StyleModelLoader", comfy=True, display="Load Style Model", category="loaders",
+      inputs=[Input("style_model_name", COMBO, files="style_models",
+                    tooltip="Flux Redux (flux1-redux-dev.safetensors): turns an image's features into prompt tokens")],
+      outputs=[Output("STYLE_MODEL", STYLE_MODEL)])
+def style_model_loader(ctx, style_model_name):
+    """Load a Flux Redux style model (an image prompt for Flux)."""
+    from nodes.diffusion.models.checkpoint_file import file_identity
+    from nodes.diffusion.models.style_model import load_style_model
+
+    path = _resolve(ctx, "style_models", style_model_name, "style_model_name")
+    device, dtype, _vae = _dtypes(ctx)
+    try:
+        model = ctx.models.get(("style", *file_identity(path), device, str(dtype)),
+                               lambda: load_style_model(path, device=device, dtype=dtype))
+    except _LOAD_ERRORS as e:
+        raise _load_error(style_model_name, "style_model_name", e) from e
+    return (model,)
+
+
+@node("StyleModelApply", comfy=True, display="Apply Style Model", category="conditioning/style_model",
+      inputs=[Input("conditioning", CONDITIONING), Input("style_model", STYLE_MODEL),
+              Input("clip_vision_output", CLIP_VISION_OUTPUT),
+              Input("strength", FLOAT, default=1.0, min=0.0, max=10.0, step=0.001),
+              Input("strength_type", COMBO, choices=("multiply", "attn_bias"), default="multiply")],
+      outputs=[Output("CONDITIONING", CONDITIONING)])
+def style_model_apply(ctx, conditioning, style_model, clip_vision_output, strength=1.0, strength_type="multiply"):
+    """Append the image's tokens (Redux) to every conditioning entry; "multiply" scales them by strength."""
+    import torch
+
+    if strength_type == "attn_bias" and float(strength) != 1.0:
+        raise NodeError("attn_bias needs attention masks in the transformer, which NodeFlow doesn't support yet: "
+                        "use multiply", field="strength_type")
+    try:
+        tokens = style_model.tokens(clip_vision_output)
+    except ValueError as e:
+        raise NodeError(str(e), field="clip_vision_output") from e
+    tokens = tokens.flatten(0, 1).unsqueeze(0)
+    if strength_type == "multiply":
+        tokens = tokens * float(strength)
+    out = []
+    for context, extras in conditioning:
+        if context.shape[-1] != tokens.shape[-1]:
+            raise NodeError(f"the style model's tokens are {tokens.shape[-1]} wide, the conditioning "
+                            f"{context.shape[-1]} (a Flux style model needs Flux conditioning)", field="conditioning")
+        out.append((torch.cat([context, tokens.to(context.dtype)], dim=1), dict(extras or {})))
+    return (out,)
+
+
 NODE_TYPES = [unet_loader, clip_loader, dual_clip_loader, triple_clip_loader, empty_sd3_latent,
               clip_text_encode_flux, clip_text_encode_sd3, flux_guidance, model_sampling_sd3,
-              model_sampling_aura_flow, model_sampling_flux, instruct_pix_to_pix]
+              model_sampling_aura_flow, model_sampling_flux, instruct_pix_to_pix, style_model_loader,
+              style_model_apply]

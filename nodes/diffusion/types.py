@@ -29,3 +29,7 @@ SOCKET_TYPES = {
     CLIP_VISION: ("#a8dadc", "a CLIP image encoder"),
     CLIP_VISION_OUTPUT: ("#ad7452", "an image encoded by CLIP vision (embeddings, hidden states)"),
 }
+# SD3 / Flux (issue 14): Flux Redux's image-prompt model and what a CLIP vision encoder outputs
+STYLE_MODEL, CLIP_VISION_OUTPUT = "STYLE_MODEL", "CLIP_VISION_OUTPUT"
+SOCKET_TYPES.setdefault(STYLE_MODEL, ("#c2ffae", "a style model (Flux Redux: image features -> prompt tokens)"))
+SOCKET_TYPES.setdefault(CLIP_VISION_OUTPUT, ("#a8dadc", "an image encoded by a CLIP vision model"))

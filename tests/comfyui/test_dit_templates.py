@@ -11,11 +11,11 @@ from tests.comfyui.templates import SETS, load
 
 NAMED = ("flux_schnell.json", "sd3.5_simple_example.json", "flux_schnell_full_text_to_image.json",
          "flux_canny_model_example.json", "flux_redux_model_example.json", "sd3.5_large_blur.json")
-#: Node types these templates use that other issues bring (the everyday vocabulary: issue 12) or that are still
-#: to do here (Flux Redux's style model and CLIP vision).
+#: Node types these templates use that another issue brings (the everyday vocabulary, issue 12: conditioning,
+#: ControlNet, custom sampling, CLIP vision).
 ELSEWHERE = {"ConditioningZeroOut", "Canny", "ControlNetLoader", "ControlNetApplyAdvanced", "BasicGuider",
              "BasicScheduler", "KSamplerSelect", "RandomNoise", "SamplerCustomAdvanced", "CLIPVisionLoader",
-             "CLIPVisionEncode", "StyleModelLoader", "StyleModelApply", "SaveImageWebsocket"}
+             "CLIPVisionEncode", "SaveImageWebsocket"}
 
 
 def _names():

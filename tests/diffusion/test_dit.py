@@ -100,10 +100,12 @@ def test_the_const_parametrisation_is_rectified_flow():
     assert torch.allclose(ms.calculate_denoised(sigma, velocity, xt), x0, atol=1e-6)
 
 
-@pytest.mark.parametrize("name", ["euler_ancestral", "dpmpp_2s_ancestral"])
-def test_ancestral_samplers_keep_a_flow_models_marginals(name):
+@pytest.mark.parametrize("name", ["euler_ancestral", "dpmpp_2s_ancestral", "dpmpp_sde", "dpmpp_2m_sde",
+                                  "dpmpp_2m_sde_heun", "dpmpp_3m_sde"])
+def test_stochastic_samplers_keep_a_flow_models_marginals(name):
     """A perfect model of data that is the constant 2: after a step from pure noise to sigma 0.6, the latent must be
-    (1 - 0.6) * 2 + 0.6 * unit noise, as the flow was trained (the variance-exploding split would keep the mean 2)."""
+    (1 - 0.6) * 2 + 0.6 * unit noise, as the flow was trained (the variance-exploding split would keep the mean 2);
+    and again after three steps 1 -> 0.8 -> 0.6 -> 0.3 (the multistep corrections included)."""
     from nodes.diffusion.sampling.model_sampling_flow import ModelSamplingFlow
     from nodes.diffusion.sampling.sampler_registry import get_sampler
     from nodes.diffusion.sampling.samplers_flow import for_model
@@ -114,6 +116,9 @@ def test_ancestral_samplers_keep_a_flow_models_marginals(name):
     out = spec.fn(lambda x, sigma: torch.full_like(x, 2.0), x, torch.tensor([1.0, 0.6]), seed=1)
     assert float(out.mean()) == pytest.approx(0.8, abs=0.02)
     assert float(out.std()) == pytest.approx(0.6, abs=0.02)
+    out = spec.fn(lambda x, sigma: torch.full_like(x, 2.0), x, torch.tensor([1.0, 0.8, 0.6, 0.3]), seed=1)
+    assert float(out.mean()) == pytest.approx(1.4, abs=0.02)
+    assert float(out.std()) == pytest.approx(0.3, abs=0.02)
     assert torch.equal(spec.fn(lambda x, sigma: torch.full_like(x, 2.0), x, torch.tensor([1.0, 0.0]), seed=1),
                        torch.full_like(x, 2.0))
 
@@ -507,3 +512,102 @@ def test_diffusers_layout_transformer_files_load(tmp_path, sd3_file):
 def test_lora_on_a_dit_model_is_refused_clearly(flux_loaded):
     dit, clip = flux_loaded
     assert not hasattr(dit, "with_patches") and not hasattr(clip, "with_patches")
+
+
+def test_flux_redux_appends_the_images_tokens(tmp_path, flux_loaded):
+    from types import SimpleNamespace
+
+    from diffusers.pipelines.flux.modeling_flux import ReduxImageEncoder
+
+    from nodes.diffusion.nodes_dit import style_model_apply, style_model_loader
+    from tests.diffusion.tiny_models import make_context
+
+    torch.manual_seed(12)
+    redux = ReduxImageEncoder(redux_dim=8, txt_in_features=td.T5_WIDTH).eval()
+    root = tmp_path / "models"
+    td._save(dict(redux.state_dict()), root / "style_models" / "redux-tiny.safetensors")
+    ctx = make_context(_settings(tmp_path, root))
+    (style,) = style_model_loader.fn(ctx, "redux-tiny.safetensors")
+    _dit, clip = flux_loaded
+    cond = clip.encode("a cat")
+    vision = SimpleNamespace(last_hidden_state=torch.randn(1, 5, 8))
+    (out,) = style_model_apply.fn(ctx, cond, style, vision, 0.5, "multiply")
+    assert out[0][0].shape == (1, 256 + 5, td.T5_WIDTH)
+    with torch.no_grad():
+        expected = redux(vision.last_hidden_state).image_embeds * 0.5
+    assert torch.allclose(out[0][0][:, 256:], expected, atol=1e-6)
+    assert torch.equal(out[0][0][:, :256], cond[0][0]) and out[0][1]["pooled_output"] is cond[0][1]["pooled_output"]
+    with pytest.raises(Exception, match="width"):
+        style_model_apply.fn(ctx, cond, style, SimpleNamespace(last_hidden_state=torch.randn(1, 5, 9)), 1.0,
+                             "multiply")
+
+
+def test_fp8_files_stay_fp8_when_loaded(tmp_path, flux_files):
+    """A file whose Linear weights are fp8 (as ComfyUI's *-fp8 downloads) loads without up-casting them."""
+    from nodes.diffusion.models.dit_loading import load_diffusion_model_file
+
+    source = load_diffusion_model_file(flux_files[1]["unet"])
+    state = {k: (v.to(torch.float8_e4m3fn) if v.ndim == 2 and not k.endswith("scale") else v)
+             for k, v in td.flux_to_bfl(source.transformer).items()}
+    path = td._save(state, tmp_path / "flux-fp8.safetensors")
+    fp8 = load_diffusion_model_file(path)
+    layer = fp8.transformer.single_transformer_blocks[0].attn.to_q
+    assert layer.weight.dtype == torch.float8_e4m3fn and fp8.transformer.norm_out.linear.weight.dtype == torch.float8_e4m3fn
+    assert fp8.transformer.transformer_blocks[0].attn.norm_q.weight.dtype == torch.float32
+    with torch.no_grad():
+        for module in source.transformer.modules():
+            if isinstance(module, torch.nn.Linear):
+                module.weight.copy_(module.weight.to(torch.float8_e4m3fn).float())
+    x, ctx = torch.randn(1, 16, 8, 8), torch.randn(1, 5, td.T5_WIDTH)
+    extras = [{"pooled_output": torch.randn(1, td.CLIP_L_WIDTH), "guidance": 3.5}]
+    assert torch.allclose(fp8.apply_model(x, torch.tensor([0.4]), ctx, extras),
+                          source.apply_model(x, torch.tensor([0.4]), ctx, extras), atol=1e-4)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", ["flux_dev", "flux_schnell", "sd35_large", "sd35_medium"])
+def test_the_released_models_configs_are_read_from_their_shapes(name):
+    """The real sizes, on the meta device (no weights): written in BFL's / Stability's keys, detected, converted
+    by diffusers, and read back to the configs they were built from."""
+    from diffusers import FluxTransformer2DModel, SD3Transformer2DModel
+
+    from benchmarks import bench_dit as real
+    from nodes.diffusion.models import dit_build, dit_config
+    from nodes.diffusion.models.detect import detect_dit
+
+    if name.startswith("flux"):
+        config = {**real.FLUX, "guidance_embeds": name == "flux_dev"}
+        with torch.device("meta"):
+            module = FluxTransformer2DModel(**config)
+        original = td.flux_to_bfl(module)
+    else:
+        config = real.SD35_LARGE if name == "sd35_large" else real.SD35_MEDIUM
+        with torch.device("meta"):
+            module = SD3Transformer2DModel(**config)
+        original = td.sd3_to_mmdit(module)
+    state = {"model.diffusion_model." + k: v for k, v in original.items()}
+    family, prefix, layout = detect_dit(state)
+    converted = dit_build.to_diffusers_transformer(family, dit_build.own_keys(state, prefix), layout)
+    assert set(converted) == set(module.state_dict())
+    inferred = (dit_config.flux_config if family == "flux" else dit_config.sd3_config)(converted)
+    for key, value in module.config.items():
+        if key in inferred and key != "sample_size":
+            if key == "out_channels" and value is None:  # diffusers' "same as in_channels"
+                value = module.config.in_channels
+            assert inferred[key] == (tuple(value) if isinstance(value, list) else value), key
+
+
+def test_sd1_and_sdxl_encoders_from_their_own_files_encode_like_the_checkpoints(tmp_path):
+    """CLIPLoader "stable_diffusion" / DualCLIPLoader "sdxl": the same conditioning as the checkpoint's encoders."""
+    from nodes.diffusion.models.dit_loading import load_sd_clip_files
+    from nodes.diffusion.models.loading import load_checkpoint
+    from tests.diffusion.tiny_models import write_tiny_checkpoint
+
+    for family in ("sd1", "sdxl"):
+        ckpt = load_checkpoint(write_tiny_checkpoint(tmp_path / f"{family}.safetensors", family=family))
+        files = [td._save(td.hf_state(e.module), tmp_path / f"{family}-{e.spec.name}.safetensors")
+                 for e in ckpt.clip.encoders]
+        clip = load_sd_clip_files(list(reversed(files)), family)
+        (a, ea), = ckpt.clip.encode(PROMPT)
+        (b, eb), = clip.encode(PROMPT)
+        assert torch.allclose(a, b, atol=1e-6) and torch.allclose(ea["pooled_output"], eb["pooled_output"], atol=1e-6)

@@ -63,9 +63,12 @@ def _convert_flux(weights: dict, convert) -> dict:
     return out
 
 
-def build_transformer(family: str, weights: dict, dtype, hints: dict | None = None):
-    """(module, config) of a diffusers-layout SD3 or Flux transformer state dict."""
+def build_transformer(family: str, weights: dict, dtype, hints: dict | None = None, store=None):
+    """(module, config) of a diffusers-layout SD3 or Flux transformer state dict; ``store`` (an fp8 dtype):
+    keep the Linear weights in it (fp8 files keep theirs anyway)."""
     from diffusers import FluxTransformer2DModel, SD3Transformer2DModel
+
+    from nodes.diffusion.models.weight_storage import is_fp8, keep_stored_fp8
 
     if family == "sd3":
         config = dit_config.sd3_config(weights, hints)
@@ -73,7 +76,17 @@ def build_transformer(family: str, weights: dict, dtype, hints: dict | None = No
     else:
         config = dit_config.flux_config(weights, hints)
         make = lambda: FluxTransformer2DModel(**config)  # noqa: E731
-    return materialise(make, weights, dtype, f"{family.upper()} transformer"), config
+    what = f"{family.upper()} transformer"
+    if store is not None:
+        # every 2-D weight of these transformers is a Linear's; converted one at a time (no second full copy)
+        for key in [k for k, v in weights.items() if k.endswith(".weight") and v.ndim == 2]:
+            weights[key] = weights[key].to(store)
+    if any(is_fp8(v.dtype) for v in weights.values()):
+        # fp8 files stay fp8 (never up-cast whole: that would need the bf16 model's memory on top)
+        module = materialise(make, weights, None, what)
+        keep_stored_fp8(module, dtype)
+        return module, config
+    return materialise(make, weights, dtype, what), config
 
 
 def build_t5(weights: dict, dtype):

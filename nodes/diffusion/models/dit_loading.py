@@ -6,7 +6,8 @@
 - ``load_diffusion_model_file``: UNETLoader's file (BFL's Flux keys, Stability's MMDiT keys, diffusers' keys;
   with or without the checkpoint prefix).
 - ``load_text_encoder_files``: CLIPLoader / DualCLIPLoader / TripleCLIPLoader: each file is recognised by its keys
-  (T5: ``encoder.block.*``; CLIP: ``text_model.*``; CLIP-G is the wider of two CLIPs, or one 1280 wide or more).
+  (T5: ``encoder.block.*``; CLIP: ``text_model.*``; CLIP-G is the wider (then deeper) of two CLIPs, or one 1280
+  wide or more).
 - ComfyUI's "fp8_scaled" files (a ``scaled_fp8`` marker, fp8 weights with a ``scale_weight`` each, as in the
   official SD3.5 / Flux templates' downloads) are dequantised on reading: ``weight * scale_weight``.
 
@@ -53,8 +54,9 @@ def header_tensors(path: Path) -> dict[str, tuple[tuple[int, ...], str]] | None:
     return {k: (tuple(v["shape"]), v["dtype"]) for k, v in header.items() if k != "__metadata__"}
 
 
-def weight_bytes(tensors: dict, dtype, keep=lambda key: True) -> int:
-    """Bytes of the selected tensors once converted to ``dtype`` (floating point ones; others as stored)."""
+def weight_bytes(tensors: dict, dtype, keep=lambda key: True, store=None) -> int:
+    """Bytes of the selected tensors once loaded: floating point ones in ``dtype``, except fp8 ones (kept as
+    stored) and, with ``store`` (fp8), the 2-D weights; others as stored."""
     import math
 
     import torch
@@ -64,7 +66,11 @@ def weight_bytes(tensors: dict, dtype, keep=lambda key: True) -> int:
               "U8": 1, "BOOL": 1}
     total = 0
     for key, (shape, kind) in tensors.items():
-        if keep(key):
+        if not keep(key):
+            continue
+        if kind.startswith("F8") or (store is not None and len(shape) == 2):
+            total += math.prod(shape)
+        else:
             total += math.prod(shape) * (size if kind.startswith(("F", "BF")) else stored.get(kind, 4))
     return total
 
@@ -90,10 +96,10 @@ def check_fits(needed: int, what: str, dtype, available: int | None = None) -> N
                               "precision setting, or free memory")
 
 
-def _preflight(path: Path, dtype, what: str, keep=lambda key: True) -> None:
+def _preflight(path: Path, dtype, what: str, keep=lambda key: True, store=None) -> None:
     tensors = header_tensors(path)
     if tensors:
-        check_fits(weight_bytes(tensors, dtype, keep), what, dtype)
+        check_fits(weight_bytes(tensors, dtype, keep, store), what, dtype)
 
 
 def read_weights(path: Path):
@@ -187,12 +193,12 @@ def make_model(family: str, module, config: dict, *, device: str, dtype, name: s
 
 # -- transformer ---------------------------------------------------------------------------------------------------
 
-def _transformer_from(sd, family: str, prefix: str, layout: str, dtype, hints: dict, name: str):
+def _transformer_from(sd, family: str, prefix: str, layout: str, dtype, hints: dict, name: str, store=None):
     weights = dit_build.own_keys(sd, prefix) if prefix else {k: sd.pop(k) for k in list(sd)
                                                              if _is_transformer_key(k)}
     weights = dit_build.to_diffusers_transformer(family, weights, layout)
     hint = hints.get("transformer") if isinstance(hints.get("transformer"), dict) else None
-    return dit_build.build_transformer(family, weights, dtype, hint)
+    return dit_build.build_transformer(family, weights, dtype, hint, store=store)
 
 
 def _is_transformer_key(key: str) -> bool:
@@ -200,14 +206,14 @@ def _is_transformer_key(key: str) -> bool:
 
 
 def load_diffusion_model_file(path, *, device: str = "cpu", dtype=None, weight_dtype=None):
-    """UNETLoader: a diffusion transformer file -> DiTModel (weights in ``weight_dtype`` when given, else
-    ``dtype``; the model computes in ``dtype``)."""
+    """UNETLoader: a diffusion transformer file -> DiTModel computing in ``dtype``; Linear weights kept in
+    ``weight_dtype`` (fp8) when given, fp8 files' weights kept as stored, everything else in ``dtype``."""
     import torch
 
     dtype = dtype or torch.float32
     path = Path(path)
-    store = weight_dtype or dtype
-    _preflight(path, store, f"{path.name}", _is_transformer_key)
+    store = weight_dtype if weight_dtype is not None and weight_dtype != dtype else None
+    _preflight(path, dtype, f"{path.name}", _is_transformer_key, store)
     sd, metadata = read_weights(path)
     found = detect_dit(sd)
     if found is None:
@@ -217,12 +223,8 @@ def load_diffusion_model_file(path, *, device: str = "cpu", dtype=None, weight_d
         raise CheckpointError("no SD3 or Flux diffusion transformer in it (expected joint_blocks.* or "
                               "double_blocks.* weights)")
     family, prefix, layout = found
-    module, config = _transformer_from(sd, family, prefix, layout, dtype, read_hints(metadata), path.name)
+    module, config = _transformer_from(sd, family, prefix, layout, dtype, read_hints(metadata), path.name, store)
     sd.clear()
-    if weight_dtype is not None and weight_dtype != dtype:
-        from nodes.diffusion.models.weight_storage import store_weights_as
-
-        store_weights_as(module, weight_dtype, dtype)
     return make_model(family, module, config, device=device, dtype=dtype, name=path.name)
 
 
@@ -235,6 +237,14 @@ def _encoder_kind(sd) -> str:
         return "clip"
     raise CheckpointError("not a CLIP or T5 text encoder in Hugging Face's key layout (expected text_model.* or "
                           "encoder.block.* weights)")
+
+
+def _clip_size(sd) -> tuple[int, int]:
+    """(width, layers): CLIP-G is wider and deeper than CLIP-L (1280 x 32 against 768 x 12)."""
+    from nodes.diffusion.models.infer_config import count_indices
+
+    layers = count_indices(sd, "text_model.encoder.layers.") or count_indices(sd, "encoder.layers.")
+    return _clip_width(sd), layers
 
 
 def _clip_width(sd) -> int:
@@ -266,7 +276,7 @@ def load_text_encoder_files(paths, family: str, *, device: str = "cpu", dtype=No
             clips.append((sd, path))
     if len(clips) > 2:
         raise CheckpointError("more than two CLIP text encoders")
-    clips.sort(key=lambda c: _clip_width(c[0]))
+    clips.sort(key=lambda c: _clip_size(c[0]))
     if len(clips) == 2:
         parts["clip_l"], parts["clip_g"] = clips
     elif clips:
@@ -368,3 +378,38 @@ def load_dit_checkpoint(path, *, device: str = "cpu", dtype=None, vae_dtype=None
     progress(5, 5, "loaded")
     return LoadedDiT(family=family, source=str(path), model=model, clip=clip, vae_model=vae_model,
                      configs={"transformer": config})
+
+
+# -- SD1 / SDXL text encoders from their own files (CLIPLoader "stable_diffusion", DualCLIPLoader "sdxl") ---------
+
+def load_sd_clip_files(paths, family: str, *, device: str = "cpu", dtype=None, name: str = ""):
+    """CLIP-L alone (SD1) or CLIP-L + CLIP-G (SDXL, any order) in Hugging Face's layout -> the pack's ClipModel."""
+    import torch
+
+    from nodes.diffusion.models import families as fam
+    from nodes.diffusion.models.clip_model import ClipModel, TextEncoder
+    from nodes.diffusion.models.memory import MovablePart
+    from nodes.diffusion.models.patching import SharedModule
+
+    dtype = dtype or torch.float32
+    files = []
+    for path in paths:
+        path = Path(path)
+        _preflight(path, dtype, path.name)
+        sd, _ = read_weights(path)
+        if _encoder_kind(sd) != "clip":
+            raise CheckpointError(f"{path.name} is a T5 encoder; {fam.family(family).label} uses CLIP only")
+        files.append(sd)
+    files.sort(key=_clip_size)
+    spec = fam.family(family)
+    if len(files) != len(spec.text_encoders):
+        raise CheckpointError(f"{spec.label} takes {len(spec.text_encoders)} CLIP file(s), got {len(files)}")
+    encoders = []
+    for sd, te in zip(files, spec.text_encoders):
+        module = dit_build.build_hf_clip(sd, te.name, te.projected_pool, te.hidden_act, dtype)
+        if te.projected_pool and not hasattr(module, "text_projection"):
+            raise CheckpointError(f"the {te.name} file has no text projection, which {spec.label} needs")
+        encoders.append(TextEncoder(SharedModule(module, f"{name} {te.name}"), te, te.default_layer))
+    return ClipModel(encoders=encoders, family=family,
+                     part=MovablePart(f"{name} text encoders", [e.module for e in encoders]), device=device,
+                     dtype=dtype)
