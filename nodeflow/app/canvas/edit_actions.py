@@ -14,14 +14,14 @@ from nodeflow.core.builders import new_node
 from nodeflow.core.graph import Group, Node
 
 if TYPE_CHECKING:
-    from nodeflow.app.canvas.view import Canvas
+    from nodeflow.app.canvas.services import CanvasServices
 
 FRAME_MARGIN = 24.0
 FRAME_TITLE_SPACE = 36.0
 
 
 class EditActions:
-    def __init__(self, canvas: "Canvas"):
+    def __init__(self, canvas: "CanvasServices"):
         self.canvas = canvas
 
     @property

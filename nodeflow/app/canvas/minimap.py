@@ -12,14 +12,14 @@ from PySide6.QtWidgets import QWidget
 from nodeflow.app.canvas.paint_tools import qcolor
 
 if TYPE_CHECKING:
-    from nodeflow.app.canvas.view import Canvas
+    from nodeflow.app.canvas.services import CanvasServices
 
 SIZE = (200, 130)
 MARGIN = 12
 
 
 class Minimap(QWidget):
-    def __init__(self, canvas: "Canvas"):
+    def __init__(self, canvas: "CanvasServices"):
         super().__init__(canvas)
         self.canvas = canvas
         self.resize(*SIZE)

@@ -18,7 +18,7 @@ from nodeflow.app.images import thumbnail
 from nodeflow.core import socket_types as st
 
 if TYPE_CHECKING:
-    from nodeflow.app.canvas.scene import GraphScene
+    from nodeflow.app.canvas.services import SceneContext
     from nodeflow.app.canvas.wire_item import Wire
 
 BADGE_SPACE = 24.0
@@ -28,7 +28,7 @@ Z_NODE, Z_SELECTED = 0.0, 1.0
 
 
 class NodeItem(QGraphicsItem):
-    def __init__(self, ctx: "GraphScene", node_id: int):
+    def __init__(self, ctx: "SceneContext", node_id: int):
         super().__init__()
         self.ctx = ctx
         self.node_id = node_id

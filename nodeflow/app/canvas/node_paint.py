@@ -17,7 +17,7 @@ from nodeflow.app.canvas.widgets_paint import elide, paint_widget, text_advance
 from nodeflow.core import socket_types as st
 
 if TYPE_CHECKING:
-    from nodeflow.app.canvas.node_item import NodeItem
+    from nodeflow.app.canvas.services import PaintedNode
 
 LOD_BLOCKS = 0.28
 LOD_TEXT = 0.5
@@ -26,7 +26,7 @@ MSG_LINE_H = 14.0
 MAX_MSG_LINES = 4
 
 
-def paint_node(p: QPainter, item: "NodeItem", lod: float) -> None:
+def paint_node(p: QPainter, item: "PaintedNode", lod: float) -> None:
     L = item.layout
     pal = item.palette
     if L.kind == "reroute":
@@ -139,7 +139,7 @@ def socket_label_rect(L: nl.NodeLayout, slot: nl.Slot) -> QRectF:
     return QRectF(x, slot.y - 9, room, 18)
 
 
-def _body_color(item: "NodeItem") -> str:
+def _body_color(item: "PaintedNode") -> str:
     pal = item.palette
     if item.layout.kind == "note":
         return pal.note_body
@@ -158,7 +158,7 @@ def _paint_collapse_arrow(p: QPainter, collapsed: bool, pal, color: str) -> None
         p.drawPolygon([QPointF(cx - 4, cy - 2.5), QPointF(cx + 4, cy - 2.5), QPointF(cx, cy + 3)])
 
 
-def _paint_sockets(p: QPainter, item: "NodeItem", detail: bool) -> None:
+def _paint_sockets(p: QPainter, item: "PaintedNode", detail: bool) -> None:
     L, pal = item.layout, item.palette
     connected_in, connected_out = item.connected_inputs, item.connected_outputs
     problems = item.problem_fields()
@@ -186,7 +186,7 @@ def _paint_sockets(p: QPainter, item: "NodeItem", detail: bool) -> None:
             p.drawText(box, Qt.AlignmentFlag.AlignVCenter | align, elide(s.label, box.width()))
 
 
-def _paint_images(p: QPainter, item: "NodeItem") -> None:
+def _paint_images(p: QPainter, item: "PaintedNode") -> None:
     L = item.layout
     pixmaps = item.shown_pixmaps()
     if not pixmaps or L.image_rect is None:
@@ -210,7 +210,7 @@ def _paint_grip(p: QPainter, w: float, h: float, pal) -> None:
         p.drawLine(QPointF(w - d - 2, h - 3), QPointF(w - 3, h - d - 2))
 
 
-def _state_border(item: "NodeItem") -> tuple[str, Qt.PenStyle] | None:
+def _state_border(item: "PaintedNode") -> tuple[str, Qt.PenStyle] | None:
     pal, state = item.palette, item.state
     if state is not None:
         if state.kind == "error":
@@ -224,7 +224,7 @@ def _state_border(item: "NodeItem") -> tuple[str, Qt.PenStyle] | None:
     return None
 
 
-def _paint_state(p: QPainter, item: "NodeItem", detail: bool) -> None:
+def _paint_state(p: QPainter, item: "PaintedNode", detail: bool) -> None:
     L, pal, state = item.layout, item.palette, item.state
     w, h = L.width, L.height
     border = _state_border(item)
@@ -268,7 +268,7 @@ def _paint_state(p: QPainter, item: "NodeItem", detail: bool) -> None:
                        Qt.AlignmentFlag.AlignVCenter | Qt.AlignmentFlag.AlignLeft, elide(line, w - 12, 10))
 
 
-def _paint_reroute(p: QPainter, item: "NodeItem") -> None:
+def _paint_reroute(p: QPainter, item: "PaintedNode") -> None:
     pal = item.palette
     d = nl.REROUTE_D
     c = QPointF(d / 2, d / 2)
