@@ -41,10 +41,13 @@ def create_editor(file: str | None = None, settings_file: str | None = None, *, 
     from nodeflow.app.main_window import MainWindow
     from nodeflow.app.runner import Runner
     from nodeflow.config import Settings, SettingsError
+    from nodeflow.core.device import set_reserve_gui_core
     from nodeflow.core.environment import Environment
     from nodeflow.core.executor import Executor
     from nodeflow.paths import WORKFLOWS_DIR
 
+    # automatic torch thread counts leave a core to the GUI thread on small machines, so the canvas stays fluid
+    set_reserve_gui_core(True)
     prefs = preferences.Preferences.load()
     settings_error = None
     try:

@@ -61,6 +61,8 @@ class RunControl(QObject):
         runner.event.connect(self._event)
         runner.jobFinished.connect(self._job_finished)
         runner.jobQueued.connect(lambda _job: self._queue_changed())
+        runner.warmUpProgress.connect(self._warm_up_progress)
+        runner.warmedUp.connect(self._warmed_up)
 
     # -- starting -------------------------------------------------------------------------------------------------
     def run(self, view, targets=None):
@@ -80,10 +82,15 @@ class RunControl(QObject):
         relevant = work.relevant_problems
         if relevant:
             self._log_problems(doc, relevant)
+        if self.runner.warm_state == "cold":  # Run before the background imports began: they go first, visibly
+            self.runner.warm_up(self._env().registry.warm_up)
+        loading = self.runner.warm_state == "loading"
         for nid in work.cone:
-            canvas.set_node_state(nid, NodeRunState("pending"))
+            canvas.set_node_state(nid, NodeRunState("pending", text="waiting for libraries" if loading else ""))
         job = self.runner.submit(work, owner=doc, key=doc.uid)
         self._jobs[job.id] = _JobView({n.id: n.label for n in work.graph.nodes.values()}, set(work.cone))
+        if loading:
+            self._warm_up_progress(*self.runner.warm_progress)
         return job
 
     def _runs(self, node) -> bool:
@@ -101,6 +108,19 @@ class RunControl(QObject):
             self.log.error(f"{doc.name}: {p}", document=doc, node_id=p.node_id)
 
     # -- runner signals (GUI thread) --------------------------------------------------------------------------------
+    def _warm_up_progress(self, done: int, total: int, module: str) -> None:
+        self.run_bar.set_loading(done, total, module, waiting=self.runner.busy)
+
+    def _warmed_up(self, _modules) -> None:
+        if not self.runner.busy:
+            self.run_bar.set_idle("Ready")
+        else:  # the queued runs start now: their nodes are no longer waiting for libraries
+            self.run_bar.set_node("starting")
+            for job in self.runner.queued:
+                canvas = self._canvas(job)
+                for nid in self._job_view(job).marks if canvas is not None else ():
+                    canvas.set_node_state(nid, NodeRunState("pending"))
+
     def _queue_changed(self) -> None:
         n = len(self.runner.queued)
         running = self.runner.running is not None

@@ -104,6 +104,7 @@ class _Worker(QObject):
     jobStarted = Signal(object)
     jobDone = Signal(object, object, str)  # RunJob, RunReport | None, traceback text of a crash ("" if none)
     warmedUp = Signal(object)  # the module names imported
+    warmUpProgress = Signal(int, int, str)  # modules imported so far, how many in all, the one being imported
 
     def __init__(self, executor: Executor):
         super().__init__()
@@ -114,7 +115,8 @@ class _Worker(QObject):
         """Import what node functions will import, before the first run needs it (failures surface at that run)."""
         import importlib
 
-        for name in modules:
+        for i, name in enumerate(modules):
+            self.warmUpProgress.emit(i, len(modules), name)
             try:
                 importlib.import_module(name)
             except Exception:  # noqa: BLE001 - the run that needs the module reports the error properly
@@ -162,6 +164,8 @@ class Runner(QObject):
     jobFinished = Signal(object)  # RunJob (status and report set)
     busyChanged = Signal(bool)
     warmedUp = Signal(object)  # module names, once warm_up's imports are done
+    #: (imported so far, in all, module being imported), while ``warm_state`` is "loading"
+    warmUpProgress = Signal(int, int, str)
     _submit = Signal(object)
     _warm_up = Signal(object)
 
@@ -181,7 +185,11 @@ class Runner(QObject):
         self._worker.moveToThread(self._thread)
         self._submit.connect(self._worker.process)
         self._warm_up.connect(self._worker.warm_up)
-        self._worker.warmedUp.connect(self.warmedUp)
+        #: "cold" (nothing imported yet), "loading" (the worker imports the packs' libraries), "ready"
+        self.warm_state = "cold"
+        self.warm_progress: tuple[int, int, str] = (0, 0, "")
+        self._worker.warmedUp.connect(self._on_warmed_up)
+        self._worker.warmUpProgress.connect(self._on_warm_up_progress)
         self._worker.event.connect(self._on_event)
         self._worker.jobStarted.connect(self._on_started)
         self._worker.jobDone.connect(self._on_done)
@@ -202,9 +210,15 @@ class Runner(QObject):
 
     def warm_up(self, modules) -> None:
         """Import ``modules`` on the worker thread, queued like a run: a run submitted meanwhile waits for the
-        imports it would have made itself."""
-        if modules:
-            self._warm_up.emit(list(modules))
+        imports it would have made itself. Once per runner (later calls do nothing)."""
+        if self.warm_state != "cold":
+            return
+        if not modules:
+            self.warm_state = "ready"
+            return
+        self.warm_state = "loading"
+        self.warm_progress = (0, len(modules), modules[0])
+        self._warm_up.emit(list(modules))
 
     @property
     def busy(self) -> bool:
@@ -242,6 +256,18 @@ class Runner(QObject):
             self._thread.wait()
 
     # -- worker callbacks (GUI thread) ----------------------------------------------------------------------------
+    @Slot(int, int, str)
+    def _on_warm_up_progress(self, done: int, total: int, name: str) -> None:
+        self.warm_progress = (done, total, name)
+        self.warmUpProgress.emit(done, total, name)
+
+    @Slot(object)
+    def _on_warmed_up(self, modules) -> None:
+        self.warm_state = "ready"
+        n = len(modules)
+        self.warm_progress = (n, n, "")
+        self.warmedUp.emit(modules)
+
     @Slot(object)
     def _on_started(self, job: RunJob) -> None:
         job.status = "running"

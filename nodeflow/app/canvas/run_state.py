@@ -45,7 +45,7 @@ class NodeRunState:
         if self.kind == "done":
             return format_seconds(self.seconds) if self.seconds is not None else "done"
         if self.kind == "pending":
-            return "queued"
+            return self.text or "queued"
         return "error"
 
 
