@@ -34,6 +34,23 @@ def missing_file_report(problems: list[Problem]) -> str:
     return "\n".join(lines)
 
 
+ALL_CACHED = ("nothing new: every result was reused from the cache. Change a value, or set a seed's "
+              "control_after_generate to randomize, to make a new image")
+ALL_CACHED_SHORT = "Everything cached: change a value or randomize the seed"
+
+
+def fixed_seed_fields(graph, registry) -> list[str]:
+    """'Title: field' of every value with a control_after_generate left on fixed (why a rerun changes nothing)."""
+    found = []
+    for node in graph.nodes.values():
+        nt = registry.get(node.type)
+        for inp in nt.inputs if nt is not None and node.mode != "muted" else ():
+            if inp.control_after_generate and inp.name not in node.socket_inputs \
+                    and node.controls.get(inp.name, "fixed") == "fixed":
+                found.append(f"{node.label}: {inp.name}")
+    return found
+
+
 @dataclass
 class _JobView:
     titles: dict[int, str]  # node id -> title, from the snapshot (the live graph may have changed)
@@ -228,14 +245,25 @@ class RunControl(QObject):
             summary = f"{name}: run {report.status} in {format_seconds(report.seconds_total)}: " \
                       f"{ran} ran, {cached} cached"
             (self.log.info if report.status == "ok" else self.log.error)(summary, document=doc)
+            if report.status == "ok" and not ran and cached:
+                self._explain_all_cached(job, doc)
             if report.status in ("ok", "error") and (ran or cached) and doc is not None and not doc.closed:
                 self._apply_seed_controls(doc)
         self._jobs.pop(job.id, None)
         self._queue_changed()
-        if not self.runner.busy:
+        if not self.runner.busy and job.status == "ok" and report is not None and not report.executed \
+                and report.cached:
+            self.run_bar.set_idle(ALL_CACHED_SHORT)
+        elif not self.runner.busy:
             self.run_bar.set_idle({"ok": "Done", "error": "Finished with errors", "cancelled": "Cancelled",
                                    "invalid": "Not run: invalid workflow", "crashed": "Run failed"}
                                   .get(job.status, "Ready"))
+
+    def _explain_all_cached(self, job, doc) -> None:
+        """A ComfyUI user expects Queue to make a new picture; when nothing had to run, say why and what to do."""
+        fixed = fixed_seed_fields(job.graph, self._env().registry)
+        hint = (f" ({', '.join(fixed[:3])} {'is' if len(fixed) == 1 else 'are'} fixed)" if fixed else "")
+        self.log.warning(f"{doc.name if doc is not None else 'workflow'}: {ALL_CACHED}{hint}", document=doc)
 
     def _clear_leftover_marks(self, job, canvas) -> None:
         """Nodes still marked pending (or running) when the run ended did not run: clear their marks."""

@@ -44,8 +44,12 @@ class EditActions:
     # -- nodes --------------------------------------------------------------------------------------------------
     def make_node(self, type_name: str, scene_pos: QPointF, node_id: int | None = None) -> Node:
         node_id = self.graph.new_node_id() if node_id is None else node_id
-        return new_node(self.registry, type_name, node_id, (round(scene_pos.x()), round(scene_pos.y())),
+        node = new_node(self.registry, type_name, node_id, (round(scene_pos.x()), round(scene_pos.y())),
                         settings=self.canvas.settings)
+        nt = self.registry.get(type_name)
+        # a seed of a node the user adds starts on "randomize", as in ComfyUI: each Queue makes a new picture
+        node.controls = {i.name: "randomize" for i in nt.inputs if i.control_after_generate} if nt else {}
+        return node
 
     def add_node(self, type_name: str, scene_pos: QPointF, connect_from: tuple[int, str, str] | None = None
                  ) -> int | None:

@@ -238,7 +238,9 @@ class NodeItem(QGraphicsItem):
                     "done": "Ran", "error": "Failed"}[s.kind]
             if s.kind == "done" and s.seconds is not None:
                 head += f" in {s.badge()}"
-            parts.append(head + (f": {s.reason}" if s.reason else ""))
+            # the executor's reason for a reused node starts "reused: ...", which the heading already says
+            reason = s.reason.removeprefix("reused: ") if s.kind == "cached" else s.reason
+            parts.append(head + (f": {reason}" if reason else ""))
             if s.kind == "error" and s.message:
                 parts.append(s.message)
         for p in self.problems:
