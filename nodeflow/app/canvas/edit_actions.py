@@ -49,6 +49,14 @@ class EditActions:
         nt = self.registry.get(type_name)
         # a seed of a node the user adds starts on "randomize", as in ComfyUI: each Queue makes a new picture
         node.controls = {i.name: "randomize" for i in nt.inputs if i.control_after_generate} if nt else {}
+        # a declaration may fit its defaults to the graph (Empty Latent Image: the checkpoint's native size)
+        fit = nt.extra.get("new_defaults") if nt is not None else None
+        if callable(fit):
+            try:
+                node.values.update({k: v for k, v in fit(self.graph, self.canvas.settings).items()
+                                    if nt.input(k) is not None})
+            except Exception as e:  # noqa: BLE001 - a pack's hook must not stop adding the node
+                self.canvas.message.emit(f"{nt.display_name}: default values kept ({type(e).__name__}: {e})")
         return node
 
     def add_node(self, type_name: str, scene_pos: QPointF, connect_from: tuple[int, str, str] | None = None
