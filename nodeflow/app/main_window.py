@@ -19,6 +19,7 @@ from nodeflow.app.panels.gallery import GalleryPanel
 from nodeflow.app.panels.inspector import InspectorPanel
 from nodeflow.app.panels.library import NODE_TYPE_MIME, LibraryPanel
 from nodeflow.app.panels.log_panel import LogPanel
+from nodeflow.app.panels.queue_panel import QueuePanel
 from nodeflow.app.panels.run_bar import RunBar
 from nodeflow.app.run_control import RunControl, missing_file_report
 from nodeflow.app.undo import push
@@ -52,6 +53,7 @@ class MainWindow(QMainWindow):
         self.tabs.closeRequested.connect(self.close_view)
         self.setCentralWidget(self.tabs)
         self.log = LogPanel()
+        self.queue_panel = QueuePanel()
         self.gallery = GalleryPanel()
         self.library = LibraryPanel(registry)
         self.inspector = InspectorPanel(registry, lambda: self.settings)
@@ -64,6 +66,7 @@ class MainWindow(QMainWindow):
             "inspector": self._dock("Inspector", self.inspector, Qt.DockWidgetArea.RightDockWidgetArea),
             "gallery": self._dock("Results", self.gallery, Qt.DockWidgetArea.BottomDockWidgetArea),
             "log": self._dock("Log", self.log, Qt.DockWidgetArea.BottomDockWidgetArea),
+            "queue": self._dock("Queue", self.queue_panel, Qt.DockWidgetArea.BottomDockWidgetArea),
         }
         self.help_overlay = HelpOverlay(self, lambda: self.actions_list())
         self.file_actions = FileActions(self)
@@ -75,6 +78,7 @@ class MainWindow(QMainWindow):
         self.addToolBar(Qt.ToolBarArea.TopToolBarArea, self.run_bar)
         self.run_control = RunControl(runner, self.log, self.gallery, self.run_bar, lambda: self.env,
                                       self.tabs.view_of, self)
+        self._connect_queue_panel(runner)
         runner.busyChanged.connect(self.act.cancel.setEnabled)
         runner.jobFinished.connect(lambda _job: self._update_cache_label())
         self.cache_label = QLabel()
@@ -113,6 +117,7 @@ class MainWindow(QMainWindow):
         self.resizeDocks([self.docks["library"], self.docks["inspector"]], [240, 300], Qt.Orientation.Horizontal)
         self.resizeDocks([self.docks["gallery"], self.docks["log"]], [220, 220], Qt.Orientation.Vertical)
         self.splitDockWidget(self.docks["gallery"], self.docks["log"], Qt.Orientation.Horizontal)
+        self.splitDockWidget(self.docks["gallery"], self.docks["queue"], Qt.Orientation.Horizontal)
         store = preferences.qsettings()
         geometry, state = store.value("window/geometry"), store.value("window/state")
         if isinstance(geometry, QByteArray):
@@ -156,6 +161,7 @@ class MainWindow(QMainWindow):
         canvas.nodeActivated.connect(lambda _nid: self._show_dock("inspector"))
         canvas.imageClicked.connect(lambda nid, i, v=view: self._open_node_image(v, nid, i))
         canvas.runToRequested.connect(lambda nid, v=view: self.run_control.run(v, [nid]))
+        doc.undo_stack.indexChanged.connect(lambda _i, v=view: self.run_control.graph_changed(v))
         canvas.message.connect(lambda text: self.statusBar().showMessage(text, 5000))
         doc.titleChanged.connect(lambda _t: self._update_title())
         viewport = canvas.viewport() if isinstance(canvas, QGraphicsView) else canvas
@@ -279,6 +285,22 @@ class MainWindow(QMainWindow):
         view.canvas.fit_selection()
 
     # -- running --------------------------------------------------------------------------------------------------
+    def _connect_queue_panel(self, runner) -> None:
+        q, rc = self.queue_panel, self.run_control
+        runner.jobQueued.connect(q.job_queued)
+        runner.jobStarted.connect(q.job_started)
+        runner.jobFinished.connect(q.job_finished)
+        rc.jobImage.connect(q.job_image)
+        rc.jobNode.connect(q.job_node)
+        q.queueRequested.connect(self.queue_current)
+        q.cancelRequested.connect(runner.cancel_job)
+        q.autoQueueChanged.connect(rc.set_auto_queue)
+
+    def queue_current(self, count: int = 1) -> list:
+        """"Queue x N": ``count`` runs of the current tab, each with the seed controls applied."""
+        view = self.tabs.current_view()
+        return self.run_control.run_batch(view, count) if view is not None else []
+
     def run_current(self):
         view = self.tabs.current_view()
         return self.run_control.run(view) if view is not None else None

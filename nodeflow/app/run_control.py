@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from PySide6.QtCore import QObject, Signal
+from PySide6.QtCore import QObject, QTimer, Signal
 
 from nodeflow.app.canvas.run_state import NodeRunState, format_seconds
 from nodeflow.app.panels.gallery import GalleryEntry, merge_info
@@ -63,6 +63,12 @@ class RunControl(QObject):
     jobsChanged = Signal(int)  # number of queued or running jobs
     #: An image an output node produced this run: (view, node id, GalleryEntry).
     imageProduced = Signal(object, int, object)
+    #: For the queue panel: (job, QImage) of each new picture, (job, node title) as a node starts.
+    jobImage = Signal(object, object)
+    jobNode = Signal(object, str)
+
+    #: Auto-queue waits this long after the last change (typing a prompt is many changes).
+    AUTO_QUEUE_DELAY_MS = 400
 
     def __init__(self, runner, log, gallery, run_bar, env_provider, view_of, parent=None):
         """``env_provider()``: the window's current Environment; ``view_of(document)`` returns the open view (with
@@ -78,6 +84,12 @@ class RunControl(QObject):
         runner.event.connect(self._event)
         runner.jobFinished.connect(self._job_finished)
         runner.jobQueued.connect(lambda _job: self._queue_changed())
+        self.auto_queue = False
+        self._advancing_seeds = False  # seed controls being applied: not a change auto-queue reacts to
+        self._auto_timer = QTimer(self)
+        self._auto_timer.setSingleShot(True)
+        self._auto_timer.timeout.connect(self._auto_run)
+        self._auto_view = None
         runner.warmUpProgress.connect(self._warm_up_progress)
         runner.warmedUp.connect(self._warmed_up)
 
@@ -109,6 +121,38 @@ class RunControl(QObject):
         if loading:
             self._warm_up_progress(*self.runner.warm_progress)
         return job
+
+    def run_batch(self, view, count: int) -> list:
+        """Queue ``count`` runs of the view's document ("Queue x N"). Each run's snapshot is taken first, then the
+        seed controls apply (as ComfyUI applies them when queueing), so every run of the batch differs."""
+        jobs = []
+        for _ in range(max(1, int(count))):
+            job = self.run(view)
+            if job is None:
+                break
+            job.seeds_advanced = True
+            self._apply_seed_controls(view.document)
+            jobs.append(job)
+        return jobs
+
+    def set_auto_queue(self, on: bool) -> None:
+        self.auto_queue = bool(on)
+        if not on:
+            self._auto_timer.stop()
+
+    def graph_changed(self, view) -> None:
+        """The user changed the view's graph: with auto-queue on, run it again once the changes settle."""
+        if self.auto_queue and not self._advancing_seeds and view is not None and not view.document.closed:
+            self._auto_view = view
+            self._auto_timer.start(self.AUTO_QUEUE_DELAY_MS)
+
+    def _auto_run(self) -> None:
+        view, self._auto_view = self._auto_view, None
+        if view is None or view.document.closed or not self.auto_queue:
+            return
+        if any(j.owner is view.document and j.status == "queued" for j in self.runner.queued):
+            return  # a queued run of it will take the change
+        self.run(view)
 
     def _runs(self, node) -> bool:
         """A node that a run could execute (not muted, not a note)."""
@@ -168,6 +212,7 @@ class RunControl(QObject):
                     canvas.set_node_state(stale, None)
         elif isinstance(event, ev.NodeStarted):
             self.run_bar.set_node(self._title(job, nid))
+            self.jobNode.emit(job, self._title(job, nid))
             if canvas is not None:
                 canvas.set_node_state(nid, NodeRunState("running", reason=event.reason))
         elif isinstance(event, ev.NodeProgress):
@@ -210,6 +255,7 @@ class RunControl(QObject):
                                      job.owner.name if job.owner is not None else "", nid)
                 self.gallery.add(entry)
                 self.imageProduced.emit(self._view_of(job.owner), nid, entry)
+                self.jobImage.emit(job, image)
         text = event.ui.get("text")
         if text and not event.cached:
             self.log.info(f"{self._title(job, nid)}: {text}", document=job.owner, node_id=nid)
@@ -247,7 +293,8 @@ class RunControl(QObject):
             (self.log.info if report.status == "ok" else self.log.error)(summary, document=doc)
             if report.status == "ok" and not ran and cached:
                 self._explain_all_cached(job, doc)
-            if report.status in ("ok", "error") and (ran or cached) and doc is not None and not doc.closed:
+            if report.status in ("ok", "error") and (ran or cached) and doc is not None and not doc.closed \
+                    and not job.seeds_advanced:
                 self._apply_seed_controls(doc)
         self._jobs.pop(job.id, None)
         self._queue_changed()
@@ -278,4 +325,8 @@ class RunControl(QObject):
     def _apply_seed_controls(self, doc) -> None:
         batch = after_run_operations(doc.graph, self._env().registry)
         if batch.ops:
-            push(doc.undo_stack, doc.graph, batch)
+            self._advancing_seeds = True
+            try:
+                push(doc.undo_stack, doc.graph, batch)
+            finally:
+                self._advancing_seeds = False

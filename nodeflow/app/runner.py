@@ -51,6 +51,8 @@ class RunJob:
     #: Remarks about the run as a whole (why a picture carries no ComfyUI chunks); appended by the worker, read
     #: once the job is done.
     notes: list[str] = field(default_factory=list)
+    #: The seed controls were applied when this run was queued (a batch), not after it ran.
+    seeds_advanced: bool = False
 
     @property
     def graph(self):
@@ -239,6 +241,15 @@ class Runner(QObject):
                 job.cancelled = True
                 if job.status == "running":
                     self.executor.cancel()
+
+    def cancel_job(self, job: RunJob) -> None:
+        """Cancel one run: a queued one is dropped when the worker reaches it, a running one stops at its next
+        step; the other queued runs stay."""
+        if job.done:
+            return
+        job.cancelled = True
+        if job.status == "running":
+            self.executor.cancel()
 
     def free_memory(self) -> dict:
         """Drop cached outputs and loaded models (the cache is thread-safe; a running node keeps its references)."""
