@@ -144,7 +144,10 @@ class RunControl(QObject):
         """The user changed the view's graph: with auto-queue on, run it again once the changes settle."""
         if self.auto_queue and not self._advancing_seeds and view is not None and not view.document.closed:
             self._auto_view = view
-            self._auto_timer.start(self.AUTO_QUEUE_DELAY_MS)
+            try:
+                self._auto_timer.start(self.AUTO_QUEUE_DELAY_MS)
+            except RuntimeError:  # the window is being torn down (its stacks clear after the timer went)
+                self.auto_queue = False
 
     def _auto_run(self) -> None:
         view, self._auto_view = self._auto_view, None
