@@ -117,13 +117,34 @@ class MainWindow(QMainWindow):
         self.resizeDocks([self.docks["library"], self.docks["inspector"]], [240, 300], Qt.Orientation.Horizontal)
         self.resizeDocks([self.docks["gallery"], self.docks["log"]], [220, 220], Qt.Orientation.Vertical)
         self.splitDockWidget(self.docks["gallery"], self.docks["log"], Qt.Orientation.Horizontal)
-        self.splitDockWidget(self.docks["gallery"], self.docks["queue"], Qt.Orientation.Horizontal)
+        self.tabifyDockWidget(self.docks["log"], self.docks["queue"])  # one tab group: small windows keep room
+        self.docks["log"].raise_()
         store = preferences.qsettings()
         geometry, state = store.value("window/geometry"), store.value("window/state")
         if isinstance(geometry, QByteArray):
             self.restoreGeometry(geometry)
         if isinstance(state, QByteArray):
             self.restoreState(state)
+
+    #: In a small window the docks give way to the canvas: each side dock takes at most this share of the width,
+    #: the bottom docks together at most this share of the height (Qt keeps dock sizes fixed as a window shrinks).
+    SIDE_DOCK_SHARE, BOTTOM_DOCK_SHARE = 0.2, 0.28
+
+    def resizeEvent(self, event) -> None:  # noqa: N802 - Qt's name
+        super().resizeEvent(event)
+        self._yield_docks()
+
+    def _yield_docks(self) -> None:
+        side_cap = int(self.width() * self.SIDE_DOCK_SHARE)
+        sides = [d for d in (self.docks["library"], self.docks["inspector"])
+                 if d.isVisible() and not d.isFloating() and d.width() > side_cap]
+        if sides:
+            self.resizeDocks(sides, [side_cap] * len(sides), Qt.Orientation.Horizontal)
+        bottom_cap = int(self.height() * self.BOTTOM_DOCK_SHARE)
+        bottoms = [d for d in (self.docks["gallery"], self.docks["log"], self.docks["queue"])
+                   if d.isVisible() and not d.isFloating() and d.height() > bottom_cap]
+        if bottoms:
+            self.resizeDocks(bottoms, [bottom_cap] * len(bottoms), Qt.Orientation.Vertical)
 
     def _save_layout(self) -> None:
         store = preferences.qsettings()

@@ -14,7 +14,10 @@ from nodeflow.app.canvas.paint_tools import qcolor
 if TYPE_CHECKING:
     from nodeflow.app.canvas.services import CanvasServices
 
-SIZE = (200, 130)
+SIZE = (200, 130)  # at its largest; it scales with the view (a fifth of its width)
+MIN_WIDTH = 90
+#: Below this view size the map would cover what it gives an overview of: it hides (the View menu's choice stays).
+MIN_VIEW = (360, 240)
 MARGIN = 12
 
 
@@ -39,8 +42,19 @@ class Minimap(QWidget):
         if not self._timer.isActive():
             self._timer.start()
 
+    def _room(self) -> bool:
+        vp = self.canvas.viewport().geometry()
+        return vp.width() >= MIN_VIEW[0] and vp.height() >= MIN_VIEW[1]
+
     def place(self) -> None:
         vp = self.canvas.viewport().geometry()
+        w = int(max(MIN_WIDTH, min(SIZE[0], vp.width() * 0.2)))
+        size = (w, int(w * SIZE[1] / SIZE[0]))
+        if (self.width(), self.height()) != size:
+            self.resize(*size)
+            self.schedule()
+        scene = self.canvas.graph_scene
+        self.setVisible(self.wanted and bool(scene.nodes or scene.frames) and self._room())
         self.move(vp.right() - self.width() - MARGIN, vp.bottom() - self.height() - MARGIN)
 
     def _mapping(self) -> tuple[float, QPointF]:
@@ -54,7 +68,7 @@ class Minimap(QWidget):
 
     def rebuild(self) -> None:
         scene = self.canvas.graph_scene
-        self.setVisible(self.wanted and bool(scene.nodes or scene.frames))
+        self.setVisible(self.wanted and bool(scene.nodes or scene.frames) and self._room())
         world = scene.nodes_bounding_rect()
         if world.isEmpty():
             world = QRectF(-500, -400, 1000, 800)

@@ -30,6 +30,9 @@ from nodeflow.core.registry import Registry
 
 MIN_ZOOM, MAX_ZOOM = 0.08, 3.0
 FIT_MARGIN = 40.0
+#: Fit never zooms out further than this (widget text ~8 px, titles drawn): a larger graph is shown from its
+#: top-left corner and scrolled, instead of shrinking to unreadable blocks. The wheel still zooms out to MIN_ZOOM.
+FIT_MIN_ZOOM = 0.75
 REFUSAL_MS = 900
 LONG_CHOICE_LIST = 24
 
@@ -279,10 +282,16 @@ class Canvas(QGraphicsView):
         rect = rect.adjusted(-FIT_MARGIN, -FIT_MARGIN, FIT_MARGIN, FIT_MARGIN)
         vp = self.viewport().rect()
         zoom = min(vp.width() / rect.width(), vp.height() / rect.height(), 1.25)
-        zoom = max(MIN_ZOOM, zoom)
         self.resetTransform()
-        self.scale(zoom, zoom)
-        self.centerOn(rect.center())
+        if zoom >= FIT_MIN_ZOOM:
+            self.scale(zoom, zoom)
+            self.centerOn(rect.center())
+        else:  # too large to fit readably: its top-left at the view's top-left (centred on an axis that fits)
+            self.scale(FIT_MIN_ZOOM, FIT_MIN_ZOOM)
+            half_w, half_h = vp.width() / FIT_MIN_ZOOM / 2, vp.height() / FIT_MIN_ZOOM / 2
+            cx = rect.center().x() if rect.width() <= 2 * half_w else rect.left() + half_w
+            cy = rect.center().y() if rect.height() <= 2 * half_h else rect.top() + half_h
+            self.centerOn(QPointF(cx, cy))
         self._view_changed()
 
     def _view_changed(self) -> None:

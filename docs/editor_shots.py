@@ -1,0 +1,94 @@
+"""The README's editor pictures of issue 11 (run from the repository root, under a display or offscreen):
+
+    python docs/editor_shots.py OUT_DIR [first_run|area_composition|queue|missing_models|mask_editor ...]
+
+Each picture is the real window driven the way a user would (buttons clicked, files opened), then grabbed."""
+from __future__ import annotations
+
+import json
+import sys
+import tempfile
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+
+def _editor(file=None, data_dir=None):
+    from nodeflow.app.main import create_editor
+
+    ed = create_editor(file, interactive=False, autosave=False)
+    ed.window.resize(1600, 1000)
+    ed.window.show()
+    return ed
+
+
+def _save(ed, out: Path) -> None:
+    from nodeflow.app.screenshot import composite_grab, settle
+
+    settle(ed.app, 0.4)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    composite_grab(ed.window).save(str(out))
+    print("wrote", out)
+
+
+def first_run(out: Path) -> None:
+    """The default workflow right after Run on a fresh start: the libraries load, Run waits."""
+    from nodeflow.app.screenshot import settle
+
+    ed = _editor()
+    settle(ed.app, 0.3)
+    ed.window.tabs.current_view().canvas.fit_all()
+    ed.window.run_current()
+    settle(ed.app, 1.2)
+    _save(ed, out / "first_run_loading.png")
+    ed.runner.shutdown()
+
+
+def area_composition(out: Path) -> None:
+    from tests.comfyui import templates
+
+    wf = templates.all_workflows()["0.1.48/area_composition.json"]
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "area_composition.json"
+        path.write_text(json.dumps(wf))
+        ed = _editor(str(path))
+        ed.window.tabs.current_view().canvas.fit_all()
+        _save(ed, out / "import_area_composition.png")
+        ed.runner.shutdown()
+
+
+def queue(out: Path) -> None:
+    from PySide6.QtCore import Qt
+    from PySide6.QtTest import QTest
+
+    from nodeflow.app.screenshot import settle, wait_for_runs
+
+    ed = _editor()
+    w = ed.window
+    w.runner.warm_up(w.registry.warm_up)
+    wait_for_runs(ed.app, ed.runner, 120)
+    settle(ed.app, 0.3)
+    canvas = w.tabs.current_view().canvas
+    canvas.fit_all()
+    w.docks["queue"].raise_()
+    w.queue_panel.batch.setValue(4)
+    QTest.mouseClick(w.queue_panel.queue_button, Qt.MouseButton.LeftButton)
+    settle(ed.app, 0.5)
+    wait_for_runs(ed.app, ed.runner, 600)
+    _save(ed, out / "queue_batch_of_4.png")
+    ed.runner.shutdown()
+
+
+SHOTS = {"first_run": first_run, "area_composition": area_composition, "queue": queue}
+
+
+def main(argv: list[str]) -> int:
+    out = Path(argv[0])
+    for name in argv[1:] or list(SHOTS):
+        SHOTS[name](out)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
