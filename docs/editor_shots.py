@@ -30,6 +30,10 @@ def _save(ed, out: Path) -> None:
     out.parent.mkdir(parents=True, exist_ok=True)
     composite_grab(ed.window).save(str(out))
     print("wrote", out)
+    ed.runner.shutdown()
+    ed.window.close()  # a window left open would be composited over the next picture
+    ed.window.deleteLater()
+    settle(ed.app, 0.1)
 
 
 def first_run(out: Path) -> None:
@@ -42,7 +46,6 @@ def first_run(out: Path) -> None:
     ed.window.run_current()
     settle(ed.app, 1.2)
     _save(ed, out / "first_run_loading.png")
-    ed.runner.shutdown()
 
 
 def area_composition(out: Path) -> None:
@@ -52,10 +55,14 @@ def area_composition(out: Path) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "area_composition.json"
         path.write_text(json.dumps(wf))
+        from nodeflow.app.screenshot import settle
+
         ed = _editor(str(path))
-        ed.window.tabs.current_view().canvas.fit_all()
+        settle(ed.app, 0.3)  # the view's own first fit runs first
+        canvas = ed.window.tabs.current_view().canvas
+        canvas.set_zoom(0.55)  # the whole template with its titles readable
+        canvas.centerOn(canvas.graph_scene.nodes_bounding_rect().center())
         _save(ed, out / "import_area_composition.png")
-        ed.runner.shutdown()
 
 
 def queue(out: Path) -> None:
@@ -77,10 +84,25 @@ def queue(out: Path) -> None:
     settle(ed.app, 0.5)
     wait_for_runs(ed.app, ed.runner, 600)
     _save(ed, out / "queue_batch_of_4.png")
-    ed.runner.shutdown()
 
 
-SHOTS = {"first_run": first_run, "area_composition": area_composition, "queue": queue}
+def missing_models(out: Path) -> None:
+    """A ComfyUI workflow naming an SD1.5 checkpoint the folders lack, with the link ComfyUI templates carry."""
+    from nodeflow.app.screenshot import settle
+    from tests.app.test_missing_models import comfy_workflow
+
+    ed = _editor()
+    ed.window.file_actions.interactive = True
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "needs_sd15.json"
+        path.write_text(json.dumps(comfy_workflow()))
+        ed.window.file_actions.import_path(path)
+        settle(ed.app, 0.5)
+        _save(ed, out / "missing_models.png")
+
+
+SHOTS = {"first_run": first_run, "area_composition": area_composition, "queue": queue,
+         "missing_models": missing_models}
 
 
 def main(argv: list[str]) -> int:

@@ -189,6 +189,8 @@ class MainWindow(QMainWindow):
         viewport.installEventFilter(self._drop_filter())
         viewport.setAcceptDrops(True)
         self._report_open(view, report)
+        self.missing_models_dialog = None
+        QTimer.singleShot(0, lambda v=view, r=report: self._offer_missing_models(v, r))
         for old in pristine:  # the empty start-up tab gives way to the first real file
             self.remove_view(old)
         self.tabs.setCurrentWidget(canvas)
@@ -220,6 +222,29 @@ class MainWindow(QMainWindow):
             names = sorted({p.message for p in problems if p.kind == "missing_file"})
             self.log.error(f"{doc.name}: {len(names)} missing model or input file{'s' if len(names) != 1 else ''}",
                            missing, document=doc)
+
+    def _offer_missing_models(self, view: DocumentView, report) -> None:
+        """The missing-models dialog for a freshly opened file (window-modal, not blocking: ``open()``)."""
+        missing = getattr(report, "missing_models", None) if report is not None else None
+        if not missing or not self.file_actions.interactive:
+            return
+        from nodeflow.app.missing_models_dialog import MissingModelsDialog, replace_operation
+
+        doc = view.document
+        dialog = MissingModelsDialog(doc.name, missing, self.settings, doc.graph, self)
+        dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        dialog.replaced.connect(lambda ids, field, value, d=doc: push(
+            d.undo_stack, d.graph, replace_operation(d.graph, ids, field, value)))
+        dialog.finished.connect(lambda _r, v=view: self._focus_canvas(v))
+        self.missing_models_dialog = dialog
+        dialog.open()
+
+    def _focus_canvas(self, view: DocumentView | None = None) -> None:
+        """After a dialog closes, keys go to the canvas again (Ctrl+0, Delete ... work without a click)."""
+        view = view or self.tabs.current_view()
+        if view is not None and not view.document.closed:
+            self.activateWindow()
+            view.canvas.setFocus(Qt.FocusReason.ActiveWindowFocusReason)
 
     def remove_view(self, view: DocumentView) -> None:
         self.runner.cancel(owner=view.document)
