@@ -76,8 +76,15 @@ def queue(out: Path) -> None:
     w.runner.warm_up(w.registry.warm_up)
     wait_for_runs(ed.app, ed.runner, 120)
     settle(ed.app, 0.3)
-    canvas = w.tabs.current_view().canvas
+    view = w.tabs.current_view()
+    canvas = view.canvas
     canvas.fit_all()
+    from nodeflow.app.undo import push
+    from nodeflow.core import operations as ops
+
+    sampler = next(n for n in view.document.graph.nodes.values() if n.type == "KSampler")
+    push(view.document.undo_stack, view.document.graph,
+         ops.SetNodeField(sampler.id, "controls", {"seed": "randomize"}))  # as a new KSampler starts
     w.docks["queue"].raise_()
     w.queue_panel.batch.setValue(4)
     QTest.mouseClick(w.queue_panel.queue_button, Qt.MouseButton.LeftButton)

@@ -146,6 +146,19 @@ class MainWindow(QMainWindow):
         if bottoms:
             self.resizeDocks(bottoms, [bottom_cap] * len(bottoms), Qt.Orientation.Vertical)
 
+    def event(self, event) -> bool:  # noqa: D401 - Qt's name
+        if event.type() == QEvent.Type.WindowActivate:
+            # back from a modal dialog (or another window): Qt may leave focus on nothing or the window itself,
+            # and then Ctrl+0, Delete ... do nothing until a click; give it to the canvas
+            QTimer.singleShot(0, self._refocus_after_activation)
+        return super().event(event)
+
+    def _refocus_after_activation(self) -> None:
+        focus = QApplication.focusWidget()
+        if QApplication.activeModalWidget() is None and (focus is None or focus is self or focus is self.tabs
+                                                         or focus.window() is not self):
+            self._focus_canvas()
+
     def _save_layout(self) -> None:
         store = preferences.qsettings()
         store.setValue("window/geometry", self.saveGeometry())
