@@ -385,9 +385,9 @@ class MainWindow(QMainWindow):
         self._update_cache_label()
 
     def _update_cache_label(self) -> None:
-        cache = self.runner.executor.cache
-        self.cache_label.setText(f"Cache {cache.total / 2 ** 20:.0f} / {cache.budget_bytes / 2 ** 20:.0f} MB · "
-                                 f"device {self.settings.device}")
+        from nodeflow.app.memory_figures import cache_text
+
+        self.cache_label.setText(cache_text(self.runner.executor, self.settings.device))
 
     # -- images ---------------------------------------------------------------------------------------------------
     def open_image(self, image, title: str = "Image", details: str = "") -> None:
