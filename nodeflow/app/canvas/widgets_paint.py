@@ -56,6 +56,9 @@ _LEFT = Qt.AlignmentFlag.AlignVCenter | Qt.AlignmentFlag.AlignLeft
 _RIGHT = Qt.AlignmentFlag.AlignVCenter | Qt.AlignmentFlag.AlignRight
 
 
+CONTROL_LABEL = "control after generate"
+
+
 def row_texts(row: WidgetRow, value, control_mode: str = "fixed") -> list[RowText]:
     """The single-line texts of a row (none for multiline prompts and notes, which wrap)."""
     rect = QRectF(*row.rect)
@@ -70,11 +73,13 @@ def row_texts(row: WidgetRow, value, control_mode: str = "fixed") -> list[RowTex
     left, right = rect.left() + 10, rect.right() - 10
     if row.kind in ("number", "combo"):
         left, right = rect.left() + ARROW_W + 2, rect.right() - ARROW_W - 2
+    room = right - left - 8
     if row.kind == "control":
-        label, shown = "control after generate", control_mode
+        shown = control_mode
+        # the full name where it fits, else a short one rather than "control after ge…"
+        label = CONTROL_LABEL if text_advance(CONTROL_LABEL) + text_advance(shown) + 8 <= room else "control"
     else:
         shown = format_value(value, inp)
-    room = right - left - 8
     # a long value leaves the label what it needs (up to 45 %); a long label leaves the value what it needs
     value_w = max(0.0, min(text_advance(shown), room - min(text_advance(label), room * 0.45)))
     label_w = max(0.0, room - value_w)

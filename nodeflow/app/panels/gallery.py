@@ -35,7 +35,8 @@ class GalleryEntry:
     @property
     def caption(self) -> str:
         seed = self.info.get("seed")
-        return f"{self.node_title} · seed {seed}" if seed is not None else self.node_title
+        # the seed on a line of its own: after the title it was cut ("Save Image · seed 46489…")
+        return f"seed {seed}\n{self.node_title}" if seed is not None else self.node_title
 
     def describe(self) -> str:
         """Multi-line text: where it came from and every recorded parameter."""
@@ -73,7 +74,7 @@ class GalleryPanel(QWidget):
         self.list = QListWidget()
         self.list.setViewMode(QListView.ViewMode.IconMode)
         self.list.setIconSize(QSize(THUMB, THUMB))
-        self.list.setGridSize(QSize(THUMB + 24, THUMB + 40))
+        self.list.setGridSize(QSize(THUMB + 32, THUMB + 48))
         self.list.setResizeMode(QListView.ResizeMode.Adjust)
         self.list.setMovement(QListView.Movement.Static)
         self.list.setWordWrap(True)

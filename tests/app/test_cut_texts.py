@@ -1,0 +1,39 @@
+"""Texts that were cut or doubled: the seed's control row, the gallery caption's seed."""
+from __future__ import annotations
+
+from PySide6.QtGui import QImage
+
+from nodeflow.app.canvas import node_layout as nl
+from nodeflow.app.canvas.widgets_paint import CONTROL_LABEL, row_texts
+from nodeflow.app.panels.gallery import GalleryEntry, GalleryPanel
+from nodeflow.core.builders import new_node
+from tests.app.window_kit import window_registry
+
+
+def test_the_control_row_of_a_narrow_seed_node_is_never_cut(qapp):
+    reg = window_registry()
+    nt = reg.get("TestSeed")
+    node = new_node(reg, "TestSeed", 1)
+    for controls, values in (("randomize", 4648974063010799), ("increment", 3)):
+        node.values["seed"], node.controls = values, {"seed": controls}
+        layout = nl.compute_layout(node, nt)
+        row = next(r for r in layout.widgets if r.kind == "control")
+        texts = row_texts(row, None, controls)
+        assert not any(t.elided for t in texts), [t.shown() for t in texts]
+        assert texts[1].shown() == controls
+    wide = nl.compute_layout(node, nt)
+    wide_row = next(r for r in wide.widgets if r.kind == "control")
+    wide_row.w += 200
+    assert row_texts(wide_row, None, "fixed")[0].shown() == CONTROL_LABEL  # the full name where it fits
+
+
+def test_the_gallery_caption_shows_the_whole_seed(qapp):
+    panel = GalleryPanel()
+    image = QImage(64, 64, QImage.Format.Format_RGB32)
+    entry = GalleryEntry(image, "Save Image", {"seed": 4648974063010799})
+    panel.add(entry)
+    text = panel.list.item(0).text()
+    assert "4648974063010799" in text and "Save Image" in text
+    fm = panel.list.fontMetrics()
+    grid = panel.list.gridSize().width()
+    assert all(fm.horizontalAdvance(line) <= grid for line in text.split("\n"))
