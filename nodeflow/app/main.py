@@ -63,6 +63,10 @@ def create_editor(file: str | None = None, settings_file: str | None = None, *, 
     if settings_error:
         window.log.error(f"Settings: {settings_error} (using defaults)")
     opened = window.file_actions.open_path(file) if file else None
+    if opened is None and not file and interactive and autosave:
+        from nodeflow.app.session import restore_session
+
+        opened = restore_session(window) or None  # the last session's tabs, before the default workflow
     if opened is None:
         default = WORKFLOWS_DIR / "default.json"
         if not file and default.is_file():

@@ -84,6 +84,8 @@ class MainWindow(QMainWindow):
         self.cache_label = QLabel()
         self.statusBar().addPermanentWidget(self.cache_label)
         self._update_cache_label()
+        #: write the open tabs at exit, for the next start to reopen (off for screenshots and throwaway windows)
+        self.remember_session = autosave
         self.autosaver = None
         if autosave:
             self.autosaver = Autosaver(Path(settings.data_dir) / "autosave", self.documents,
@@ -516,6 +518,11 @@ class MainWindow(QMainWindow):
                 event.ignore()
                 return
         self._save_layout()
+        if self.remember_session:
+            from nodeflow.app.session import save_session
+
+            # changes the user was not asked about (no prompts) are kept; discarded ones are not
+            save_session(self, keep_unsaved=not self.file_actions.interactive)
         self.runner.cancel()
         if self.autosaver is not None:
             self.autosaver.stop()
