@@ -347,11 +347,12 @@ class Canvas(QGraphicsView):
         value = node.values.get(name, inp.default)
 
         def commit(text: str) -> None:
-            parsed = parse_number(text, inp)
-            if parsed is None:
-                self.message.emit(f"'{text}' is not a number")
-                return
-            self.actions.set_value(node_id, name, parsed)
+            parsed, note = read_number(text, inp)
+            if note:  # never clamp or drop silently: say what happened, by the field
+                self.message.emit(f"{node.label}: {note}")
+                self.flash_refusal(rect.center(), note)
+            if parsed is not None:
+                self.actions.set_value(node_id, name, parsed)
 
         self.editors.edit_line(rect, str(value), commit, align_right=True)
 
@@ -638,6 +639,40 @@ def key_action(event: QKeyEvent) -> str | None:
     return None
 
 
+def read_number(text: str, inp) -> tuple[int | float | None, str]:
+    """``parse_number`` with what happened to the typed text, for the user: ("", when it was taken as typed)."""
+    exact = parse_number(text, _Unbounded(inp))
+    label = inp.display
+    if exact is None:
+        return None, f"'{text.strip()}' is not a number: {label} unchanged"
+    value = parse_number(text, inp)
+    if inp.max is not None and exact > inp.max:
+        return value, f"{label}: {_fmt(exact)} is above the maximum {_fmt(inp.max)}; set to {_fmt(value)}"
+    if inp.min is not None and exact < inp.min:
+        return value, f"{label}: {_fmt(exact)} is below the minimum {_fmt(inp.min)}; set to {_fmt(value)}"
+    if inp.type == "INT" and isinstance(_raw_number(text), float) and float(_raw_number(text)) != value:
+        return value, f"{label} takes whole numbers: {_fmt(_raw_number(text))} rounded to {value}"
+    return value, ""
+
+
+class _Unbounded:
+    """An input's type without its range (to see the typed value before clamping)."""
+
+    def __init__(self, inp):
+        self.type, self.min, self.max = inp.type, None, None
+
+
+def _raw_number(text: str):
+    class _Float:
+        type, min, max = "FLOAT", None, None
+
+    return parse_number(text, _Float)
+
+
+def _fmt(v) -> str:
+    return f"{v:g}" if isinstance(v, float) else str(v)
+
+
 def parse_number(text: str, inp) -> int | float | None:
     """A typed number (simple arithmetic allowed: "512*2"), clamped to the input's range; None if not a number."""
     import ast
@@ -671,4 +706,4 @@ def parse_number(text: str, inp) -> int | float | None:
     return int(round(value)) if inp.type == "INT" else float(value)
 
 
-__all__ = ["Canvas", "parse_number", "step_value", "key_action"]
+__all__ = ["Canvas", "parse_number", "read_number", "step_value", "key_action"]
