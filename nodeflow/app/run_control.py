@@ -242,8 +242,6 @@ class RunControl(QObject):
         if canvas is not None:
             kind = "cached" if event.cached else "done"
             canvas.set_node_state(nid, NodeRunState(kind, seconds=event.seconds, reason=event.reason))
-            if not event.cached:
-                canvas.set_node_preview(nid, None)
         images = event.ui.get("images") or []
         info = merge_info(event.info, event.upstream) if images else {}
         if images and canvas is not None:
@@ -316,9 +314,12 @@ class RunControl(QObject):
         self.log.warning(f"{doc.name if doc is not None else 'workflow'}: {ALL_CACHED}{hint}", document=doc)
 
     def _clear_leftover_marks(self, job, canvas) -> None:
-        """Nodes still marked pending (or running) when the run ended did not run: clear their marks."""
+        """Nodes still marked pending (or running) when the run ended did not run: clear their marks. Live previews
+        stayed until now (the run's outputs have arrived): they go."""
         if canvas is None:
             return
+        for nid in self._job_view(job).marks:
+            canvas.set_node_preview(nid, None)
         records = job.report.records if job.report is not None else {}
         for nid in self._job_view(job).marks:
             record = records.get(nid)

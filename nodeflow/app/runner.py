@@ -133,9 +133,14 @@ class _Worker(QObject):
         self.jobStarted.emit(job)
         rate = _RateLimit()
 
+        asked = []
+
         def listener(event: ev.Event, job=job) -> None:
-            if isinstance(event, ev.RunStarted) and job.cancelled:
-                self.executor.cancel()  # cancel() before run() started was cleared by run(): repeat it
+            # a cancel that reached the job before the GUI saw it start (its status still "queued") only set the
+            # flag, and one before run() started was cleared by run(): the worker acts on the flag itself
+            if job.cancelled and not asked:
+                asked.append(True)
+                self.executor.cancel()
             if not rate.allows(event):
                 return
             try:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from PySide6.QtCore import QPointF, QRectF, Qt, QTimer
+from PySide6.QtCore import QPointF, QRect, QRectF, Qt, QTimer
 from PySide6.QtGui import QPainter, QPen, QPixmap
 from PySide6.QtWidgets import QWidget
 
@@ -55,7 +55,17 @@ class Minimap(QWidget):
             self.schedule()
         scene = self.canvas.graph_scene
         self.setVisible(self.wanted and bool(scene.nodes or scene.frames) and self._room())
-        self.move(vp.right() - self.width() - MARGIN, vp.bottom() - self.height() - MARGIN)
+        right = QRect(vp.right() - self.width() - MARGIN, vp.bottom() - self.height() - MARGIN, self.width(),
+                      self.height())
+        # an error strip under the map would be unreadable: the map moves to the other bottom corner
+        covered = any(right.intersects(r) for r in self._error_rects())
+        self.move(vp.left() + MARGIN if covered else right.x(), right.y())
+
+    def _error_rects(self):
+        scene = self.canvas.graph_scene
+        for item in scene.nodes.values():
+            if item.state is not None and item.state.kind == "error" or item.problems:
+                yield self.canvas.mapFromScene(item.sceneBoundingRect()).boundingRect()
 
     def _mapping(self) -> tuple[float, QPointF]:
         """scale and offset from scene to minimap coordinates (the world rect fitted, centred)."""

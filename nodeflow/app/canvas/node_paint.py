@@ -189,7 +189,10 @@ def _paint_sockets(p: QPainter, item: "PaintedNode", detail: bool) -> None:
 def _paint_images(p: QPainter, item: "PaintedNode") -> None:
     L = item.layout
     pixmaps = item.shown_pixmaps()
-    if not pixmaps or L.image_rect is None:
+    if not pixmaps:
+        return
+    if L.image_rect is None:  # a live preview on a node without an image area: over its rows, not growing it
+        _paint_overlay_preview(p, item, pixmaps[0])
         return
     p.setRenderHint(QPainter.RenderHint.SmoothPixmapTransform, True)
     for (x, y, w, h), pm in zip(L.thumb_rects(), pixmaps):
@@ -202,6 +205,21 @@ def _paint_images(p: QPainter, item: "PaintedNode") -> None:
         scale = min(w / pm.width(), h / pm.height())
         tw, th = pm.width() * scale, pm.height() * scale
         p.drawPixmap(QRectF(x + (w - tw) / 2, y + (h - th) / 2, tw, th), pm, QRectF(pm.rect()))
+
+
+def _paint_overlay_preview(p: QPainter, item: "PaintedNode", pm) -> None:
+    L = item.layout
+    area = QRectF(nl.PAD, nl.TITLE_H + 2, L.width - 2 * nl.PAD, L.height - nl.TITLE_H - nl.PAD)
+    if pm.isNull() or area.width() <= 4 or area.height() <= 4:
+        return
+    p.setPen(Qt.PenStyle.NoPen)
+    p.setBrush(qcolor(item.palette.node_body, 235))
+    p.drawRoundedRect(area, 4, 4)
+    p.setRenderHint(QPainter.RenderHint.SmoothPixmapTransform, True)
+    scale = min(area.width() / pm.width(), area.height() / pm.height())
+    tw, th = pm.width() * scale, pm.height() * scale
+    p.drawPixmap(QRectF(area.x() + (area.width() - tw) / 2, area.y() + (area.height() - th) / 2, tw, th), pm,
+                 QRectF(pm.rect()))
 
 
 def _paint_grip(p: QPainter, w: float, h: float, pal) -> None:

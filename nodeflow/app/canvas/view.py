@@ -120,6 +120,8 @@ class Canvas(QGraphicsView):
 
     def set_node_state(self, node_id: int, state: NodeRunState | None) -> None:
         self.graph_scene.set_state(node_id, state)
+        if state is not None and state.kind == "error":
+            self.minimap.place()  # not over the new error strip
 
     def set_node_preview(self, node_id: int, image: QImage | None) -> None:
         self.graph_scene.set_preview(node_id, image)
@@ -129,6 +131,7 @@ class Canvas(QGraphicsView):
 
     def set_problems(self, problems) -> None:
         self.graph_scene.set_problems(list(problems or []))
+        self.minimap.place()
 
     def problems(self) -> list:
         """The problems drawn on nodes now (those without a node are not kept)."""
@@ -296,6 +299,7 @@ class Canvas(QGraphicsView):
 
     def _view_changed(self) -> None:
         self.editors.close(commit=True)
+        self.minimap.place()
         self.minimap.update()
 
     def visible_scene_rect(self) -> QRectF:
@@ -537,6 +541,7 @@ class Canvas(QGraphicsView):
 
     def scrollContentsBy(self, dx: int, dy: int) -> None:  # noqa: N802 - Qt's name
         super().scrollContentsBy(dx, dy)
+        self.minimap.place()
         self.minimap.update()
 
     def viewportEvent(self, event) -> bool:  # noqa: N802 - Qt's name
