@@ -32,6 +32,28 @@ from nodeflow.core.validation import validate
 OPEN_PROBLEM_KINDS = ("missing_file", "dangling_link")  # placeholders draw themselves
 
 
+def load_node_usage():
+    """The node search's usage counts, kept in the editor's preferences."""
+    import json
+
+    from nodeflow.app.node_usage import NodeUsage
+
+    try:
+        counts = json.loads(str(preferences.qsettings().value("search/usage", "{}") or "{}"))
+    except ValueError:
+        counts = {}
+    ok = isinstance(counts, dict) and all(isinstance(k, str) and isinstance(v, int) for k, v in counts.items())
+    return NodeUsage(counts if ok else {})
+
+
+def save_node_usage(usage) -> None:
+    import json
+
+    store = preferences.qsettings()
+    store.setValue("search/usage", json.dumps(usage.counts))
+    store.sync()
+
+
 class MainWindow(QMainWindow):
     def __init__(self, env, runner, prefs: preferences.Preferences | None = None, *,
                  settings_file: str | None = None, autosave: bool = True):
@@ -48,6 +70,7 @@ class MainWindow(QMainWindow):
         self.setAcceptDrops(True)
         self.setDockOptions(QMainWindow.DockOption.AnimatedDocks | QMainWindow.DockOption.AllowTabbedDocks)
         self.undo_group = QUndoGroup(self)
+        self.node_usage = load_node_usage()
         self.tabs = DocumentTabs(registry, lambda: self.settings, self)
         self.tabs.currentViewChanged.connect(self._current_view_changed)
         self.tabs.closeRequested.connect(self.close_view)
@@ -193,6 +216,7 @@ class MainWindow(QMainWindow):
         if self.palette_colors is not None:
             canvas.set_theme(self.palette_colors)
         canvas.set_minimap_visible(self.prefs.show_minimap)
+        canvas.search.usage = self.node_usage
         canvas.selectionChanged.connect(lambda ids, v=view: self._selection_changed(v, ids))
         canvas.nodeActivated.connect(lambda _nid: self._show_dock("inspector"))
         canvas.imageClicked.connect(lambda nid, i, v=view: self._open_node_image(v, nid, i))
@@ -518,6 +542,7 @@ class MainWindow(QMainWindow):
                 event.ignore()
                 return
         self._save_layout()
+        save_node_usage(self.node_usage)
         if self.remember_session:
             from nodeflow.app.session import save_session
 

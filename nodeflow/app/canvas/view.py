@@ -236,7 +236,8 @@ class Canvas(QGraphicsView):
             pos = pos - QPointF(220, 20)  # a node feeding an input goes to its left
 
         def add(type_name: str) -> None:
-            self.actions.add_node(type_name, pos, connect_from=filter_from)
+            if self.actions.add_node(type_name, pos, connect_from=filter_from) is not None:
+                self.search.usage.used(type_name)
 
         self._on_search_choice = add
         self.search.open([SearchEntry.of(t) for t in types], self.mapFromScene(scene_pos), heading)
