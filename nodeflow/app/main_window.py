@@ -221,6 +221,7 @@ class MainWindow(QMainWindow):
         canvas.nodeActivated.connect(lambda _nid: self._show_dock("inspector"))
         canvas.imageClicked.connect(lambda nid, i, v=view: self._open_node_image(v, nid, i))
         canvas.runToRequested.connect(lambda nid, v=view: self.run_control.run(v, [nid]))
+        canvas.maskEditRequested.connect(lambda nid, v=view: self.open_mask_editor(v, nid))
         doc.undo_stack.indexChanged.connect(lambda _i, v=view: self.run_control.graph_changed(v))
         canvas.message.connect(lambda text: self.statusBar().showMessage(text, 5000))
         doc.titleChanged.connect(lambda _t: self._update_title())
@@ -277,6 +278,35 @@ class MainWindow(QMainWindow):
         dialog.finished.connect(lambda _r, v=view: self._focus_canvas(v))
         self.missing_models_dialog = dialog
         dialog.open()
+
+    def open_mask_editor(self, view: DocumentView, node_id: int):
+        """The mask editor on the picture a Load Image node names; saving rewrites the node's value (undoable)."""
+        from nodeflow.app.canvas.input_preview import input_picture_field
+        from nodeflow.app.mask_editor import MaskEditor
+
+        doc = view.document
+        node = doc.graph.nodes.get(node_id)
+        nt = self.registry.get(node.type) if node is not None else None
+        field = input_picture_field(nt) if nt is not None else None
+        name = node.values.get(field) if field else None
+        path = self.settings.folders.resolve("input", name) if isinstance(name, str) else None
+        roots = self.settings.folders.roots("input")
+        if path is None or not roots:
+            self.statusBar().showMessage(f"{node.label if node else 'node'}: choose a picture in the input folder "
+                                         "first", 5000)
+            return None
+        try:
+            dialog = MaskEditor(path, roots[0], self)
+        except ValueError as e:
+            self.statusBar().showMessage(str(e), 5000)
+            return None
+        dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        dialog.saved.connect(lambda new, d=doc: push(d.undo_stack, d.graph, ops.SetValue(node_id, field, new),
+                                                     "mask"))
+        dialog.finished.connect(lambda _r, v=view: self._focus_canvas(v))
+        self.mask_editor = dialog
+        dialog.open()
+        return dialog
 
     def _focus_canvas(self, view: DocumentView | None = None) -> None:
         """After a dialog closes, keys go to the canvas again (Ctrl+0, Delete ... work without a click)."""

@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING
 from PySide6.QtCore import QPointF
 from PySide6.QtWidgets import QMenu
 
+from nodeflow.app.canvas.input_preview import input_picture_field
 from nodeflow.core.nodedef import SEED_CONTROLS
 
 if TYPE_CHECKING:
@@ -75,6 +76,8 @@ def node_menu(canvas: "CanvasServices", node_id: int) -> QMenu:
             conv = menu.addMenu("Convert to widget")
             for inp in sockets:
                 conv.addAction(inp.display, lambda n=inp.name: actions.convert_input(node_id, n, False))
+        if input_picture_field(nt) is not None:
+            menu.addAction("Open in Mask Editor", lambda: canvas.maskEditRequested.emit(node_id))
         if not nt.ui_only:
             menu.addSeparator()
             menu.addAction("Run to here", lambda: canvas.runToRequested.emit(node_id))

@@ -61,6 +61,7 @@ class CanvasServices(Protocol):
     mouse: Any  # MouseRouter
     edge_pan: Any
     runToRequested: Any  # Signal(int)
+    maskEditRequested: Any  # Signal(int)
     imageClicked: Any  # Signal(int, int)
     nodeActivated: Any  # Signal(int)
     message: Any  # Signal(str)

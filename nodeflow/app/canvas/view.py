@@ -42,6 +42,7 @@ class Canvas(QGraphicsView):
     nodeActivated = Signal(int)
     imageClicked = Signal(int, int)  # node id, image index
     runToRequested = Signal(int)
+    maskEditRequested = Signal(int)  # "Open in Mask Editor" on a node that loads a picture from the input folder
     message = Signal(str)
 
     def __init__(self, graph: Graph, registry: Registry, undo_stack: QUndoStack | None, settings=None,
