@@ -325,6 +325,8 @@ class RunControl(QObject):
             record = records.get(nid)
             if record is None or record.status in ("cancelled", "skipped"):
                 canvas.set_node_state(nid, None)
+                if job.status == "cancelled":  # its picture is from an earlier run: say so
+                    canvas.mark_outdated(nid)
 
     def _apply_seed_controls(self, doc) -> None:
         batch = after_run_operations(doc.graph, self._env().registry)

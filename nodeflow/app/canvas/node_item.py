@@ -35,6 +35,8 @@ class NodeItem(QGraphicsItem):
         self.state: NodeRunState | None = None
         self.problems: list = []
         self.images: list[QPixmap] = []
+        #: the pictures are from before a change (or a run that was cancelled): drawn dimmed
+        self.images_stale = False
         self.preview: QPixmap | None = None
         self.wires: set["Wire"] = set()
         self.connected_inputs: set[str] = set()
@@ -122,6 +124,7 @@ class NodeItem(QGraphicsItem):
 
     def set_images(self, images: list[QImage]) -> None:
         self.images = [_thumb(img) for img in images if img is not None and not img.isNull()]
+        self.images_stale = False
         self.relayout()
 
     def set_preview(self, image: QImage | None) -> None:

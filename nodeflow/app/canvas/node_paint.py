@@ -195,6 +195,8 @@ def _paint_images(p: QPainter, item: "PaintedNode") -> None:
         _paint_overlay_preview(p, item, pixmaps[0])
         return
     p.setRenderHint(QPainter.RenderHint.SmoothPixmapTransform, True)
+    stale = item.images_stale and item.preview is None
+    p.setOpacity(0.4 if stale else 1.0)
     for (x, y, w, h), pm in zip(L.thumb_rects(), pixmaps):
         cell = QRectF(x, y, w, h)
         p.setPen(Qt.PenStyle.NoPen)
@@ -205,6 +207,13 @@ def _paint_images(p: QPainter, item: "PaintedNode") -> None:
         scale = min(w / pm.width(), h / pm.height())
         tw, th = pm.width() * scale, pm.height() * scale
         p.drawPixmap(QRectF(x + (w - tw) / 2, y + (h - th) / 2, tw, th), pm, QRectF(pm.rect()))
+    p.setOpacity(1.0)
+    if stale and L.image_rect is not None:
+        x, y, w, h = L.image_rect
+        p.setFont(font(10, bold=True))
+        p.setPen(qcolor(item.palette.text))
+        p.drawText(QRectF(x, y + 4, w, 16), Qt.AlignmentFlag.AlignHCenter | Qt.AlignmentFlag.AlignTop,
+                   "outdated: run again")
 
 
 def _paint_overlay_preview(p: QPainter, item: "PaintedNode", pm) -> None:

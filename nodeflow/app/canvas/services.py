@@ -41,6 +41,8 @@ class PaintedNode(Protocol):
     connected_outputs: set[str]
     message_lines: list[str]
     shown_pixmaps: list
+    preview: Any
+    images_stale: bool
     reroute_type: str | None
     title_text: str
     title_color: str

@@ -130,6 +130,13 @@ class Canvas(QGraphicsView):
     def set_node_images(self, node_id: int, images: list[QImage]) -> None:
         self.graph_scene.set_images(node_id, list(images or []))
 
+    def mark_outdated(self, node_id: int) -> None:
+        """The node's pictures are not what its current values make (a cancelled run): drawn dimmed, marked."""
+        item = self.graph_scene.nodes.get(node_id)
+        if item is not None and item.images and not item.images_stale:
+            item.images_stale = True
+            item.update()
+
     def set_problems(self, problems) -> None:
         self.graph_scene.set_problems(list(problems or []))
         self.minimap.place()
