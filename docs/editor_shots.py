@@ -24,12 +24,13 @@ def _editor(file=None, data_dir=None):
 
 
 def _save(ed, out: Path) -> None:
-    from nodeflow.app.screenshot import composite_grab, settle
+    from nodeflow.app.screenshot import composite_grab, settle, wait_for_runs
 
     settle(ed.app, 0.4)
     out.parent.mkdir(parents=True, exist_ok=True)
     composite_grab(ed.window).save(str(out))
     print("wrote", out)
+    wait_for_runs(ed.app, ed.runner, 600)  # a worker still importing torch must not be cut off
     ed.runner.shutdown()
     ed.window.close()  # a window left open would be composited over the next picture
     ed.window.deleteLater()
@@ -108,8 +109,53 @@ def missing_models(out: Path) -> None:
         _save(ed, out / "missing_models.png")
 
 
+def mask_editor(out: Path) -> None:
+    """Load Image's mask editor with a stroke painted over part of a picture."""
+    from PySide6.QtCore import QPoint, QPointF, Qt
+    from PySide6.QtGui import QColor, QImage, QPainter, QRadialGradient
+    from PySide6.QtTest import QTest
+
+    from nodeflow.app.screenshot import settle
+    from nodeflow.core.builders import GraphBuilder
+
+    ed = _editor()
+    w = ed.window
+    root = w.settings.folders.roots("input")[0]
+    root.mkdir(parents=True, exist_ok=True)
+    picture = QImage(512, 512, QImage.Format.Format_RGB32)
+    picture.fill(QColor(40, 70, 160))
+    p = QPainter(picture)
+    grad = QRadialGradient(QPointF(256, 256), 180)
+    grad.setColorAt(0, QColor(250, 200, 60))
+    grad.setColorAt(1, QColor(200, 60, 40))
+    p.setBrush(grad)
+    p.setPen(Qt.PenStyle.NoPen)
+    p.drawEllipse(QPointF(256, 256), 170, 170)
+    p.end()
+    picture.save(str(root / "mask_demo.png"))
+    view = w.tabs.current_view()
+    node = GraphBuilder(w.registry, view.document.graph).add("LoadImage", pos=(0, 700), image="mask_demo.png")
+    dialog = w.open_mask_editor(view, node)
+    settle(ed.app, 0.3)
+    canvas = dialog.canvas
+    dialog.size_slider.setValue(28)
+    dialog.hardness_slider.setValue(45)
+    frame, scale = canvas._frame()
+
+    def at(x, y):
+        return QPoint(round(frame.x() + x * scale), round(frame.y() + y * scale))
+
+    QTest.mousePress(canvas, Qt.MouseButton.LeftButton, pos=at(150, 190))
+    for i in range(40):
+        QTest.mouseMove(canvas, at(150 + i * 6, 190 + (i % 10) * 4))
+    QTest.mouseRelease(canvas, Qt.MouseButton.LeftButton, pos=at(390, 226))
+    QTest.mouseMove(canvas, at(300, 330))
+    settle(ed.app, 0.3)
+    _save(ed, out / "mask_editor.png")
+
+
 SHOTS = {"first_run": first_run, "area_composition": area_composition, "queue": queue,
-         "missing_models": missing_models}
+         "missing_models": missing_models, "mask_editor": mask_editor}
 
 
 def main(argv: list[str]) -> int:

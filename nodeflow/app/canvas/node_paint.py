@@ -106,7 +106,7 @@ def paint_node(p: QPainter, item: "PaintedNode", lod: float) -> None:
             else:
                 value = None
             paint_widget(p, row, value, pal, detail=detail, problem=row.name in problem_fields,
-                         control_mode=node.controls.get(row.name, "fixed"))
+                         control_mode=node.controls.get(row.name, "fixed"), markdown=is_markdown_note(node))
         _paint_images(p, item)
         if nt is not None and L.kind == "node" and not L.widgets and not L.inputs and not L.outputs and detail:
             p.setFont(font(10, italic=True))
@@ -214,6 +214,12 @@ def _paint_images(p: QPainter, item: "PaintedNode") -> None:
         p.setPen(qcolor(item.palette.text))
         p.drawText(QRectF(x, y + 4, w, 16), Qt.AlignmentFlag.AlignHCenter | Qt.AlignmentFlag.AlignTop,
                    "outdated: run again")
+
+
+def is_markdown_note(node) -> bool:
+    """A note that came from ComfyUI's MarkdownNote (kept as its original class) renders its Markdown."""
+    comfy = node.extra.get("comfy") if isinstance(node.extra, dict) else None
+    return isinstance(comfy, dict) and comfy.get("type") == "MarkdownNote"
 
 
 def _paint_overlay_preview(p: QPainter, item: "PaintedNode", pm) -> None:

@@ -97,10 +97,14 @@ def _paint_texts(p: QPainter, texts: list[RowText], pal: Palette) -> None:
 
 
 def paint_widget(p: QPainter, row: WidgetRow, value, pal: Palette, *, detail: bool = True,
-                 control_mode: str = "fixed", problem: bool = False, hovered: bool = False) -> None:
+                 control_mode: str = "fixed", problem: bool = False, hovered: bool = False,
+                 markdown: bool = False) -> None:
     rect = QRectF(*row.rect)
     if row.kind == "note":
-        _paint_note_text(p, rect, value, pal, detail)
+        if markdown and detail and value:
+            _paint_markdown(p, rect, str(value), pal)
+        else:
+            _paint_note_text(p, rect, value, pal, detail)
         return
     if row.kind == "readonly":
         if detail:
@@ -187,6 +191,33 @@ def _paint_multiline(p: QPainter, rect: QRectF, value, label: str, pal: Palette)
     p.setFont(font(11))
     p.setPen(qcolor(pal.widget_text))
     _paint_lines(p, inner, text[:4000], 11)
+
+
+def note_document(text: str, width: float, pixel_size: int = 12):
+    """A MarkdownNote's text rendered by Qt's own Markdown support (CommonMark + GitHub tables/lists)."""
+    from PySide6.QtGui import QTextDocument
+
+    doc = QTextDocument()
+    doc.setDefaultFont(font(pixel_size))
+    doc.setMarkdown(text[:8000])
+    doc.setTextWidth(max(10.0, width))
+    doc.setDocumentMargin(2)
+    return doc
+
+
+def _paint_markdown(p: QPainter, rect: QRectF, text: str, pal: Palette) -> None:
+    from PySide6.QtGui import QAbstractTextDocumentLayout, QPalette
+
+    box = rect.adjusted(4, 2, -4, -2)
+    doc = note_document(text, box.width())
+    ctx = QAbstractTextDocumentLayout.PaintContext()
+    ctx.palette.setColor(QPalette.ColorRole.Text, qcolor(pal.note_text))
+    ctx.clip = QRectF(0, 0, box.width(), box.height())
+    p.save()
+    p.translate(box.topLeft())
+    p.setClipRect(ctx.clip)
+    doc.documentLayout().draw(p, ctx)
+    p.restore()
 
 
 def _paint_note_text(p: QPainter, rect: QRectF, value, pal: Palette, detail: bool) -> None:
