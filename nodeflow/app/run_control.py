@@ -90,6 +90,10 @@ class RunControl(QObject):
         self._auto_timer.setSingleShot(True)
         self._auto_timer.timeout.connect(self._auto_run)
         self._auto_view = None
+        self._loading_since = None
+        self._loading_timer = QTimer(self)
+        self._loading_timer.setInterval(500)
+        self._loading_timer.timeout.connect(self._loading_tick)
         runner.warmUpProgress.connect(self._warm_up_progress)
         runner.warmedUp.connect(self._warmed_up)
 
@@ -173,9 +177,23 @@ class RunControl(QObject):
 
     # -- runner signals (GUI thread) --------------------------------------------------------------------------------
     def _warm_up_progress(self, done: int, total: int, module: str) -> None:
-        self.run_bar.set_loading(done, total, module, waiting=self.runner.busy)
+        import time
+
+        if self._loading_since is None:
+            self._loading_since = time.monotonic()
+            self._loading_timer.start()
+        self.run_bar.set_loading(done, total, module, waiting=self.runner.busy,
+                                 seconds=time.monotonic() - self._loading_since)
+
+    def _loading_tick(self) -> None:
+        """One import (torch) takes most of the time: the seconds keep counting so it never looks hung."""
+        if self.runner.warm_state == "loading":
+            self._warm_up_progress(*self.runner.warm_progress)
+        else:
+            self._loading_timer.stop()
 
     def _warmed_up(self, _modules) -> None:
+        self._loading_timer.stop()
         if not self.runner.busy:
             self.run_bar.set_idle("Ready")
         else:  # the queued runs start now: their nodes are no longer waiting for libraries

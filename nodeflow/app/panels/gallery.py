@@ -36,7 +36,7 @@ class GalleryEntry:
     def caption(self) -> str:
         seed = self.info.get("seed")
         # the seed on a line of its own: after the title it was cut ("Save Image · seed 46489…")
-        return f"seed {seed}\n{self.node_title}" if seed is not None else self.node_title
+        return f"seed\u00a0{seed}\n{self.node_title}" if seed is not None else self.node_title
 
     def describe(self) -> str:
         """Multi-line text: where it came from and every recorded parameter."""
@@ -74,7 +74,7 @@ class GalleryPanel(QWidget):
         self.list = QListWidget()
         self.list.setViewMode(QListView.ViewMode.IconMode)
         self.list.setIconSize(QSize(THUMB, THUMB))
-        self.list.setGridSize(QSize(THUMB + 32, THUMB + 48))
+        self.list.setGridSize(QSize(THUMB + 64, THUMB + 48))  # room for a 16-digit seed
         self.list.setResizeMode(QListView.ResizeMode.Adjust)
         self.list.setMovement(QListView.Movement.Static)
         self.list.setWordWrap(True)

@@ -6,6 +6,10 @@ from PySide6.QtGui import QAction
 from PySide6.QtWidgets import QLabel, QProgressBar, QToolBar, QToolButton, QWidget
 
 
+#: Friendlier names for what the packs warm up.
+LIBRARY_NAMES = {"nodes.diffusion.warm_up": "diffusion nodes"}
+
+
 class RunBar(QToolBar):
     def __init__(self, run: QAction, run_selected: QAction, cancel: QAction, free: QAction,
                  parent: QWidget | None = None):
@@ -35,12 +39,15 @@ class RunBar(QToolBar):
         self.addAction(free)
         self.set_idle()
 
-    def set_loading(self, done: int, total: int, module: str, waiting: bool) -> None:
+    def set_loading(self, done: int, total: int, module: str, waiting: bool, seconds: float | None = None) -> None:
         """The worker is importing the node packs' libraries (torch ...; first run only, 5-20 s on few cores).
         ``waiting``: a run is queued behind the imports, and the Run button says so."""
         self.progress.setRange(0, max(1, total))
         self.progress.setValue(done)
-        step = f"{module} ({done + 1}/{total})" if module else f"{done}/{total}"
+        shown = LIBRARY_NAMES.get(module, module)
+        step = f"{shown} ({done + 1}/{total})" if module else f"{done}/{total}"
+        if seconds is not None:
+            step += f" · {seconds:.0f} s"
         what = "Run waiting: loading libraries" if waiting else "Loading libraries"
         self.progress.setFormat(f"{what} (first run only) — {step}")
         self._set_waiting(waiting)
