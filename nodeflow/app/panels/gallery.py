@@ -73,7 +73,8 @@ class GalleryPanel(QWidget):
         self.entries: list[GalleryEntry] = []
         self.list = QListWidget()
         self.list.setViewMode(QListView.ViewMode.IconMode)
-        self.list.setIconSize(QSize(THUMB, THUMB))
+        # wider than the thumbnails: an icon view gives its captions the icon's width (a 16-digit seed was cut)
+        self.list.setIconSize(QSize(THUMB + 56, THUMB))
         self.list.setGridSize(QSize(THUMB + 64, THUMB + 48))  # room for a 16-digit seed
         self.list.setResizeMode(QListView.ResizeMode.Adjust)
         self.list.setMovement(QListView.Movement.Static)
