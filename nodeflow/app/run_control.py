@@ -115,6 +115,7 @@ class RunControl(QObject):
         relevant = work.relevant_problems
         if relevant:
             self._log_problems(doc, relevant)
+        self._warn_before_run(doc, work)
         if self.runner.warm_state == "cold":  # Run before the background imports began: they go first, visibly
             self.runner.warm_up(self._env().registry.warm_up)
         loading = self.runner.warm_state == "loading"
@@ -160,6 +161,22 @@ class RunControl(QObject):
         if any(j.owner is view.document and j.status == "queued" for j in self.runner.queued):
             return  # a queued run of it will take the change
         self.run(view)
+
+    def _warn_before_run(self, doc, work) -> None:
+        """Declarations may warn of a run that would be absurdly slow or large (a 16384 px latent)."""
+        env = self._env()
+        for nid in work.cone:
+            node = work.graph.nodes.get(nid)
+            nt = env.registry.get(node.type) if node is not None else None
+            check = nt.extra.get("run_warnings") if nt is not None else None
+            if not callable(check):
+                continue
+            try:
+                warnings = check(work.graph, node, env.settings)
+            except Exception:  # noqa: BLE001 - a pack's advice must never stop a run
+                continue
+            for text in warnings:
+                self.log.warning(f"{doc.name}: {node.label} ({nid}): {text}", document=doc, node_id=nid)
 
     def _runs(self, node) -> bool:
         """A node that a run could execute (not muted, not a note)."""

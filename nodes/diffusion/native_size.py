@@ -61,3 +61,26 @@ def latent_defaults(graph, settings) -> dict:
         if size is not None:
             return {"width": size[0], "height": size[1]}
     return {}
+
+
+#: Pixels beyond this many times the model's native area make a run slow and the picture tiled or repeated.
+OVERSIZE = 4
+#: Latents above this many pixels (all images of the batch) are absurd on any machine a person has.
+ABSURD_PIXELS = 64 * 1024 * 1024
+
+
+def latent_warnings(graph, node, settings) -> list[str]:
+    """Warnings the editor shows before running an Empty Latent Image that is far too large."""
+    w, h = int(node.values.get("width", 512)), int(node.values.get("height", 512))
+    batch = int(node.values.get("batch_size", 1))
+    out = []
+    if w * h * batch > ABSURD_PIXELS:
+        out.append(f"{w}x{h} x {batch} is {w * h * batch / 1e6:.0f} megapixels: the latent alone needs "
+                   f"{w * h * batch * 4 * 4 / 64 / 2 ** 20:.0f} MB and sampling far more")
+    native = latent_defaults(graph, settings)
+    if native:
+        nw, nh = native["width"], native["height"]
+        if w * h > OVERSIZE * nw * nh:
+            out.append(f"{w}x{h} is {w * h / (nw * nh):.0f}x the pixels the checkpoint was trained for ({nw}x{nh}): "
+                       f"slow, and the picture comes out tiled; try {nw}x{nh}")
+    return out

@@ -49,3 +49,24 @@ def test_a_new_empty_latent_follows_the_checkpoint_in_the_graph(qtbot, settings)
         assert (values["width"], values["height"]) == (1024, 1024)
     finally:
         close_editor(ed)
+
+
+def test_an_oversized_latent_is_warned_of_before_the_run(tmp_path, settings):
+    from nodeflow.core.builders import GraphBuilder
+    from nodeflow.core.registry import load_registry
+    from nodes.diffusion.native_size import latent_warnings
+
+    import shutil
+
+    shutil.copy(SHIPPED, settings.folders.roots("checkpoints")[0] / "shapes.safetensors")
+    reg = load_registry(entry_points=False)
+    b = GraphBuilder(reg)
+    b.add("CheckpointLoaderSimple", ckpt_name="shapes.safetensors")
+    fine = b.add("EmptyLatentImage", width=64, height=64)
+    big = b.add("EmptyLatentImage", width=512, height=512)
+    absurd = b.add("EmptyLatentImage", width=16384, height=16384, batch_size=4)
+    g = b.graph
+    assert latent_warnings(g, g.nodes[fine], settings) == []
+    (warning,) = latent_warnings(g, g.nodes[big], settings)
+    assert "64x the pixels" in warning and "try 64x64" in warning
+    assert any("megapixels" in w for w in latent_warnings(g, g.nodes[absurd], settings))
