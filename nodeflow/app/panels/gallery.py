@@ -73,9 +73,8 @@ class GalleryPanel(QWidget):
         self.entries: list[GalleryEntry] = []
         self.list = QListWidget()
         self.list.setViewMode(QListView.ViewMode.IconMode)
-        # wider than the thumbnails: an icon view gives its captions the icon's width (a 16-digit seed was cut)
-        self.list.setIconSize(QSize(THUMB + 56, THUMB))
-        self.list.setGridSize(QSize(THUMB + 64, THUMB + 48))  # room for a 16-digit seed
+        self.list.setIconSize(QSize(THUMB, THUMB))
+        self.list.setGridSize(QSize(THUMB + 88, THUMB + 48))  # room for a 16-digit seed in the theme's font
         self.list.setResizeMode(QListView.ResizeMode.Adjust)
         self.list.setMovement(QListView.Movement.Static)
         self.list.setWordWrap(True)
@@ -88,6 +87,8 @@ class GalleryPanel(QWidget):
         self.entries.insert(0, entry)
         item = QListWidgetItem(QIcon(QPixmap.fromImage(thumbnail(entry.image, THUMB))), entry.caption)
         item.setToolTip(entry.describe())
+        # the view sizes items to a guess of their text, eliding a 16-digit seed: give them the full cell
+        item.setSizeHint(QSize(self.list.gridSize().width() - 8, self.list.gridSize().height() - 4))
         item.setData(Qt.ItemDataRole.UserRole, entry)
         self.list.insertItem(0, item)
         while len(self.entries) > MAX_ENTRIES:

@@ -17,7 +17,7 @@ from PySide6.QtWidgets import (QCheckBox, QHBoxLayout, QListWidget, QListWidgetI
 from nodeflow.app.canvas.run_state import format_seconds
 from nodeflow.app.images import thumbnail
 
-THUMB = 48
+THUMB = 32
 MAX_BATCH = 100
 #: Finished runs kept in the list (their pictures stay in the Results panel).
 MAX_HISTORY = 200
