@@ -41,3 +41,25 @@ def test_the_gallery_caption_shows_the_whole_seed(qapp):
     room = panel.list.visualItemRect(panel.list.item(0)).width()  # what the view gives the caption
     assert all(fm.horizontalAdvance(line) + 8 <= room for line in text.split("\n")), room
     panel.close()
+
+
+def test_the_inspector_seed_field_shows_the_whole_seed_and_says_when_it_clamps(qtbot):
+    from PySide6.QtCore import Qt
+
+    from nodeflow.app.panels.value_editors import make_editor
+
+    reg = window_registry()
+    inp = reg.get("TestSeed").input("seed")
+    got = []
+    editor = make_editor(inp, 4648974063010799, got.append)
+    widget = editor.widget
+    qtbot.addWidget(widget)
+    widget.show()
+    assert widget.cursorPosition() == 0  # the start in view, not the last digits
+    assert widget.width() >= widget.fontMetrics().horizontalAdvance("4648974063010799")
+    widget.setFocus()
+    widget.selectAll()
+    qtbot.keyClicks(widget, "99999999999999999999")
+    qtbot.keyClick(widget, Qt.Key.Key_Return)
+    assert got[-1] == 2 ** 64 - 1
+    assert "above the maximum" in widget.last_note
