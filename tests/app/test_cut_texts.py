@@ -63,3 +63,21 @@ def test_the_inspector_seed_field_shows_the_whole_seed_and_says_when_it_clamps(q
     qtbot.keyClick(widget, Qt.Key.Key_Return)
     assert got[-1] == 2 ** 64 - 1
     assert "above the maximum" in widget.last_note
+
+
+def test_long_log_messages_wrap_instead_of_being_cut(qtbot):
+    from nodeflow.app.panels.log_panel import LogPanel
+
+    panel = LogPanel()
+    qtbot.addWidget(panel)
+    panel.resize(420, 300)
+    panel.show()
+    long = ("area_composition: 8 node(s) of 2 type(s) have no NodeFlow counterpart and were kept as placeholders "
+            "(they keep their values and links)")
+    panel.add("warning", "short")
+    panel.add("warning", long)
+    qtbot.wait(20)
+    short_rect = panel.tree.visualItemRect(panel.tree.topLevelItem(0))
+    long_rect = panel.tree.visualItemRect(panel.tree.topLevelItem(1))
+    assert long_rect.height() >= 2 * short_rect.height() - 2  # wrapped onto more lines
+    assert panel.tree.textElideMode().name == "ElideNone"
