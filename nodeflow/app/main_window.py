@@ -100,7 +100,7 @@ class MainWindow(QMainWindow):
         self.run_bar = RunBar(self.act.run, self.act.run_selected, self.act.cancel, self.act.free, self)
         self.addToolBar(Qt.ToolBarArea.TopToolBarArea, self.run_bar)
         self.run_control = RunControl(runner, self.log, self.gallery, self.run_bar, lambda: self.env,
-                                      self.tabs.view_of, self)
+                                      self.tabs.view_of, self, current_view=self.tabs.current_view)
         self._connect_queue_panel(runner)
         runner.busyChanged.connect(self.act.cancel.setEnabled)
         runner.jobFinished.connect(lambda _job: self._update_cache_label())
@@ -346,6 +346,8 @@ class MainWindow(QMainWindow):
             if self.inspector.document is not view.document:
                 self.inspector.set_document(view.document)
             self.inspector.set_selection(view.canvas.selected_node_ids())
+        if hasattr(self, "run_control"):
+            self.run_control.show_tab(view)
         self._update_title()
 
     def _update_title(self) -> None:

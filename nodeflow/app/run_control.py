@@ -70,13 +70,15 @@ class RunControl(QObject):
     #: Auto-queue waits this long after the last change (typing a prompt is many changes).
     AUTO_QUEUE_DELAY_MS = 400
 
-    def __init__(self, runner, log, gallery, run_bar, env_provider, view_of, parent=None):
+    def __init__(self, runner, log, gallery, run_bar, env_provider, view_of, parent=None, current_view=None):
         """``env_provider()``: the window's current Environment; ``view_of(document)`` returns the open view (with
         .document and .canvas) or None once it was closed."""
         super().__init__(parent)
         self.runner, self.log, self.gallery, self.run_bar = runner, log, gallery, run_bar
         self._env = env_provider
         self._view_of = view_of
+        self._current = current_view or (lambda: None)
+        self._outcomes: dict[str, str] = {}  # document uid -> how its last run ended (the idle run bar text)
         self._jobs: dict[int, _JobView] = {}  # job id -> what the GUI keeps about it while it runs
         #: (document uid, node id) -> (images, node title, parameters text): the node's latest images, for the viewer.
         self.node_images: dict[tuple[str, int], tuple[list, str, str]] = {}
@@ -249,13 +251,13 @@ class RunControl(QObject):
                 for stale in self._job_view(job).marks - set(event.planned):
                     canvas.set_node_state(stale, None)
         elif isinstance(event, ev.NodeStarted):
-            self.run_bar.set_node(self._title(job, nid))
+            self.run_bar.set_node(self._node_text(job, self._title(job, nid)))
             self.jobNode.emit(job, self._title(job, nid))
             if canvas is not None:
                 canvas.set_node_state(nid, NodeRunState("running", reason=event.reason))
         elif isinstance(event, ev.NodeProgress):
             step = event.text or f"step {int(event.value)}/{int(event.total)}"
-            self.run_bar.set_node(self._title(job, nid), event.value, event.total, step)
+            self.run_bar.set_node(self._node_text(job, self._title(job, nid)), event.value, event.total, step)
             if canvas is not None:
                 canvas.set_node_state(nid, NodeRunState("running", (int(event.value), int(event.total)), step))
         elif isinstance(event, ev.NodePreview):
@@ -334,13 +336,29 @@ class RunControl(QObject):
                 self._apply_seed_controls(doc)
         self._jobs.pop(job.id, None)
         self._queue_changed()
-        if not self.runner.busy and job.status == "ok" and report is not None and not report.executed \
-                and report.cached:
-            self.run_bar.set_idle(ALL_CACHED_SHORT)
-        elif not self.runner.busy:
-            self.run_bar.set_idle({"ok": "Done", "error": "Finished with errors", "cancelled": "Cancelled",
-                                   "invalid": "Not run: invalid workflow", "crashed": "Run failed"}
-                                  .get(job.status, "Ready"))
+        if job.status == "ok" and report is not None and not report.executed and report.cached:
+            outcome = ALL_CACHED_SHORT
+        else:
+            outcome = {"ok": "Done", "error": "Finished with errors", "cancelled": "Cancelled",
+                       "invalid": "Not run: invalid workflow", "crashed": "Run failed"}.get(job.status, "Ready")
+        if doc is not None:
+            self._outcomes[doc.uid] = outcome  # each tab shows how its own last run ended
+        if not self.runner.busy:
+            self.show_tab(self._current())
+
+    def show_tab(self, view) -> None:
+        """The run bar for the current tab while nothing runs: that tab's last outcome, not another tab's."""
+        if self.runner.busy:
+            return
+        doc = view.document if view is not None else None
+        self.run_bar.set_idle(self._outcomes.get(doc.uid, "Ready") if doc is not None else "Ready")
+
+    def _node_text(self, job, text: str) -> str:
+        """Progress of a run of another tab names that tab."""
+        current = self._current()
+        if job.owner is not None and current is not None and current.document is not job.owner:
+            return f"{job.owner.name}: {text}"
+        return text
 
     def _explain_all_cached(self, job, doc) -> None:
         """A ComfyUI user expects Queue to make a new picture; when nothing had to run, say why and what to do."""
