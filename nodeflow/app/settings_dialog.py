@@ -80,8 +80,8 @@ class SettingsDialog(QDialog):
         self.cpu_threads.setValue(prefs.cpu_threads if prefs.cpu_threads is not None else settings.cpu_threads)
         self.cpu_threads.setToolTip("Threads for running models on the CPU. Automatic (or OMP_NUM_THREADS when set) "
                                     "uses one thread per physical core, keeps one core for the editor on machines "
-                                    f"with up to {FEW_CORES} cores, and leaves cores that other programs keep busy to them: "
-                                    "more threads than idle cores makes every step slower.")
+                                    f"with up to {FEW_CORES} cores, and leaves cores that other programs keep busy "
+                                    "to them: more threads than idle cores makes every step slower.")
         self.theme = QComboBox()
         self.theme.addItems(THEMES)
         self.theme.setCurrentText(prefs.theme)

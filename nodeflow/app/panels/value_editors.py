@@ -117,8 +117,8 @@ def _int(inp, commit) -> ValueEditor:
         if hi is not None:
             value = min(hi, value)
         if value != typed:  # never clamp silently
-            edit.last_note = (f"{inp.display}: {typed} is {'above the maximum' if typed > value else 'below the minimum'}"
-                              f" {value}; set to {value}")
+            side = "above the maximum" if typed > value else "below the minimum"
+            edit.last_note = f"{inp.display}: {typed} is {side} {value}; set to {value}"
             QToolTip.showText(edit.mapToGlobal(edit.rect().bottomLeft()), edit.last_note, edit)
         show(value)
         commit(value)
