@@ -87,6 +87,12 @@ class Document(QObject):
         path = Path(path)
         graph, report = load_graph_report(path, registry, settings)
         own_file = path.suffix.lower() == ".json" and isinstance(report, LoadReport)
+        if not isinstance(report, LoadReport):  # laid out by another editor, for its node sizes
+            from nodeflow.app.import_layout import fit_operation
+
+            fit = fit_operation(graph, registry)
+            if fit is not None:
+                graph.apply(fit)  # part of opening, not an undoable edit (the copy is unsaved anyway)
         return (cls(graph, path) if own_file else cls(graph, None, path.stem)), report
 
     @classmethod

@@ -8,12 +8,30 @@ from PySide6.QtWidgets import (QCheckBox, QDialog, QFileDialog, QHBoxLayout, QLa
                                QPushButton, QScrollArea, QSizePolicy, QVBoxLayout, QWidget)
 
 
+def fit_pixmap(pix: QPixmap, width: int, height: int) -> tuple[QPixmap, float]:
+    """The picture fitted to (width, height), and its zoom. Large pictures shrink smoothly; small ones (the built-in
+    model makes 64x64) grow too: by the largest whole factor with nearest-neighbour (crisp pixels), or smoothly
+    when not even 2x fits."""
+    if pix.isNull() or width <= 0 or height <= 0:
+        return pix, 1.0
+    scale = min(width / pix.width(), height / pix.height())
+    if scale < 1:
+        return pix.scaled(width, height, Qt.AspectRatioMode.KeepAspectRatio,
+                          Qt.TransformationMode.SmoothTransformation), scale
+    whole = int(scale)
+    if whole >= 2:
+        return pix.scaled(pix.width() * whole, pix.height() * whole, Qt.AspectRatioMode.IgnoreAspectRatio,
+                          Qt.TransformationMode.FastTransformation), float(whole)
+    return pix, 1.0
+
+
 class ImageViewer(QDialog):
     def __init__(self, parent: QWidget | None = None):
         super().__init__(parent)
         self.setWindowTitle("Image")
         self.resize(900, 700)
         self.image = QImage()
+        self.zoom = 1.0  # of the picture shown
         self.label = QLabel()
         self.label.setAlignment(Qt.AlignmentFlag.AlignCenter)
         self.label.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Ignored)
@@ -60,9 +78,9 @@ class ImageViewer(QDialog):
         if self.fit.isChecked():
             self.scroll.setWidgetResizable(True)
             area = self.scroll.viewport().size()
-            if pix.width() > area.width() or pix.height() > area.height():
-                pix = pix.scaled(area, Qt.AspectRatioMode.KeepAspectRatio, Qt.TransformationMode.SmoothTransformation)
+            pix, self.zoom = fit_pixmap(pix, area.width(), area.height())
         else:
+            self.zoom = 1.0
             self.scroll.setWidgetResizable(False)
             self.label.resize(pix.size())
         self.label.setPixmap(pix)

@@ -41,10 +41,13 @@ def create_editor(file: str | None = None, settings_file: str | None = None, *, 
     from nodeflow.app.main_window import MainWindow
     from nodeflow.app.runner import Runner
     from nodeflow.config import Settings, SettingsError
+    from nodeflow.core.device import set_reserve_gui_core
     from nodeflow.core.environment import Environment
     from nodeflow.core.executor import Executor
     from nodeflow.paths import WORKFLOWS_DIR
 
+    # automatic torch thread counts leave a core to the GUI thread on small machines, so the canvas stays fluid
+    set_reserve_gui_core(True)
     prefs = preferences.Preferences.load()
     settings_error = None
     try:
@@ -62,6 +65,10 @@ def create_editor(file: str | None = None, settings_file: str | None = None, *, 
     for warning in settings.warnings:  # a wrongly typed setting: its default is used
         window.log.error(f"Settings: {warning}")
     opened = window.file_actions.open_path(file) if file else None
+    if opened is None and not file and interactive and autosave:
+        from nodeflow.app.session import restore_session
+
+        opened = restore_session(window) or None  # the last session's tabs, before the default workflow
     if opened is None:
         default = WORKFLOWS_DIR / "default.json"
         if not file and default.is_file():

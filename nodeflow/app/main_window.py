@@ -19,6 +19,7 @@ from nodeflow.app.panels.gallery import GalleryPanel
 from nodeflow.app.panels.inspector import InspectorPanel
 from nodeflow.app.panels.library import NODE_TYPE_MIME, LibraryPanel
 from nodeflow.app.panels.log_panel import LogPanel
+from nodeflow.app.panels.queue_panel import QueuePanel
 from nodeflow.app.panels.run_bar import RunBar
 from nodeflow.app.run_control import RunControl, missing_file_report
 from nodeflow.app.undo import push
@@ -29,6 +30,28 @@ from nodeflow.core.validation import validate
 
 #: Problems worth showing as soon as a file opens (the rest appear when a run is queued).
 OPEN_PROBLEM_KINDS = ("missing_file", "dangling_link")  # placeholders draw themselves
+
+
+def load_node_usage():
+    """The node search's usage counts, kept in the editor's preferences."""
+    import json
+
+    from nodeflow.app.node_usage import NodeUsage
+
+    try:
+        counts = json.loads(str(preferences.qsettings().value("search/usage", "{}") or "{}"))
+    except ValueError:
+        counts = {}
+    ok = isinstance(counts, dict) and all(isinstance(k, str) and isinstance(v, int) for k, v in counts.items())
+    return NodeUsage(counts if ok else {})
+
+
+def save_node_usage(usage) -> None:
+    import json
+
+    store = preferences.qsettings()
+    store.setValue("search/usage", json.dumps(usage.counts))
+    store.sync()
 
 
 class MainWindow(QMainWindow):
@@ -47,11 +70,13 @@ class MainWindow(QMainWindow):
         self.setAcceptDrops(True)
         self.setDockOptions(QMainWindow.DockOption.AnimatedDocks | QMainWindow.DockOption.AllowTabbedDocks)
         self.undo_group = QUndoGroup(self)
+        self.node_usage = load_node_usage()
         self.tabs = DocumentTabs(registry, lambda: self.settings, self)
         self.tabs.currentViewChanged.connect(self._current_view_changed)
         self.tabs.closeRequested.connect(self.close_view)
         self.setCentralWidget(self.tabs)
         self.log = LogPanel()
+        self.queue_panel = QueuePanel()
         self.gallery = GalleryPanel()
         from nodeflow.app.canvas.subgraph_view import LibraryTypes
 
@@ -66,6 +91,7 @@ class MainWindow(QMainWindow):
             "inspector": self._dock("Inspector", self.inspector, Qt.DockWidgetArea.RightDockWidgetArea),
             "gallery": self._dock("Results", self.gallery, Qt.DockWidgetArea.BottomDockWidgetArea),
             "log": self._dock("Log", self.log, Qt.DockWidgetArea.BottomDockWidgetArea),
+            "queue": self._dock("Queue", self.queue_panel, Qt.DockWidgetArea.BottomDockWidgetArea),
         }
         self.help_overlay = HelpOverlay(self, lambda: self.actions_list())
         self.file_actions = FileActions(self)
@@ -76,12 +102,15 @@ class MainWindow(QMainWindow):
         self.run_bar = RunBar(self.act.run, self.act.run_selected, self.act.cancel, self.act.free, self)
         self.addToolBar(Qt.ToolBarArea.TopToolBarArea, self.run_bar)
         self.run_control = RunControl(runner, self.log, self.gallery, self.run_bar, lambda: self.env,
-                                      self.tabs.view_of, self)
+                                      self.tabs.view_of, self, current_view=self.tabs.current_view)
+        self._connect_queue_panel(runner)
         runner.busyChanged.connect(self.act.cancel.setEnabled)
         runner.jobFinished.connect(lambda _job: self._update_cache_label())
         self.cache_label = QLabel()
         self.statusBar().addPermanentWidget(self.cache_label)
         self._update_cache_label()
+        #: write the open tabs at exit, for the next start to reopen (off for screenshots and throwaway windows)
+        self.remember_session = autosave
         self.autosaver = None
         if autosave:
             self.autosaver = Autosaver(Path(settings.data_dir) / "autosave", self.documents,
@@ -115,12 +144,47 @@ class MainWindow(QMainWindow):
         self.resizeDocks([self.docks["library"], self.docks["inspector"]], [240, 300], Qt.Orientation.Horizontal)
         self.resizeDocks([self.docks["gallery"], self.docks["log"]], [220, 220], Qt.Orientation.Vertical)
         self.splitDockWidget(self.docks["gallery"], self.docks["log"], Qt.Orientation.Horizontal)
+        self.tabifyDockWidget(self.docks["log"], self.docks["queue"])  # one tab group: small windows keep room
+        self.docks["log"].raise_()
         store = preferences.qsettings()
         geometry, state = store.value("window/geometry"), store.value("window/state")
         if isinstance(geometry, QByteArray):
             self.restoreGeometry(geometry)
         if isinstance(state, QByteArray):
             self.restoreState(state)
+
+    #: In a small window the docks give way to the canvas: each side dock takes at most this share of the width,
+    #: the bottom docks together at most this share of the height (Qt keeps dock sizes fixed as a window shrinks).
+    SIDE_DOCK_SHARE, BOTTOM_DOCK_SHARE = 0.2, 0.28
+
+    def resizeEvent(self, event) -> None:  # noqa: N802 - Qt's name
+        super().resizeEvent(event)
+        self._yield_docks()
+
+    def _yield_docks(self) -> None:
+        side_cap = int(self.width() * self.SIDE_DOCK_SHARE)
+        sides = [d for d in (self.docks["library"], self.docks["inspector"])
+                 if d.isVisible() and not d.isFloating() and d.width() > side_cap]
+        if sides:
+            self.resizeDocks(sides, [side_cap] * len(sides), Qt.Orientation.Horizontal)
+        bottom_cap = int(self.height() * self.BOTTOM_DOCK_SHARE)
+        bottoms = [d for d in (self.docks["gallery"], self.docks["log"], self.docks["queue"])
+                   if d.isVisible() and not d.isFloating() and d.height() > bottom_cap]
+        if bottoms:
+            self.resizeDocks(bottoms, [bottom_cap] * len(bottoms), Qt.Orientation.Vertical)
+
+    def event(self, event) -> bool:  # noqa: D401 - Qt's name
+        if event.type() == QEvent.Type.WindowActivate:
+            # back from a modal dialog (or another window): Qt may leave focus on nothing or the window itself,
+            # and then Ctrl+0, Delete ... do nothing until a click; give it to the canvas
+            QTimer.singleShot(0, self._refocus_after_activation)
+        return super().event(event)
+
+    def _refocus_after_activation(self) -> None:
+        focus = QApplication.focusWidget()
+        if QApplication.activeModalWidget() is None and (focus is None or focus is self or focus is self.tabs
+                                                         or focus.window() is not self):
+            self._focus_canvas()
 
     def _save_layout(self) -> None:
         store = preferences.qsettings()
@@ -154,10 +218,13 @@ class MainWindow(QMainWindow):
         if self.palette_colors is not None:
             canvas.set_theme(self.palette_colors)
         canvas.set_minimap_visible(self.prefs.show_minimap)
+        canvas.search.usage = self.node_usage
         canvas.selectionChanged.connect(lambda ids, v=view: self._selection_changed(v, ids))
         canvas.nodeActivated.connect(lambda _nid: self._show_dock("inspector"))
         canvas.imageClicked.connect(lambda nid, i, v=view: self._open_node_image(v, nid, i))
         canvas.runToRequested.connect(lambda nid, v=view: self.run_control.run(v, [nid]))
+        canvas.maskEditRequested.connect(lambda nid, v=view: self.open_mask_editor(v, nid))
+        doc.undo_stack.indexChanged.connect(lambda _i, v=view: self.run_control.graph_changed(v))
         canvas.message.connect(lambda text: self.statusBar().showMessage(text, 5000))
         if hasattr(canvas, "subgraphs"):
             canvas.subgraphs.librarySaved.connect(lambda _path: self.library.rebuild())
@@ -166,6 +233,8 @@ class MainWindow(QMainWindow):
         viewport.installEventFilter(self._drop_filter())
         viewport.setAcceptDrops(True)
         self._report_open(view, report)
+        self.missing_models_dialog = None
+        QTimer.singleShot(0, lambda v=view, r=report: self._offer_missing_models(v, r))
         for old in pristine:  # the empty start-up tab gives way to the first real file
             self.remove_view(old)
         self.tabs.setCurrentWidget(canvas)
@@ -198,6 +267,58 @@ class MainWindow(QMainWindow):
             self.log.error(f"{doc.name}: {len(names)} missing model or input file{'s' if len(names) != 1 else ''}",
                            missing, document=doc)
 
+    def _offer_missing_models(self, view: DocumentView, report) -> None:
+        """The missing-models dialog for a freshly opened file (window-modal, not blocking: ``open()``)."""
+        missing = getattr(report, "missing_models", None) if report is not None else None
+        if not missing or not self.file_actions.interactive:
+            return
+        from nodeflow.app.missing_models_dialog import MissingModelsDialog, replace_operation
+
+        doc = view.document
+        dialog = MissingModelsDialog(doc.name, missing, self.settings, doc.graph, self)
+        dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        dialog.replaced.connect(lambda ids, field, value, d=doc: push(
+            d.undo_stack, d.graph, replace_operation(d.graph, ids, field, value)))
+        dialog.finished.connect(lambda _r, v=view: self._focus_canvas(v))
+        self.missing_models_dialog = dialog
+        dialog.open()
+
+    def open_mask_editor(self, view: DocumentView, node_id: int):
+        """The mask editor on the picture a Load Image node names; saving rewrites the node's value (undoable)."""
+        from nodeflow.app.canvas.input_preview import input_picture_field
+        from nodeflow.app.mask_editor import MaskEditor
+
+        doc = view.document
+        node = doc.graph.nodes.get(node_id)
+        nt = self.registry.get(node.type) if node is not None else None
+        field = input_picture_field(nt) if nt is not None else None
+        name = node.values.get(field) if field else None
+        path = self.settings.folders.resolve("input", name) if isinstance(name, str) else None
+        roots = self.settings.folders.roots("input")
+        if path is None or not roots:
+            self.statusBar().showMessage(f"{node.label if node else 'node'}: choose a picture in the input folder "
+                                         "first", 5000)
+            return None
+        try:
+            dialog = MaskEditor(path, roots[0], self)
+        except ValueError as e:
+            self.statusBar().showMessage(str(e), 5000)
+            return None
+        dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        dialog.saved.connect(lambda new, d=doc: push(d.undo_stack, d.graph, ops.SetValue(node_id, field, new),
+                                                     "mask"))
+        dialog.finished.connect(lambda _r, v=view: self._focus_canvas(v))
+        self.mask_editor = dialog
+        dialog.open()
+        return dialog
+
+    def _focus_canvas(self, view: DocumentView | None = None) -> None:
+        """After a dialog closes, keys go to the canvas again (Ctrl+0, Delete ... work without a click)."""
+        view = view or self.tabs.current_view()
+        if view is not None and not view.document.closed:
+            self.activateWindow()
+            view.canvas.setFocus(Qt.FocusReason.ActiveWindowFocusReason)
+
     def remove_view(self, view: DocumentView) -> None:
         self.runner.cancel(owner=view.document)
         self.undo_group.removeStack(view.document.undo_stack)
@@ -228,6 +349,8 @@ class MainWindow(QMainWindow):
         else:
             self.undo_group.setActiveStack(view.document.undo_stack)
             self._inspect(view)
+        if hasattr(self, "run_control"):
+            self.run_control.show_tab(view)
         self._update_title()
 
     def _inspect(self, view) -> None:
@@ -299,6 +422,22 @@ class MainWindow(QMainWindow):
         view.canvas.fit_selection()
 
     # -- running --------------------------------------------------------------------------------------------------
+    def _connect_queue_panel(self, runner) -> None:
+        q, rc = self.queue_panel, self.run_control
+        runner.jobQueued.connect(q.job_queued)
+        runner.jobStarted.connect(q.job_started)
+        runner.jobFinished.connect(q.job_finished)
+        rc.jobImage.connect(q.job_image)
+        rc.jobNode.connect(q.job_node)
+        q.queueRequested.connect(self.queue_current)
+        q.cancelRequested.connect(runner.cancel_job)
+        q.autoQueueChanged.connect(rc.set_auto_queue)
+
+    def queue_current(self, count: int = 1) -> list:
+        """"Queue x N": ``count`` runs of the current tab, each with the seed controls applied."""
+        view = self.tabs.current_view()
+        return self.run_control.run_batch(view, count) if view is not None else []
+
     def run_current(self):
         view = self.tabs.current_view()
         return self.run_control.run(view) if view is not None else None
@@ -324,9 +463,9 @@ class MainWindow(QMainWindow):
         self._update_cache_label()
 
     def _update_cache_label(self) -> None:
-        cache = self.runner.executor.cache
-        self.cache_label.setText(f"Cache {cache.total / 2 ** 20:.0f} / {cache.budget_bytes / 2 ** 20:.0f} MB · "
-                                 f"device {self.settings.device}")
+        from nodeflow.app.memory_figures import cache_text
+
+        self.cache_label.setText(cache_text(self.runner.executor, self.settings.device))
 
     # -- images ---------------------------------------------------------------------------------------------------
     def open_image(self, image, title: str = "Image", details: str = "") -> None:
@@ -455,6 +594,12 @@ class MainWindow(QMainWindow):
                 event.ignore()
                 return
         self._save_layout()
+        save_node_usage(self.node_usage)
+        if self.remember_session:
+            from nodeflow.app.session import save_session
+
+            # changes the user was not asked about (no prompts) are kept; discarded ones are not
+            save_session(self, keep_unsaved=not self.file_actions.interactive)
         self.runner.cancel()
         if self.autosaver is not None:
             self.autosaver.stop()

@@ -51,6 +51,8 @@ class RunJob:
     #: Remarks about the run as a whole (why a picture carries no ComfyUI chunks); appended by the worker, read
     #: once the job is done.
     notes: list[str] = field(default_factory=list)
+    #: The seed controls were applied when this run was queued (a batch), not after it ran.
+    seeds_advanced: bool = False
 
     @property
     def graph(self):
@@ -106,6 +108,7 @@ class _Worker(QObject):
     jobStarted = Signal(object)
     jobDone = Signal(object, object, str)  # RunJob, RunReport | None, traceback text of a crash ("" if none)
     warmedUp = Signal(object)  # the module names imported
+    warmUpProgress = Signal(int, int, str)  # modules imported so far, how many in all, the one being imported
 
     def __init__(self, executor: Executor):
         super().__init__()
@@ -116,7 +119,8 @@ class _Worker(QObject):
         """Import what node functions will import, before the first run needs it (failures surface at that run)."""
         import importlib
 
-        for name in modules:
+        for i, name in enumerate(modules):
+            self.warmUpProgress.emit(i, len(modules), name)
             try:
                 importlib.import_module(name)
             except Exception:  # noqa: BLE001 - the run that needs the module reports the error properly
@@ -131,9 +135,14 @@ class _Worker(QObject):
         self.jobStarted.emit(job)
         rate = _RateLimit()
 
+        asked = []
+
         def listener(event: ev.Event, job=job) -> None:
-            if isinstance(event, ev.RunStarted) and job.cancelled:
-                self.executor.cancel()  # cancel() before run() started was cleared by run(): repeat it
+            # a cancel that reached the job before the GUI saw it start (its status still "queued") only set the
+            # flag, and one before run() started was cleared by run(): the worker acts on the flag itself
+            if job.cancelled and not asked:
+                asked.append(True)
+                self.executor.cancel()
             if not rate.allows(event):
                 return
             try:
@@ -164,6 +173,8 @@ class Runner(QObject):
     jobFinished = Signal(object)  # RunJob (status and report set)
     busyChanged = Signal(bool)
     warmedUp = Signal(object)  # module names, once warm_up's imports are done
+    #: (imported so far, in all, module being imported), while ``warm_state`` is "loading"
+    warmUpProgress = Signal(int, int, str)
     _submit = Signal(object)
     _warm_up = Signal(object)
 
@@ -183,7 +194,11 @@ class Runner(QObject):
         self._worker.moveToThread(self._thread)
         self._submit.connect(self._worker.process)
         self._warm_up.connect(self._worker.warm_up)
-        self._worker.warmedUp.connect(self.warmedUp)
+        #: "cold" (nothing imported yet), "loading" (the worker imports the packs' libraries), "ready"
+        self.warm_state = "cold"
+        self.warm_progress: tuple[int, int, str] = (0, 0, "")
+        self._worker.warmedUp.connect(self._on_warmed_up)
+        self._worker.warmUpProgress.connect(self._on_warm_up_progress)
         self._worker.event.connect(self._on_event)
         self._worker.jobStarted.connect(self._on_started)
         self._worker.jobDone.connect(self._on_done)
@@ -204,9 +219,15 @@ class Runner(QObject):
 
     def warm_up(self, modules) -> None:
         """Import ``modules`` on the worker thread, queued like a run: a run submitted meanwhile waits for the
-        imports it would have made itself."""
-        if modules:
-            self._warm_up.emit(list(modules))
+        imports it would have made itself. Once per runner (later calls do nothing)."""
+        if self.warm_state != "cold":
+            return
+        if not modules:
+            self.warm_state = "ready"
+            return
+        self.warm_state = "loading"
+        self.warm_progress = (0, len(modules), modules[0])
+        self._warm_up.emit(list(modules))
 
     @property
     def busy(self) -> bool:
@@ -228,6 +249,15 @@ class Runner(QObject):
                 if job.status == "running":
                     self.executor.cancel()
 
+    def cancel_job(self, job: RunJob) -> None:
+        """Cancel one run: a queued one is dropped when the worker reaches it, a running one stops at its next
+        step; the other queued runs stay."""
+        if job.done:
+            return
+        job.cancelled = True
+        if job.status == "running":
+            self.executor.cancel()
+
     def free_memory(self) -> dict:
         """Drop cached outputs and loaded models (the cache is thread-safe; a running node keeps its references)."""
         return self.executor.free()
@@ -244,6 +274,18 @@ class Runner(QObject):
             self._thread.wait()
 
     # -- worker callbacks (GUI thread) ----------------------------------------------------------------------------
+    @Slot(int, int, str)
+    def _on_warm_up_progress(self, done: int, total: int, name: str) -> None:
+        self.warm_progress = (done, total, name)
+        self.warmUpProgress.emit(done, total, name)
+
+    @Slot(object)
+    def _on_warmed_up(self, modules) -> None:
+        self.warm_state = "ready"
+        n = len(modules)
+        self.warm_progress = (n, n, "")
+        self.warmedUp.emit(modules)
+
     @Slot(object)
     def _on_started(self, job: RunJob) -> None:
         job.status = "running"

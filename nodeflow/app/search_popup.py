@@ -14,6 +14,7 @@ from PySide6.QtGui import QColor, QPainter
 from PySide6.QtWidgets import (QFrame, QLabel, QLineEdit, QListWidget, QListWidgetItem, QStyle,
                                QStyledItemDelegate, QVBoxLayout, QWidget)
 
+from nodeflow.app.node_usage import NodeUsage
 from nodeflow.app.theme_colors import DARK, Palette
 
 FIELD_WEIGHTS = (("display", 1.0), ("type_name", 0.95), ("category", 0.6), ("description", 0.45))
@@ -126,12 +127,21 @@ def entry_score(query: str, entry: SearchEntry) -> float:
     return total / len(tokens)
 
 
-def rank(query: str, entries: list[SearchEntry]) -> list[SearchEntry]:
-    """Matching entries, best first (ties: shorter display names first, then alphabetical)."""
+#: Points per unit of usage weight (log of prior + own adds): enough to order nodes that match a query about as
+#: well, too little to lift a poor match over a good one.
+USAGE_POINTS = 4.0
+
+
+def rank(query: str, entries: list[SearchEntry], usage=None) -> list[SearchEntry]:
+    """Matching entries, best first; ``usage`` (a NodeUsage) puts often used nodes first among similar matches,
+    and orders the full list of an empty query (ties: shorter display names first, then alphabetical)."""
+    weight = usage.weight if usage is not None else (lambda _t: 0.0)
     if not query.strip():
-        return sorted(entries, key=lambda e: (e.category.lower(), e.display.lower()))
+        if usage is None:
+            return sorted(entries, key=lambda e: (e.category.lower(), e.display.lower()))
+        return sorted(entries, key=lambda e: (-weight(e.type_name), e.display.lower()))
     scored = [(entry_score(query, e), e) for e in entries]
-    scored = [(s, e) for s, e in scored if s > 0]
+    scored = [(s + USAGE_POINTS * weight(e.type_name), e) for s, e in scored if s > 0]
     scored.sort(key=lambda se: (-se[0], len(se[1].display), se[1].display.lower()))
     return [e for _, e in scored]
 
@@ -181,6 +191,8 @@ class SearchPopup(QFrame):
         self.setObjectName("NodeSearchPopup")
         self.setFrameShape(QFrame.Shape.StyledPanel)
         self.entries: list[SearchEntry] = []
+        #: ranks often used nodes first; the window shares one (persisted) among its canvases
+        self.usage = NodeUsage()
         self.heading = QLabel(self)
         self.field = QLineEdit(self)
         self.field.setPlaceholderText("Search nodes…")
@@ -255,7 +267,7 @@ class SearchPopup(QFrame):
 
     def _refilter(self) -> None:
         self.list.clear()
-        for entry in rank(self.field.text(), self.entries)[:MAX_RESULTS]:
+        for entry in rank(self.field.text(), self.entries, self.usage)[:MAX_RESULTS]:
             item = QListWidgetItem(entry.display)
             item.setData(Qt.ItemDataRole.UserRole, entry)
             item.setToolTip(entry.description or entry.type_name)

@@ -10,6 +10,7 @@ from PySide6.QtWidgets import (QComboBox, QDialog, QDialogButtonBox, QFileDialog
 
 from nodeflow.app.preferences import THEMES, Preferences
 from nodeflow.config import DEVICES, PRECISIONS
+from nodeflow.core.device import FEW_CORES
 
 
 class _FolderField(QWidget):
@@ -77,8 +78,10 @@ class SettingsDialog(QDialog):
         self.cpu_threads.setRange(0, max(os.cpu_count() or 1, settings.cpu_threads))
         self.cpu_threads.setSpecialValueText("automatic")  # shown for 0
         self.cpu_threads.setValue(prefs.cpu_threads if prefs.cpu_threads is not None else settings.cpu_threads)
-        self.cpu_threads.setToolTip("Threads for running models on the CPU. Automatic uses half the cores (or "
-                                    "OMP_NUM_THREADS): more threads than idle cores makes every step slower.")
+        self.cpu_threads.setToolTip("Threads for running models on the CPU. Automatic (or OMP_NUM_THREADS when set) "
+                                    "uses one thread per physical core, keeps one core for the editor on machines "
+                                    f"with up to {FEW_CORES} cores, and leaves cores that other programs keep busy "
+                                    "to them: more threads than idle cores makes every step slower.")
         self.theme = QComboBox()
         self.theme.addItems(THEMES)
         self.theme.setCurrentText(prefs.theme)

@@ -168,6 +168,9 @@ class NodeType:
     comfy: Comfy | None = None
     #: Filled in by the registry.
     pack: str = ""
+    #: Anything else a declaration names; ``extra["new_defaults"](graph, settings) -> dict`` lets the editor fit a
+    #: new node's values to the graph it is added to (Empty Latent Image: the checkpoint's native size);
+    #: ``extra["run_warnings"](graph, node, settings) -> list[str]``: what the editor warns of before a run.
     extra: dict = field(default_factory=dict)
 
     # -- lookups -------------------------------------------------------------------------------------------------

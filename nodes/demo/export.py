@@ -25,7 +25,8 @@ def export_single_file(final_dir: Path, path: Path, metadata: dict | None = None
     unet = UNet2DConditionModel.from_pretrained(final_dir / "unet")
     vae = AutoencoderKL.from_pretrained(final_dir / "vae")
     text = CLIPTextModel.from_pretrained(final_dir / "text_encoder")
-    meta = {"modelspec.title": "NodeFlow shapes", "modelspec.license": "MIT", **(metadata or {})}
+    meta = {"modelspec.title": "NodeFlow shapes", "modelspec.license": "MIT", "modelspec.resolution": "64x64",
+            **(metadata or {})}
     run_file = final_dir.parent / "run.json"
     if run_file.exists():
         run = json.loads(run_file.read_text())

@@ -13,7 +13,7 @@ PACK_NAME = "diffusion"
 SOCKET_TYPES = _types.SOCKET_TYPES
 #: torch, diffusers and transformers take ~7 s to import on a small CPU; the editor imports them while the user looks
 #: at the graph (see Registry.warm_up).
-WARM_UP = ("nodes.diffusion.warm_up",)
+WARM_UP = ("torch", "diffusers", "transformers", "nodes.diffusion.warm_up")  # one by one: the editor shows each
 NODE_TYPES = [*nodes_loaders.NODE_TYPES, *nodes_latent.NODE_TYPES, *nodes_sampling.NODE_TYPES,
               *nodes_image.NODE_TYPES, *nodes_vae.NODE_TYPES,
               *nodes_image_ops.NODE_TYPES, *nodes_mask.NODE_TYPES, *nodes_latent_ops.NODE_TYPES,

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from nodeflow.core.context import NodeError
 from nodeflow.core.nodedef import COMBO, FLOAT, INT, Input, Output, node
+from nodes.diffusion.native_size import latent_defaults, latent_warnings
 from nodes.diffusion.types import IMAGE, LATENT, VAE
 
 MAX_RESOLUTION = 16384
@@ -16,7 +17,8 @@ LATENT_CHANNELS = 4  # SD1, SD2 and SDXL; ComfyUI's Empty Latent Image makes 4 a
                     tooltip="image width in pixels (the latent is 8x smaller)"),
               Input("height", INT, default=512, min=16, max=MAX_RESOLUTION, step=8),
               Input("batch_size", INT, default=1, min=1, max=4096, tooltip="images made at once")],
-      outputs=[Output("LATENT", LATENT)])
+      outputs=[Output("LATENT", LATENT)], new_defaults=latent_defaults,
+      run_warnings=latent_warnings)
 def empty_latent_image(ctx, width, height, batch_size):
     """A blank latent to start text-to-image from: zeros of [batch, 4, height/8, width/8]."""
     import torch

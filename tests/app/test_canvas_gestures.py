@@ -791,7 +791,7 @@ def test_unknown_node_type_is_a_placeholder_with_values_and_links(qtbot, make_ca
     ph = item(canvas, 2)
     assert ph.layout.kind == "placeholder"
     assert list(ph.layout.inputs) == ["amount"] and list(ph.layout.outputs) == ["IMAGE"]
-    assert [r.text for r in ph.layout.widgets] == ["scale: 2.50", "model: x4.pth"]
+    assert [r.text for r in ph.layout.widgets] == ["type: MysteryUpscaler", "scale: 2.50", "model: x4.pth"]
     assert set(canvas.graph_scene.wires) == {1, 2}
     assert "MysteryUpscaler" in ph.title_text() and "not installed" in ph.tooltip_text()
     canvas.grab().save("/tmp/canvas_placeholder.png")

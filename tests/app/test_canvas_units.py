@@ -65,7 +65,7 @@ def test_layout_seed_control_note_reroute_placeholder_images(app_registry):
     assert rr.kind == "reroute" and rr.inputs["input"].x == rr.outputs["output"].x
     ph = nl.compute_layout(Node(4, "Gone", values={"a": 1, "b": "x"}), None, ["in1"], ["out1", "out2"])
     assert ph.kind == "placeholder" and list(ph.inputs) == ["in1"] and list(ph.outputs) == ["out1", "out2"]
-    assert [r.text for r in ph.widgets] == ["a: 1", "b: x"]
+    assert [r.text for r in ph.widgets] == ["type: Gone", "a: 1", "b: x"]
     sink = new_node(app_registry, "Sink", 5)
     with_images = nl.compute_layout(sink, app_registry.get("Sink"), image_count=4, image_aspect=0.5)
     rects = with_images.thumb_rects()

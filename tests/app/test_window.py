@@ -23,7 +23,7 @@ def test_window_opens_with_an_empty_workflow(qtbot, editor, tmp_path):
     assert [v.document.name for v in w.tabs.views()] == ["Untitled 1"]
     assert not editor.graph.nodes and not editor.doc.dirty
     assert w.windowTitle() == "Untitled 1 — NodeFlow"
-    assert set(w.docks) == {"library", "inspector", "gallery", "log"}
+    assert set(w.docks) == {"library", "inspector", "gallery", "log", "queue"}
     assert all(d.isVisible() for d in w.docks.values())
     assert "Sink" in w.library.visible_types() and "MakeImage" in w.library.visible_types()
     assert w.run_bar.text == "Ready" and not w.act.cancel.isEnabled()

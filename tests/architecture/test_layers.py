@@ -4,6 +4,7 @@ node types from a process global."""
 from __future__ import annotations
 
 import ast
+import sys
 from pathlib import Path
 
 import networkx as nx
@@ -68,6 +69,30 @@ def import_graph(folder: Path) -> nx.DiGraph:
                 g.add_edge(name, target)
     return g
 
+
+
+def test_no_import_circles_inside_the_editor():
+    """Modules of ``nodeflow/app`` (the canvas's helpers included) never import each other in a circle, not even
+    for type checking: helpers are written against ``canvas/services.py``'s protocols, not the classes that own
+    them."""
+    circles = sorted(" -> ".join(c + [c[0]]) for c in nx.simple_cycles(import_graph(PACKAGE / "app")))
+    assert circles == []
+
+
+def test_the_circle_check_sees_a_circle(tmp_path):
+    """The check above is not vacuous: two modules that import each other (one only for type checking) are found."""
+    pkg = tmp_path / "nodeflow" / "app"
+    pkg.mkdir(parents=True)
+    (pkg / "__init__.py").write_text("")
+    (pkg / "a.py").write_text("from nodeflow.app import b\n")
+    (pkg / "b.py").write_text("from typing import TYPE_CHECKING\nif TYPE_CHECKING:\n    from nodeflow.app.a import A\n")
+    layers = sys.modules[__name__]  # this module, to point its root at the temporary tree
+    old = layers.ROOT
+    layers.ROOT = tmp_path
+    try:
+        assert list(nx.simple_cycles(import_graph(pkg)))
+    finally:
+        layers.ROOT = old
 
 #: Names of process-global getters that settings or registries must never come from again.
 GLOBAL_GETTERS = {"current_settings", "set_current_settings", "default_registry"}

@@ -23,18 +23,9 @@ def in_type(graph: Graph, registry: Registry, node_id: int, name: str) -> str | 
 
 
 def reachable(graph: Graph, start: int, downstream: bool) -> set[int]:
-    """Nodes reachable from ``start`` following links downstream (or upstream), ``start`` included."""
-    adj: dict[int, list[int]] = {}
-    for link in graph.links.values():
-        a, b = (link.src, link.dst) if downstream else (link.dst, link.src)
-        adj.setdefault(a, []).append(b)
-    seen, todo = {start}, [start]
-    while todo:
-        for nxt in adj.get(todo.pop(), ()):
-            if nxt not in seen:
-                seen.add(nxt)
-                todo.append(nxt)
-    return seen
+    """Nodes reachable from ``start`` following links downstream (or upstream), ``start`` included (the graph owns
+    the adjacency; this only adds ``start``, which a wire from it must not reach either)."""
+    return {start} | (graph.downstream(start) if downstream else graph.upstream(start))
 
 
 def can_connect(graph: Graph, registry: Registry, src: int, output: str, dst: int, input_name: str,

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 from PySide6.QtCore import QObject, QPointF, QTimer
 
 if TYPE_CHECKING:
-    from nodeflow.app.canvas.view import Canvas
+    from nodeflow.app.canvas.services import CanvasServices
 
 EDGE_PX = 24.0  # the band along each edge of the viewport that scrolls
 MAX_STEP_PX = 14.0  # screen pixels per tick at the very edge (or beyond it): about 850 px/s
@@ -32,7 +32,7 @@ def edge_velocity(rect, pos: QPointF) -> QPointF:
 
 
 class EdgePanner(QObject):
-    def __init__(self, canvas: "Canvas"):
+    def __init__(self, canvas: "CanvasServices"):
         super().__init__(canvas)
         self.canvas = canvas
         self._pos = QPointF()

@@ -14,14 +14,14 @@ from nodeflow.core.builders import new_node
 from nodeflow.core.graph import Group, Node
 
 if TYPE_CHECKING:
-    from nodeflow.app.canvas.view import Canvas
+    from nodeflow.app.canvas.services import CanvasServices
 
 FRAME_MARGIN = 24.0
 FRAME_TITLE_SPACE = 36.0
 
 
 class EditActions:
-    def __init__(self, canvas: "Canvas"):
+    def __init__(self, canvas: "CanvasServices"):
         self.canvas = canvas
 
     @property
@@ -44,8 +44,20 @@ class EditActions:
     # -- nodes --------------------------------------------------------------------------------------------------
     def make_node(self, type_name: str, scene_pos: QPointF, node_id: int | None = None) -> Node:
         node_id = self.graph.new_node_id() if node_id is None else node_id
-        return new_node(self.registry, type_name, node_id, (round(scene_pos.x()), round(scene_pos.y())),
+        node = new_node(self.registry, type_name, node_id, (round(scene_pos.x()), round(scene_pos.y())),
                         settings=self.canvas.settings)
+        nt = self.registry.get(type_name)
+        # a seed of a node the user adds starts on "randomize", as in ComfyUI: each Queue makes a new picture
+        node.controls = {i.name: "randomize" for i in nt.inputs if i.control_after_generate} if nt else {}
+        # a declaration may fit its defaults to the graph (Empty Latent Image: the checkpoint's native size)
+        fit = nt.extra.get("new_defaults") if nt is not None else None
+        if callable(fit):
+            try:
+                node.values.update({k: v for k, v in fit(self.graph, self.canvas.settings).items()
+                                    if nt.input(k) is not None})
+            except Exception as e:  # noqa: BLE001 - a pack's hook must not stop adding the node
+                self.canvas.message.emit(f"{nt.display_name}: default values kept ({type(e).__name__}: {e})")
+        return node
 
     def add_node(self, type_name: str, scene_pos: QPointF, connect_from: tuple[int, str, str] | None = None
                  ) -> int | None:

@@ -12,7 +12,7 @@ from nodeflow.app.canvas.paint_tools import font, qcolor
 from nodeflow.app.canvas.widgets_paint import elide
 
 if TYPE_CHECKING:
-    from nodeflow.app.canvas.scene import GraphScene
+    from nodeflow.app.canvas.services import SceneContext
 
 Z_FRAME = -10.0
 TITLE_H = 30.0
@@ -21,7 +21,7 @@ MIN_SIZE = (120.0, 60.0)
 
 
 class FrameItem(QGraphicsItem):
-    def __init__(self, ctx: "GraphScene", group_id: int):
+    def __init__(self, ctx: "SceneContext", group_id: int):
         super().__init__()
         self.ctx = ctx
         self.group_id = group_id

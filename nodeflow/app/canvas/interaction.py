@@ -21,7 +21,7 @@ from nodeflow.core import operations as ops
 from nodeflow.core import socket_types as st
 
 if TYPE_CHECKING:
-    from nodeflow.app.canvas.view import Canvas
+    from nodeflow.app.canvas.services import CanvasServices
 
 DRAG_THRESHOLD = 4  # screen pixels before a press becomes a drag
 SCRUB_PX_PER_STEP = 4.0
@@ -40,7 +40,7 @@ class Under:
     frame_part: str | None = None
 
 
-def what_is_under(canvas: "Canvas", pos: QPointF, wires: bool = True) -> Under:
+def what_is_under(canvas: "CanvasServices", pos: QPointF, wires: bool = True) -> Under:
     """Nodes first (topmost), then wires (skipped with ``wires=False``: hovering needs no wire lookup), then
     frames; a frame's body counts as empty canvas."""
     scene = canvas.graph_scene
@@ -68,7 +68,7 @@ class Gesture:
     #: positions, since the pointer rests while the scene moves under it.
     auto_pan = False
 
-    def __init__(self, canvas: "Canvas", press_view: QPointF, press_scene: QPointF):
+    def __init__(self, canvas: "CanvasServices", press_view: QPointF, press_scene: QPointF):
         self.canvas = canvas
         self.press_view = press_view
         self.press_scene = press_scene

@@ -7,10 +7,11 @@ from typing import TYPE_CHECKING
 from PySide6.QtCore import QPointF
 from PySide6.QtWidgets import QMenu
 
+from nodeflow.app.canvas.input_preview import input_picture_field
 from nodeflow.core.nodedef import SEED_CONTROLS
 
 if TYPE_CHECKING:
-    from nodeflow.app.canvas.view import Canvas
+    from nodeflow.app.canvas.services import CanvasServices
 
 NODE_COLORS = (("Default", None), ("Red", "#8c3f3f"), ("Orange", "#8a5a2b"), ("Yellow", "#7d7436"),
                ("Green", "#3f7a4a"), ("Teal", "#2f7f7f"), ("Blue", "#3d6e9e"), ("Purple", "#6b4f8f"),
@@ -19,7 +20,7 @@ FRAME_COLORS = (("Default", None), ("Red", "#b05050"), ("Orange", "#b07a3a"), ("
                 ("Green", "#4f9a5a"), ("Blue", "#5a7ab0"), ("Purple", "#8a6ab0"), ("Grey", "#7a7f88"))
 
 
-def canvas_menu(canvas: "Canvas", scene_pos: QPointF) -> QMenu:
+def canvas_menu(canvas: "CanvasServices", scene_pos: QPointF) -> QMenu:
     menu = QMenu(canvas)
     add = menu.addMenu("Add node")
     submenus: dict[str, QMenu] = {}
@@ -50,7 +51,7 @@ def canvas_menu(canvas: "Canvas", scene_pos: QPointF) -> QMenu:
     return menu
 
 
-def node_menu(canvas: "Canvas", node_id: int) -> QMenu:
+def node_menu(canvas: "CanvasServices", node_id: int) -> QMenu:
     graph, actions = canvas.graph, canvas.actions
     node = graph.nodes[node_id]
     nt = canvas.registry.get(node.type)
@@ -77,6 +78,8 @@ def node_menu(canvas: "Canvas", node_id: int) -> QMenu:
             conv = menu.addMenu("Convert to widget")
             for inp in sockets:
                 conv.addAction(inp.display, lambda n=inp.name: actions.convert_input(node_id, n, False))
+        if input_picture_field(nt) is not None:
+            menu.addAction("Open in Mask Editor", lambda: canvas.maskEditRequested.emit(node_id))
         if not nt.ui_only:
             menu.addSeparator()
             menu.addAction("Run to here", lambda: canvas.runToRequested.emit(node_id))
@@ -90,14 +93,14 @@ def node_menu(canvas: "Canvas", node_id: int) -> QMenu:
     return menu
 
 
-def wire_menu(canvas: "Canvas", link_id: int, scene_pos: QPointF) -> QMenu:
+def wire_menu(canvas: "CanvasServices", link_id: int, scene_pos: QPointF) -> QMenu:
     menu = QMenu(canvas)
     menu.addAction("Add reroute", lambda: canvas.actions.add_reroute_on_link(link_id, scene_pos))
     menu.addAction("Delete wire", lambda: canvas.actions.disconnect([link_id]))
     return menu
 
 
-def frame_menu(canvas: "Canvas", group_id: int) -> QMenu:
+def frame_menu(canvas: "CanvasServices", group_id: int) -> QMenu:
     from nodeflow.core import operations as ops
 
     actions = canvas.actions
@@ -115,7 +118,7 @@ def frame_menu(canvas: "Canvas", group_id: int) -> QMenu:
     return menu
 
 
-def choice_menu(canvas: "Canvas", choices: list[str], current, on_pick) -> QMenu:
+def choice_menu(canvas: "CanvasServices", choices: list[str], current, on_pick) -> QMenu:
     menu = QMenu(canvas)
     for choice in choices:
         act = menu.addAction(str(choice), lambda c=choice: on_pick(c))
@@ -127,5 +130,5 @@ def choice_menu(canvas: "Canvas", choices: list[str], current, on_pick) -> QMenu
     return menu
 
 
-def control_menu(canvas: "Canvas", current: str, on_pick) -> QMenu:
+def control_menu(canvas: "CanvasServices", current: str, on_pick) -> QMenu:
     return choice_menu(canvas, list(SEED_CONTROLS), current, on_pick)

@@ -5,21 +5,24 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from PySide6.QtCore import QPointF, QRectF, Qt, QTimer
+from PySide6.QtCore import QPointF, QRect, QRectF, Qt, QTimer
 from PySide6.QtGui import QPainter, QPen, QPixmap
 from PySide6.QtWidgets import QWidget
 
 from nodeflow.app.canvas.paint_tools import qcolor
 
 if TYPE_CHECKING:
-    from nodeflow.app.canvas.view import Canvas
+    from nodeflow.app.canvas.services import CanvasServices
 
-SIZE = (200, 130)
+SIZE = (200, 130)  # at its largest; it scales with the view (a fifth of its width)
+MIN_WIDTH = 90
+#: Below this view size the map would cover what it gives an overview of: it hides (the View menu's choice stays).
+MIN_VIEW = (360, 240)
 MARGIN = 12
 
 
 class Minimap(QWidget):
-    def __init__(self, canvas: "Canvas"):
+    def __init__(self, canvas: "CanvasServices"):
         super().__init__(canvas)
         self.canvas = canvas
         self.resize(*SIZE)
@@ -39,9 +42,30 @@ class Minimap(QWidget):
         if not self._timer.isActive():
             self._timer.start()
 
+    def _room(self) -> bool:
+        vp = self.canvas.viewport().geometry()
+        return vp.width() >= MIN_VIEW[0] and vp.height() >= MIN_VIEW[1]
+
     def place(self) -> None:
         vp = self.canvas.viewport().geometry()
-        self.move(vp.right() - self.width() - MARGIN, vp.bottom() - self.height() - MARGIN)
+        w = int(max(MIN_WIDTH, min(SIZE[0], vp.width() * 0.2)))
+        size = (w, int(w * SIZE[1] / SIZE[0]))
+        if (self.width(), self.height()) != size:
+            self.resize(*size)
+            self.schedule()
+        scene = self.canvas.graph_scene
+        self.setVisible(self.wanted and bool(scene.nodes or scene.frames) and self._room())
+        right = QRect(vp.right() - self.width() - MARGIN, vp.bottom() - self.height() - MARGIN, self.width(),
+                      self.height())
+        # an error strip under the map would be unreadable: the map moves to the other bottom corner
+        covered = any(right.intersects(r) for r in self._error_rects())
+        self.move(vp.left() + MARGIN if covered else right.x(), right.y())
+
+    def _error_rects(self):
+        scene = self.canvas.graph_scene
+        for item in scene.nodes.values():
+            if item.state is not None and item.state.kind == "error" or item.problems:
+                yield self.canvas.mapFromScene(item.sceneBoundingRect()).boundingRect()
 
     def _mapping(self) -> tuple[float, QPointF]:
         """scale and offset from scene to minimap coordinates (the world rect fitted, centred)."""
@@ -54,7 +78,7 @@ class Minimap(QWidget):
 
     def rebuild(self) -> None:
         scene = self.canvas.graph_scene
-        self.setVisible(self.wanted and bool(scene.nodes or scene.frames))
+        self.setVisible(self.wanted and bool(scene.nodes or scene.frames) and self._room())
         world = scene.nodes_bounding_rect()
         if world.isEmpty():
             world = QRectF(-500, -400, 1000, 800)

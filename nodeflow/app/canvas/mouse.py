@@ -13,7 +13,7 @@ from nodeflow.app.canvas import menus
 from nodeflow.app.canvas.edge_pan import EdgePanner
 
 if TYPE_CHECKING:
-    from nodeflow.app.canvas.view import Canvas
+    from nodeflow.app.canvas.services import CanvasServices
 
 _HOVER_CURSORS = {"output": Qt.CursorShape.CrossCursor, "input": Qt.CursorShape.CrossCursor,
                   "widget_socket": Qt.CursorShape.CrossCursor, "resize": Qt.CursorShape.SizeFDiagCursor,
@@ -24,7 +24,7 @@ _ALT = Qt.KeyboardModifier.AltModifier
 
 
 class MouseRouter:
-    def __init__(self, canvas: "Canvas"):
+    def __init__(self, canvas: "CanvasServices"):
         self.canvas = canvas
         self.gesture: ia.Gesture | None = None
         self.edge_pan = EdgePanner(canvas)

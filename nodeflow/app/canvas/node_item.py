@@ -18,23 +18,25 @@ from nodeflow.app.images import thumbnail
 from nodeflow.core import socket_types as st
 
 if TYPE_CHECKING:
-    from nodeflow.app.canvas.scene import GraphScene
+    from nodeflow.app.canvas.services import SceneContext
     from nodeflow.app.canvas.wire_item import Wire
 
 BADGE_SPACE = 24.0
 SIDE_SPACE = 8.0
 THUMB_MAX = 512  # pixels: thumbnails are scaled once, painting scales the small copy
-Z_NODE, Z_SELECTED = 0.0, 1.0
+Z_NODE, Z_SELECTED, Z_ERROR = 0.0, 1.0, 2.0
 
 
 class NodeItem(QGraphicsItem):
-    def __init__(self, ctx: "GraphScene", node_id: int):
+    def __init__(self, ctx: "SceneContext", node_id: int):
         super().__init__()
         self.ctx = ctx
         self.node_id = node_id
         self.state: NodeRunState | None = None
         self.problems: list = []
         self.images: list[QPixmap] = []
+        #: the pictures are from before a change (or a run that was cancelled): drawn dimmed
+        self.images_stale = False
         self.preview: QPixmap | None = None
         self.wires: set["Wire"] = set()
         self.connected_inputs: set[str] = set()
@@ -72,7 +74,9 @@ class NodeItem(QGraphicsItem):
         linked_in = [l.dst_input for l in links if l.dst == self.node_id]
         linked_out = [l.src_output for l in links if l.src == self.node_id]
         self.connected_inputs, self.connected_outputs = set(linked_in), set(linked_out)
-        shown = self.shown_pixmaps()
+        # the layout follows the output images only: a live preview never resizes the node (it grew while
+        # sampling and covered the node below); without an image area the preview is drawn over the rows
+        shown = self.images
         aspect = (shown[0].height() / shown[0].width()) if shown and shown[0].width() else 1.0
         layout = nl.compute_layout(node, self.node_type, linked_in, linked_out, len(shown), aspect)
         bounds = self._compute_bounds(layout)
@@ -93,19 +97,24 @@ class NodeItem(QGraphicsItem):
                       layout.height + BADGE_SPACE + bottom)
 
     def set_state(self, state: NodeRunState | None) -> None:
-        had_preview = self.preview is not None
         self.state = state
-        if state is None or state.kind != "running":
+        # the last preview stays when the node is done (until the run's outputs arrive, see RunControl);
+        # cleared, failed or queued again, it goes
+        if state is None or state.kind in ("error", "pending"):
             self.preview = None
         self.setToolTip("")
-        if had_preview and self.preview is None:
-            self.relayout()
-        else:
-            self._refresh_bounds()
+        self._update_z()
+        self._refresh_bounds()
 
     def set_problems(self, problems: list) -> None:
         self.problems = list(problems)
+        self._update_z()
         self._refresh_bounds()
+
+    def _update_z(self) -> None:
+        """A node showing an error strip is drawn above its neighbours, so the strip stays readable."""
+        failing = (self.state is not None and self.state.kind == "error") or bool(self.problems)
+        self.setZValue(Z_ERROR if failing else Z_SELECTED if self.isSelected() else Z_NODE)
 
     def forget_problems(self, field: str) -> None:
         """``field`` was just edited or connected: its marks go (the next run checks it again)."""
@@ -115,16 +124,12 @@ class NodeItem(QGraphicsItem):
 
     def set_images(self, images: list[QImage]) -> None:
         self.images = [_thumb(img) for img in images if img is not None and not img.isNull()]
+        self.images_stale = False
         self.relayout()
 
     def set_preview(self, image: QImage | None) -> None:
-        old_size = None if self.preview is None else self.preview.size()
         self.preview = None if image is None or image.isNull() else _thumb(image)
-        new_size = None if self.preview is None else self.preview.size()
-        if old_size != new_size:
-            self.relayout()
-        else:
-            self.update()
+        self.update()  # the layout does not depend on the preview
 
     def _refresh_bounds(self) -> None:
         bounds = self._compute_bounds(self.layout)
@@ -241,7 +246,9 @@ class NodeItem(QGraphicsItem):
                     "done": "Ran", "error": "Failed"}[s.kind]
             if s.kind == "done" and s.seconds is not None:
                 head += f" in {s.badge()}"
-            parts.append(head + (f": {s.reason}" if s.reason else ""))
+            # the executor's reason for a reused node starts "reused: ...", which the heading already says
+            reason = s.reason.removeprefix("reused: ") if s.kind == "cached" else s.reason
+            parts.append(head + (f": {reason}" if reason else ""))
             if s.kind == "error" and s.message:
                 parts.append(s.message)
         for p in self.problems:
@@ -291,7 +298,8 @@ class NodeItem(QGraphicsItem):
 
     def itemChange(self, change, value):  # noqa: N802 - Qt's name
         if change == QGraphicsItem.GraphicsItemChange.ItemSelectedHasChanged:
-            self.setZValue(Z_SELECTED if value else Z_NODE)
+            failing = (self.state is not None and self.state.kind == "error") or bool(self.problems)
+            self.setZValue(Z_ERROR if failing else Z_SELECTED if value else Z_NODE)
         return super().itemChange(change, value)
 
 

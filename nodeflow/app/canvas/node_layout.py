@@ -219,8 +219,11 @@ def compute_layout(node: Node, nt: NodeType | None, linked_inputs: Iterable[str]
     if nt is None:
         ins = [Slot(n, PLACEHOLDER_TYPE, n, "in", 0, 0) for n in linked]
         outs = [Slot(n, PLACEHOLDER_TYPE, n, "out", 0, 0) for n in dict.fromkeys(linked_outputs)]
+        # the type in full (the title is cut to the node's width), then the values it keeps
         widget_specs: list[tuple[str, str, Input | None, str]] = [
-            (k, "readonly", None, f"{k}: {format_value(v)}") for k, v in list(node.values.items())[:MAX_PLACEHOLDER_VALUES]]
+            (f"#type{i}", "readonly", None, line) for i, line in enumerate(wrap_text(f"type: {node.type}"))]
+        widget_specs += [(k, "readonly", None, f"{k}: {format_value(v)}")
+                         for k, v in kept_values(node)[:MAX_PLACEHOLDER_VALUES]]
         title = placeholder_title(node)
         kind = "placeholder"
     else:
@@ -293,6 +296,31 @@ def compute_layout(node: Node, nt: NodeType | None, linked_inputs: Iterable[str]
     layout = NodeLayout(kind, width, height, False, inputs, outputs, widgets, image_rect, image_count,
                         image_aspect, min_size=(MIN_W * 0.75, min_h))
     return layout
+
+
+#: Characters of the 10 px readonly font that fit a placeholder's row.
+PLACEHOLDER_ROW_CHARS = int((PLACEHOLDER_MAX_W - 2 * PAD - 8) / 6.0)
+
+
+def wrap_text(text: str, width: int = PLACEHOLDER_ROW_CHARS) -> list[str]:
+    """Lines of at most ``width`` characters (type names have no spaces: long words are split too)."""
+    import textwrap
+
+    return textwrap.wrap(text, width, break_long_words=True, break_on_hyphens=False) or [""]
+
+
+def kept_values(node: Node) -> list[tuple[str, Any]]:
+    """What a placeholder keeps: its named values, else the positional values of the file it came from
+    (ComfyUI's widgets_values, when their names could not be known)."""
+    if node.values:
+        return list(node.values.items())
+    comfy = node.extra.get("comfy") if isinstance(node.extra, dict) else None
+    positional = comfy.get("widgets_values") if isinstance(comfy, dict) else None
+    if isinstance(positional, list):
+        return [(f"value {i + 1}", v) for i, v in enumerate(positional)]
+    if isinstance(positional, dict):  # some node packs save their widgets by name
+        return list(positional.items())
+    return []
 
 
 def placeholder_title(node: Node) -> str:

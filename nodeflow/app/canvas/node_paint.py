@@ -17,7 +17,7 @@ from nodeflow.app.canvas.widgets_paint import elide, paint_widget, text_advance
 from nodeflow.core import socket_types as st
 
 if TYPE_CHECKING:
-    from nodeflow.app.canvas.node_item import NodeItem
+    from nodeflow.app.canvas.services import PaintedNode
 
 LOD_BLOCKS = 0.28
 LOD_TEXT = 0.5
@@ -26,7 +26,7 @@ MSG_LINE_H = 14.0
 MAX_MSG_LINES = 4
 
 
-def paint_node(p: QPainter, item: "NodeItem", lod: float) -> None:
+def paint_node(p: QPainter, item: "PaintedNode", lod: float) -> None:
     L = item.layout
     pal = item.palette
     if L.kind == "reroute":
@@ -106,7 +106,7 @@ def paint_node(p: QPainter, item: "NodeItem", lod: float) -> None:
             else:
                 value = None
             paint_widget(p, row, value, pal, detail=detail, problem=row.name in problem_fields,
-                         control_mode=node.controls.get(row.name, "fixed"))
+                         control_mode=node.controls.get(row.name, "fixed"), markdown=is_markdown_note(node))
         _paint_images(p, item)
         if nt is not None and L.kind == "node" and not L.widgets and not L.inputs and not L.outputs and detail:
             p.setFont(font(10, italic=True))
@@ -139,7 +139,7 @@ def socket_label_rect(L: nl.NodeLayout, slot: nl.Slot) -> QRectF:
     return QRectF(x, slot.y - 9, room, 18)
 
 
-def _body_color(item: "NodeItem") -> str:
+def _body_color(item: "PaintedNode") -> str:
     pal = item.palette
     if item.layout.kind == "note":
         return pal.note_body
@@ -158,7 +158,7 @@ def _paint_collapse_arrow(p: QPainter, collapsed: bool, pal, color: str) -> None
         p.drawPolygon([QPointF(cx - 4, cy - 2.5), QPointF(cx + 4, cy - 2.5), QPointF(cx, cy + 3)])
 
 
-def _paint_sockets(p: QPainter, item: "NodeItem", detail: bool) -> None:
+def _paint_sockets(p: QPainter, item: "PaintedNode", detail: bool) -> None:
     L, pal = item.layout, item.palette
     connected_in, connected_out = item.connected_inputs, item.connected_outputs
     problems = item.problem_fields()
@@ -186,12 +186,17 @@ def _paint_sockets(p: QPainter, item: "NodeItem", detail: bool) -> None:
             p.drawText(box, Qt.AlignmentFlag.AlignVCenter | align, elide(s.label, box.width()))
 
 
-def _paint_images(p: QPainter, item: "NodeItem") -> None:
+def _paint_images(p: QPainter, item: "PaintedNode") -> None:
     L = item.layout
     pixmaps = item.shown_pixmaps()
-    if not pixmaps or L.image_rect is None:
+    if not pixmaps:
+        return
+    if L.image_rect is None:  # a live preview on a node without an image area: over its rows, not growing it
+        _paint_overlay_preview(p, item, pixmaps[0])
         return
     p.setRenderHint(QPainter.RenderHint.SmoothPixmapTransform, True)
+    stale = item.images_stale and item.preview is None
+    p.setOpacity(0.4 if stale else 1.0)
     for (x, y, w, h), pm in zip(L.thumb_rects(), pixmaps):
         cell = QRectF(x, y, w, h)
         p.setPen(Qt.PenStyle.NoPen)
@@ -202,6 +207,34 @@ def _paint_images(p: QPainter, item: "NodeItem") -> None:
         scale = min(w / pm.width(), h / pm.height())
         tw, th = pm.width() * scale, pm.height() * scale
         p.drawPixmap(QRectF(x + (w - tw) / 2, y + (h - th) / 2, tw, th), pm, QRectF(pm.rect()))
+    p.setOpacity(1.0)
+    if stale and L.image_rect is not None:
+        x, y, w, h = L.image_rect
+        p.setFont(font(10, bold=True))
+        p.setPen(qcolor(item.palette.text))
+        p.drawText(QRectF(x, y + 4, w, 16), Qt.AlignmentFlag.AlignHCenter | Qt.AlignmentFlag.AlignTop,
+                   "outdated: run again")
+
+
+def is_markdown_note(node) -> bool:
+    """A note that came from ComfyUI's MarkdownNote (kept as its original class) renders its Markdown."""
+    comfy = node.extra.get("comfy") if isinstance(node.extra, dict) else None
+    return isinstance(comfy, dict) and comfy.get("type") == "MarkdownNote"
+
+
+def _paint_overlay_preview(p: QPainter, item: "PaintedNode", pm) -> None:
+    L = item.layout
+    area = QRectF(nl.PAD, nl.TITLE_H + 2, L.width - 2 * nl.PAD, L.height - nl.TITLE_H - nl.PAD)
+    if pm.isNull() or area.width() <= 4 or area.height() <= 4:
+        return
+    p.setPen(Qt.PenStyle.NoPen)
+    p.setBrush(qcolor(item.palette.node_body, 235))
+    p.drawRoundedRect(area, 4, 4)
+    p.setRenderHint(QPainter.RenderHint.SmoothPixmapTransform, True)
+    scale = min(area.width() / pm.width(), area.height() / pm.height())
+    tw, th = pm.width() * scale, pm.height() * scale
+    p.drawPixmap(QRectF(area.x() + (area.width() - tw) / 2, area.y() + (area.height() - th) / 2, tw, th), pm,
+                 QRectF(pm.rect()))
 
 
 def _paint_grip(p: QPainter, w: float, h: float, pal) -> None:
@@ -210,7 +243,7 @@ def _paint_grip(p: QPainter, w: float, h: float, pal) -> None:
         p.drawLine(QPointF(w - d - 2, h - 3), QPointF(w - 3, h - d - 2))
 
 
-def _state_border(item: "NodeItem") -> tuple[str, Qt.PenStyle] | None:
+def _state_border(item: "PaintedNode") -> tuple[str, Qt.PenStyle] | None:
     pal, state = item.palette, item.state
     if state is not None:
         if state.kind == "error":
@@ -224,7 +257,7 @@ def _state_border(item: "NodeItem") -> tuple[str, Qt.PenStyle] | None:
     return None
 
 
-def _paint_state(p: QPainter, item: "NodeItem", detail: bool) -> None:
+def _paint_state(p: QPainter, item: "PaintedNode", detail: bool) -> None:
     L, pal, state = item.layout, item.palette, item.state
     w, h = L.width, L.height
     border = _state_border(item)
@@ -268,7 +301,7 @@ def _paint_state(p: QPainter, item: "NodeItem", detail: bool) -> None:
                        Qt.AlignmentFlag.AlignVCenter | Qt.AlignmentFlag.AlignLeft, elide(line, w - 12, 10))
 
 
-def _paint_reroute(p: QPainter, item: "NodeItem") -> None:
+def _paint_reroute(p: QPainter, item: "PaintedNode") -> None:
     pal = item.palette
     d = nl.REROUTE_D
     c = QPointF(d / 2, d / 2)

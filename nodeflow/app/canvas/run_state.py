@@ -21,6 +21,8 @@ class NodeRunState:
     seconds: float | None = None
     message: str = ""
     reason: str = ""
+    #: the node (or one it depends on) changed since: what the badge reports is not what a run would give now
+    stale: bool = False
 
     def __post_init__(self):
         if self.kind not in RUN_KINDS:
@@ -36,6 +38,8 @@ class NodeRunState:
 
     def badge(self) -> str:
         """The short text drawn above the node ("cached", "1.2 s", "step 5/20")."""
+        if self.stale and self.kind in ("cached", "done"):
+            return "changed since"
         if self.kind == "cached":
             return "cached"
         if self.kind == "running":
@@ -45,7 +49,7 @@ class NodeRunState:
         if self.kind == "done":
             return format_seconds(self.seconds) if self.seconds is not None else "done"
         if self.kind == "pending":
-            return "queued"
+            return self.text or "queued"
         return "error"
 
 

@@ -4,6 +4,8 @@ the window's inspector, the runner's seed controls, undo). The scene never chang
 node it asks the graph, which owns that index."""
 from __future__ import annotations
 
+import dataclasses
+
 import traceback
 
 from PySide6.QtCore import QPointF, QRectF, QTimer, Signal
@@ -140,12 +142,27 @@ class GraphScene(QGraphicsScene):
             item.forget_problems(change.name)
             item.update()
             self._show_input_picture(change.node_id, change.name)
+            self._mark_stale(change.node_id)
             return
         item.sync()
         if change.field == "mode":
             for wire in item.wires:
                 if wire.refresh_type():
                     self.wire_layer.invalidate(wire.bounds)
+
+    def _mark_stale(self, node_id: int) -> None:
+        """A value changed: this node's and its dependants' badges and pictures no longer show what a run would
+        make now ("cached" after an edit was wrong): they say so, dimmed."""
+        for nid in {node_id} | self.graph.downstream(node_id):
+            item = self.nodes.get(nid)
+            if item is None:
+                continue
+            state = item.state
+            if state is not None and state.kind in ("cached", "done") and not state.stale:
+                item.set_state(dataclasses.replace(state, stale=True))
+            if item.images and not item.images_stale:
+                item.images_stale = True
+                item.update()
 
     def _nodes_moved(self, change: gm.NodesMoved) -> None:
         moved = []

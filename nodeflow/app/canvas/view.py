@@ -30,6 +30,9 @@ from nodeflow.core.registry import Registry
 
 MIN_ZOOM, MAX_ZOOM = 0.08, 3.0
 FIT_MARGIN = 40.0
+#: Fit never zooms out further than this (widget text ~8 px, titles drawn): a larger graph is shown from its
+#: top-left corner and scrolled, instead of shrinking to unreadable blocks. The wheel still zooms out to MIN_ZOOM.
+FIT_MIN_ZOOM = 0.75
 REFUSAL_MS = 900
 LONG_CHOICE_LIST = 24
 
@@ -39,6 +42,7 @@ class Canvas(QGraphicsView):
     nodeActivated = Signal(int)
     imageClicked = Signal(int, int)  # node id, image index
     runToRequested = Signal(int)
+    maskEditRequested = Signal(int)  # "Open in Mask Editor" on a node that loads a picture from the input folder
     message = Signal(str)
 
     def __init__(self, graph: Graph, registry: Registry, undo_stack: QUndoStack | None, settings=None,
@@ -121,6 +125,8 @@ class Canvas(QGraphicsView):
         if self.run_ids is not None:  # a run's ids are those of the planned graph (subgraphs expanded)
             node_id, state = self.run_ids.state(node_id, state)
         self.graph_scene.set_state(node_id, state)
+        if state is not None and state.kind == "error":
+            self.minimap.place()  # not over the new error strip
 
     def set_node_preview(self, node_id: int, image: QImage | None) -> None:
         self.graph_scene.set_preview(self.run_ids.local(node_id) if self.run_ids else node_id, image)
@@ -128,11 +134,19 @@ class Canvas(QGraphicsView):
     def set_node_images(self, node_id: int, images: list[QImage]) -> None:
         self.graph_scene.set_images(self.run_ids.local(node_id) if self.run_ids else node_id, list(images or []))
 
+    def mark_outdated(self, node_id: int) -> None:
+        """The node's pictures are not what its current values make (a cancelled run): drawn dimmed, marked."""
+        item = self.graph_scene.nodes.get(node_id)
+        if item is not None and item.images and not item.images_stale:
+            item.images_stale = True
+            item.update()
+
     def set_problems(self, problems) -> None:
         problems = list(problems or [])
         if self.run_ids is not None:
             problems = self.run_ids.problems(problems)
         self.graph_scene.set_problems(problems)
+        self.minimap.place()
 
     def problems(self) -> list:
         """The problems drawn on nodes now (those without a node are not kept)."""
@@ -237,7 +251,8 @@ class Canvas(QGraphicsView):
             pos = pos - QPointF(220, 20)  # a node feeding an input goes to its left
 
         def add(type_name: str) -> None:
-            self.actions.add_node(type_name, pos, connect_from=filter_from)
+            if self.actions.add_node(type_name, pos, connect_from=filter_from) is not None:
+                self.search.usage.used(type_name)
 
         self._on_search_choice = add
         self.search.open([SearchEntry.of(t) for t in types], self.mapFromScene(scene_pos), heading)
@@ -286,14 +301,21 @@ class Canvas(QGraphicsView):
         rect = rect.adjusted(-FIT_MARGIN, -FIT_MARGIN, FIT_MARGIN, FIT_MARGIN)
         vp = self.viewport().rect()
         zoom = min(vp.width() / rect.width(), vp.height() / rect.height(), 1.25)
-        zoom = max(MIN_ZOOM, zoom)
         self.resetTransform()
-        self.scale(zoom, zoom)
-        self.centerOn(rect.center())
+        if zoom >= FIT_MIN_ZOOM:
+            self.scale(zoom, zoom)
+            self.centerOn(rect.center())
+        else:  # too large to fit readably: its top-left at the view's top-left (centred on an axis that fits)
+            self.scale(FIT_MIN_ZOOM, FIT_MIN_ZOOM)
+            half_w, half_h = vp.width() / FIT_MIN_ZOOM / 2, vp.height() / FIT_MIN_ZOOM / 2
+            cx = rect.center().x() if rect.width() <= 2 * half_w else rect.left() + half_w
+            cy = rect.center().y() if rect.height() <= 2 * half_h else rect.top() + half_h
+            self.centerOn(QPointF(cx, cy))
         self._view_changed()
 
     def _view_changed(self) -> None:
         self.editors.close(commit=True)
+        self.minimap.place()
         self.minimap.update()
 
     def visible_scene_rect(self) -> QRectF:
@@ -345,11 +367,12 @@ class Canvas(QGraphicsView):
         value = node.values.get(name, inp.default)
 
         def commit(text: str) -> None:
-            parsed = parse_number(text, inp)
-            if parsed is None:
-                self.message.emit(f"'{text}' is not a number")
-                return
-            self.actions.set_value(node_id, name, parsed)
+            parsed, note = read_number(text, inp)
+            if note:  # never clamp or drop silently: say what happened, by the field
+                self.message.emit(f"{node.label}: {note}")
+                self.flash_refusal(rect.center(), note)
+            if parsed is not None:
+                self.actions.set_value(node_id, name, parsed)
 
         self.editors.edit_line(rect, str(value), commit, align_right=True)
 
@@ -534,6 +557,7 @@ class Canvas(QGraphicsView):
 
     def scrollContentsBy(self, dx: int, dy: int) -> None:  # noqa: N802 - Qt's name
         super().scrollContentsBy(dx, dy)
+        self.minimap.place()
         self.minimap.update()
 
     def viewportEvent(self, event) -> bool:  # noqa: N802 - Qt's name
@@ -636,6 +660,40 @@ def key_action(event: QKeyEvent) -> str | None:
     return None
 
 
+def read_number(text: str, inp) -> tuple[int | float | None, str]:
+    """``parse_number`` with what happened to the typed text, for the user: ("", when it was taken as typed)."""
+    exact = parse_number(text, _Unbounded(inp))
+    label = inp.display
+    if exact is None:
+        return None, f"'{text.strip()}' is not a number: {label} unchanged"
+    value = parse_number(text, inp)
+    if inp.max is not None and exact > inp.max:
+        return value, f"{label}: {_fmt(exact)} is above the maximum {_fmt(inp.max)}; set to {_fmt(value)}"
+    if inp.min is not None and exact < inp.min:
+        return value, f"{label}: {_fmt(exact)} is below the minimum {_fmt(inp.min)}; set to {_fmt(value)}"
+    if inp.type == "INT" and isinstance(_raw_number(text), float) and float(_raw_number(text)) != value:
+        return value, f"{label} takes whole numbers: {_fmt(_raw_number(text))} rounded to {value}"
+    return value, ""
+
+
+class _Unbounded:
+    """An input's type without its range (to see the typed value before clamping)."""
+
+    def __init__(self, inp):
+        self.type, self.min, self.max = inp.type, None, None
+
+
+def _raw_number(text: str):
+    class _Float:
+        type, min, max = "FLOAT", None, None
+
+    return parse_number(text, _Float)
+
+
+def _fmt(v) -> str:
+    return f"{v:g}" if isinstance(v, float) else str(v)
+
+
 def parse_number(text: str, inp) -> int | float | None:
     """A typed number (simple arithmetic allowed: "512*2"), clamped to the input's range; None if not a number."""
     import ast
@@ -669,4 +727,4 @@ def parse_number(text: str, inp) -> int | float | None:
     return int(round(value)) if inp.type == "INT" else float(value)
 
 
-__all__ = ["Canvas", "parse_number", "step_value", "key_action"]
+__all__ = ["Canvas", "parse_number", "read_number", "step_value", "key_action"]

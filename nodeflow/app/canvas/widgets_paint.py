@@ -56,6 +56,9 @@ _LEFT = Qt.AlignmentFlag.AlignVCenter | Qt.AlignmentFlag.AlignLeft
 _RIGHT = Qt.AlignmentFlag.AlignVCenter | Qt.AlignmentFlag.AlignRight
 
 
+CONTROL_LABEL = "control after generate"
+
+
 def row_texts(row: WidgetRow, value, control_mode: str = "fixed") -> list[RowText]:
     """The single-line texts of a row (none for multiline prompts and notes, which wrap)."""
     rect = QRectF(*row.rect)
@@ -70,11 +73,13 @@ def row_texts(row: WidgetRow, value, control_mode: str = "fixed") -> list[RowTex
     left, right = rect.left() + 10, rect.right() - 10
     if row.kind in ("number", "combo"):
         left, right = rect.left() + ARROW_W + 2, rect.right() - ARROW_W - 2
+    room = right - left - 8
     if row.kind == "control":
-        label, shown = "control after generate", control_mode
+        shown = control_mode
+        # the full name where it fits, else a short one rather than "control after ge…"
+        label = CONTROL_LABEL if text_advance(CONTROL_LABEL) + text_advance(shown) + 8 <= room else "control"
     else:
         shown = format_value(value, inp)
-    room = right - left - 8
     # a long value leaves the label what it needs (up to 45 %); a long label leaves the value what it needs
     value_w = max(0.0, min(text_advance(shown), room - min(text_advance(label), room * 0.45)))
     label_w = max(0.0, room - value_w)
@@ -92,10 +97,14 @@ def _paint_texts(p: QPainter, texts: list[RowText], pal: Palette) -> None:
 
 
 def paint_widget(p: QPainter, row: WidgetRow, value, pal: Palette, *, detail: bool = True,
-                 control_mode: str = "fixed", problem: bool = False, hovered: bool = False) -> None:
+                 control_mode: str = "fixed", problem: bool = False, hovered: bool = False,
+                 markdown: bool = False) -> None:
     rect = QRectF(*row.rect)
     if row.kind == "note":
-        _paint_note_text(p, rect, value, pal, detail)
+        if markdown and detail and value:
+            _paint_markdown(p, rect, str(value), pal)
+        else:
+            _paint_note_text(p, rect, value, pal, detail)
         return
     if row.kind == "readonly":
         if detail:
@@ -182,6 +191,33 @@ def _paint_multiline(p: QPainter, rect: QRectF, value, label: str, pal: Palette)
     p.setFont(font(11))
     p.setPen(qcolor(pal.widget_text))
     _paint_lines(p, inner, text[:4000], 11)
+
+
+def note_document(text: str, width: float, pixel_size: int = 12):
+    """A MarkdownNote's text rendered by Qt's own Markdown support (CommonMark + GitHub tables/lists)."""
+    from PySide6.QtGui import QTextDocument
+
+    doc = QTextDocument()
+    doc.setDefaultFont(font(pixel_size))
+    doc.setMarkdown(text[:8000])
+    doc.setTextWidth(max(10.0, width))
+    doc.setDocumentMargin(2)
+    return doc
+
+
+def _paint_markdown(p: QPainter, rect: QRectF, text: str, pal: Palette) -> None:
+    from PySide6.QtGui import QAbstractTextDocumentLayout, QPalette
+
+    box = rect.adjusted(4, 2, -4, -2)
+    doc = note_document(text, box.width())
+    ctx = QAbstractTextDocumentLayout.PaintContext()
+    ctx.palette.setColor(QPalette.ColorRole.Text, qcolor(pal.note_text))
+    ctx.clip = QRectF(0, 0, box.width(), box.height())
+    p.save()
+    p.translate(box.topLeft())
+    p.setClipRect(ctx.clip)
+    doc.documentLayout().draw(p, ctx)
+    p.restore()
 
 
 def _paint_note_text(p: QPainter, rect: QRectF, value, pal: Palette, detail: bool) -> None:

@@ -18,7 +18,7 @@ from nodeflow.core import socket_types as st
 from nodeflow.core.graph import Link
 
 if TYPE_CHECKING:
-    from nodeflow.app.canvas.scene import GraphScene
+    from nodeflow.app.canvas.services import SceneContext
 
 Z_WIRE = -1.0
 WIDTH = 2.4
@@ -77,7 +77,7 @@ class Wire:
     __slots__ = ("ctx", "link", "type_name", "dimmed", "_path", "_ctrl", "bounds", "hidden", "live", "_shape",
                  "_outline", "_pieces")
 
-    def __init__(self, ctx: "GraphScene", link: Link):
+    def __init__(self, ctx: "SceneContext", link: Link):
         self.ctx = ctx
         self.link = link
         self.type_name = st.ANY
@@ -231,7 +231,7 @@ def _visible_paths(wires: list[Wire], exposed: QRectF, whole: bool) -> list[QPai
 class WireLayer(QGraphicsItem):
     """All resting wires, in one cached item. ``invalidate(rect)`` re-renders just that part of the cache."""
 
-    def __init__(self, ctx: "GraphScene"):
+    def __init__(self, ctx: "SceneContext"):
         super().__init__()
         self.ctx = ctx
         self._bounds = QRectF()
@@ -277,7 +277,7 @@ class WireLayer(QGraphicsItem):
 class LiveWireLayer(QGraphicsItem):
     """Wires whose nodes are being dragged, drawn every frame (not cached)."""
 
-    def __init__(self, ctx: "GraphScene"):
+    def __init__(self, ctx: "SceneContext"):
         super().__init__()
         self.ctx = ctx
         self.wires: list[Wire] = []

@@ -1,7 +1,7 @@
 """The window's side panels: node library, inspector, results gallery, log, run bar."""
 from __future__ import annotations
 
-from PySide6.QtWidgets import QHBoxLayout, QLabel, QPushButton, QVBoxLayout, QWidget
+from PySide6.QtWidgets import QHBoxLayout, QLabel, QPushButton, QSizePolicy, QVBoxLayout, QWidget
 
 
 def add_clear_bar_layout(panel: QWidget, content: QWidget, on_clear, text: str = "") -> QLabel:
@@ -9,6 +9,9 @@ def add_clear_bar_layout(panel: QWidget, content: QWidget, on_clear, text: str =
     returns the label."""
     label = QLabel(text)
     label.setObjectName("dimText")
+    # a long status must not set the panel's minimum width (small windows): it is cut, and shown in full on hover
+    label.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
+    label.setMinimumWidth(40)
     clear = QPushButton("Clear")
     clear.clicked.connect(on_clear)
     bar = QHBoxLayout()

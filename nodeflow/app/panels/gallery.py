@@ -36,7 +36,8 @@ class GalleryEntry:
     @property
     def caption(self) -> str:
         seed = self.info.get("seed")
-        return f"{self.node_title} · seed {seed}" if seed is not None else self.node_title
+        # the seed on a line of its own: after the title it was cut ("Save Image · seed 46489…")
+        return f"seed\u00a0{seed}\n{self.node_title}" if seed is not None else self.node_title
 
     def describe(self) -> str:
         """Multi-line text: where it came from and every recorded parameter."""
@@ -74,7 +75,7 @@ class GalleryPanel(QWidget):
         self.list = QListWidget()
         self.list.setViewMode(QListView.ViewMode.IconMode)
         self.list.setIconSize(QSize(THUMB, THUMB))
-        self.list.setGridSize(QSize(THUMB + 24, THUMB + 40))
+        self.list.setGridSize(QSize(THUMB + 88, THUMB + 48))  # room for a 16-digit seed in the theme's font
         self.list.setResizeMode(QListView.ResizeMode.Adjust)
         self.list.setMovement(QListView.Movement.Static)
         self.list.setWordWrap(True)
@@ -87,6 +88,8 @@ class GalleryPanel(QWidget):
         self.entries.insert(0, entry)
         item = QListWidgetItem(QIcon(QPixmap.fromImage(thumbnail(entry.image, THUMB))), entry.caption)
         item.setToolTip(entry.describe())
+        # the view sizes items to a guess of their text, eliding a 16-digit seed: give them the full cell
+        item.setSizeHint(QSize(self.list.gridSize().width() - 8, self.list.gridSize().height() - 4))
         item.setData(Qt.ItemDataRole.UserRole, entry)
         self.list.insertItem(0, item)
         while len(self.entries) > MAX_ENTRIES:

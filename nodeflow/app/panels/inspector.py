@@ -6,6 +6,7 @@ from PySide6.QtCore import Qt, QTimer
 from PySide6.QtWidgets import (QComboBox, QFormLayout, QHBoxLayout, QLabel, QLineEdit, QScrollArea, QVBoxLayout,
                                QWidget)
 
+from nodeflow.app.canvas.node_layout import kept_values
 from nodeflow.app.panels.value_editors import ValueEditor, make_editor
 from nodeflow.app.undo import push
 from nodeflow.core import operations as ops
@@ -140,8 +141,15 @@ class InspectorPanel(QWidget):
             warn.setObjectName("errorText")
             warn.setWordWrap(True)
             outer.addWidget(warn)
+            kind = QLabel(node.type)  # in full: the canvas cuts it to the node's width
+            kind.setWordWrap(True)
+            kind.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
             values = QFormLayout()
-            for name, value in node.values.items():
+            values.addRow("Type", kind)
+            kept = kept_values(node)
+            if not kept:
+                values.addRow("Values", QLabel("none saved"))
+            for name, value in kept:
                 shown = QLabel(repr(value)[:200])
                 shown.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
                 values.addRow(name, shown)

@@ -6,9 +6,9 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from PySide6.QtCore import Qt, Signal
+from PySide6.QtCore import QRect, QSize, Qt, Signal
 from PySide6.QtGui import QFontDatabase
-from PySide6.QtWidgets import QPlainTextEdit, QSplitter, QTreeWidget, QTreeWidgetItem, QWidget
+from PySide6.QtWidgets import QPlainTextEdit, QSplitter, QStyledItemDelegate, QTreeWidget, QTreeWidgetItem, QWidget
 
 from nodeflow.app.panels import add_clear_bar_layout
 
@@ -27,6 +27,21 @@ class LogEntry:
     time: float = field(default_factory=time.time)
 
 
+class _WrappingDelegate(QStyledItemDelegate):
+    """Row heights for wrapped text, measured at the column's current width."""
+
+    def __init__(self, tree, column: int):
+        super().__init__(tree)
+        self.tree, self.column = tree, column
+
+    def sizeHint(self, option, index) -> QSize:  # noqa: N802 - Qt's name
+        base = super().sizeHint(option, index)
+        width = max(40, self.tree.columnWidth(self.column) - 8)
+        text = str(index.data(Qt.ItemDataRole.DisplayRole) or "")
+        rect = option.fontMetrics.boundingRect(QRect(0, 0, width, 100000), int(Qt.TextFlag.TextWordWrap), text)
+        return QSize(base.width(), max(base.height(), rect.height() + 4))
+
+
 class LogPanel(QWidget):
     nodeRequested = Signal(object, int)  # document, node id
     errorCountChanged = Signal(int)
@@ -37,10 +52,16 @@ class LogPanel(QWidget):
         self.tree = QTreeWidget()
         self.tree.setHeaderLabels(["", "Time", "Message"])
         self.tree.setRootIsDecorated(False)
-        self.tree.setUniformRowHeights(True)
+        # long messages wrap onto more lines instead of being cut ("…" hid what went wrong)
+        self.tree.setUniformRowHeights(False)
         self.tree.setColumnWidth(0, 22)
         self.tree.setColumnWidth(1, 64)
-        self.tree.setWordWrap(False)
+        self.tree.setWordWrap(True)
+        self.tree.setTextElideMode(Qt.TextElideMode.ElideNone)
+        self.tree.header().setStretchLastSection(True)
+        # a view's default size hint does not know the column's width, so rows would not grow: this one does
+        self.tree.setItemDelegateForColumn(2, _WrappingDelegate(self.tree, 2))
+        self.tree.header().sectionResized.connect(lambda *_: self.tree.scheduleDelayedItemsLayout())
         self.tree.currentItemChanged.connect(self._show_details)
         self.tree.itemDoubleClicked.connect(self._activate)
         self.details = QPlainTextEdit()

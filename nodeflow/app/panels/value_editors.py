@@ -10,7 +10,8 @@ from typing import Any, Callable
 
 from PySide6.QtCore import QRegularExpression, Qt
 from PySide6.QtGui import QRegularExpressionValidator
-from PySide6.QtWidgets import (QCheckBox, QComboBox, QDoubleSpinBox, QLineEdit, QPlainTextEdit, QSpinBox, QWidget)
+from PySide6.QtWidgets import (QCheckBox, QComboBox, QDoubleSpinBox, QLineEdit, QPlainTextEdit, QSpinBox, QToolTip,
+                               QWidget)
 
 from nodeflow.core import socket_types as st
 
@@ -99,21 +100,32 @@ def _int(inp, commit) -> ValueEditor:
         return ValueEditor(spin, lambda v: spin.setValue(int(v or 0)))
     edit = QLineEdit()
     edit.setValidator(QRegularExpressionValidator(QRegularExpression(r"-?\d{0,20}")))
+    # room for a whole 20-digit seed (it showed only its last digits), and its start in view
+    edit.setMinimumWidth(edit.fontMetrics().horizontalAdvance("0" * 21) + 16)
+
+    def show(v) -> None:
+        edit.setText("" if v is None else str(v))
+        edit.setCursorPosition(0)
 
     def finished():
         text = edit.text().strip()
         if not text or text == "-":
             return
-        value = int(text)
+        typed = value = int(text)
         if lo is not None:
             value = max(lo, value)
         if hi is not None:
             value = min(hi, value)
-        edit.setText(str(value))
+        if value != typed:  # never clamp silently
+            side = "above the maximum" if typed > value else "below the minimum"
+            edit.last_note = f"{inp.display}: {typed} is {side} {value}; set to {value}"
+            QToolTip.showText(edit.mapToGlobal(edit.rect().bottomLeft()), edit.last_note, edit)
+        show(value)
         commit(value)
 
+    edit.last_note = ""
     edit.editingFinished.connect(finished)
-    return ValueEditor(edit, lambda v: edit.setText("" if v is None else str(v)))
+    return ValueEditor(edit, show)
 
 
 def _float(inp, commit) -> ValueEditor:

@@ -1,0 +1,57 @@
+"""Numbers typed out of range or not numbers at all are never clamped or dropped silently: the canvas says what
+happened, next to the field and in the status text."""
+from __future__ import annotations
+
+from PySide6.QtCore import Qt
+
+from tests.app.test_canvas_gestures import row_point, small  # noqa: F401
+
+
+def test_typed_numbers_say_when_they_are_clamped_rounded_or_refused(qtbot, make_canvas, driver, small, undo_stack):
+    graph, n = small
+    canvas = make_canvas(graph, undo_stack)
+    said = []
+    canvas.message.connect(said.append)
+
+    def type_value(text):
+        driver.click(canvas, row_point(canvas, n["const"], "value"))
+        qtbot.keyClicks(canvas.editors.widget, text)
+        driver.key(canvas.editors.widget, Qt.Key.Key_Return)
+
+    type_value("99999")
+    assert graph.nodes[n["const"]].values["value"] == 1000
+    assert said and "99999 is above the maximum 1000; set to 1000" in said[-1]
+    assert canvas._refusal is not None  # flashed by the field as well
+    type_value("abc")
+    assert graph.nodes[n["const"]].values["value"] == 1000
+    assert "'abc' is not a number" in said[-1] and "unchanged" in said[-1]
+    type_value("7.6")
+    assert graph.nodes[n["const"]].values["value"] == 8
+    assert "whole numbers: 7.6 rounded to 8" in said[-1]
+    count = len(said)
+    type_value("12")
+    assert graph.nodes[n["const"]].values["value"] == 12 and len(said) == count  # taken as typed: nothing said
+
+
+def test_a_declared_run_warning_reaches_the_log_before_the_run(qtbot, settings):
+    from nodeflow.core.builders import GraphBuilder
+    from nodeflow.core.nodedef import INT, Input, node
+    from tests.app.window_kit import build_editor, close_editor, wait_run, window_registry
+
+    @node("HugeThing", category="test", output_node=True, inputs=[Input("size", INT, default=8, min=1, max=10 ** 6)],
+          run_warnings=lambda graph, n, s: [f"size {n.values['size']} is absurd"] if n.values["size"] > 1000 else [])
+    def huge_thing(ctx, size):
+        return None
+
+    reg = window_registry()
+    assert reg.add(huge_thing, "warntests"), reg.errors
+    ed = build_editor(settings, reg, autosave=False)
+    try:
+        b = GraphBuilder(reg, ed.graph)
+        small, big = b.add("HugeThing", size=8), b.add("HugeThing", size=99999)
+        wait_run(qtbot, ed, ed.window.run_current())
+        warnings = [m for m in ed.window.log.messages("warning") if "absurd" in m]
+        assert warnings == [f"{ed.doc.name}: HugeThing ({big}): size 99999 is absurd"]
+        assert small != big
+    finally:
+        close_editor(ed)
