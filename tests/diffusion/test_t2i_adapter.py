@@ -68,6 +68,7 @@ def env(tmp_path_factory):
                   str(folder / f"{kind}_diffusers.safetensors"))
         save_file(adapter_to_original(adapter), str(folder / f"{kind}_original.safetensors"))
     tiny_adapter("sd1").save_pretrained(folder / "sd1_folder")
+    torch.save({"adapter": adapter_to_original(tiny_adapter("sd1"))}, str(folder / "sd1_nested.pth"))
     return settings
 
 
@@ -84,9 +85,12 @@ def test_every_layout_loads_every_key_exactly(env, kind, layout):
     assert adapter.family == ("sdxl" if kind == "sdxl" else "sd1")
 
 
-def test_a_diffusers_folder_loads(env):
-    (adapter,) = ncn.controlnet_loader.fn(make_context(env), "sd1_folder")
+@pytest.mark.parametrize("name", ["sd1_folder", "sd1_nested.pth"])
+def test_a_diffusers_folder_and_a_nested_pth_load(env, name):
+    (adapter,) = ncn.controlnet_loader.fn(make_context(env), name)
     assert isinstance(adapter, T2IAdapter) and adapter.module.config.adapter_type == "full_adapter"
+    source = tiny_adapter("sd1").state_dict()
+    assert all(torch.equal(adapter.module.state_dict()[k], v) for k, v in source.items())
 
 
 def test_wrong_family_and_wrong_hint_are_clear_errors(env):

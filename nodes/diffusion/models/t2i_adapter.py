@@ -180,8 +180,6 @@ def build_t2i_adapter(sd, name: str = "", config: dict | None = None) -> T2IAdap
 
     from nodes.diffusion.models.build import materialise
 
-    if "adapter" in sd and not hasattr(sd["adapter"], "shape"):  # .pth files nest the weights
-        sd = sd["adapter"]
     weights = _to_diffusers_keys(sd)
     config = dict(config) if config else adapter_config(weights)
     module = materialise(lambda: DiffusersAdapter(**config), weights, torch.float32, "T2I-Adapter")
