@@ -47,9 +47,11 @@ def diff_controlnet_loader(ctx, model, control_net_name):
     if unet is None:
         raise NodeError("a diff ControlNet needs a UNet model (SD1.x, SD2, SDXL)", field="model")
     controlnet = _load(ctx, control_net_name, model)
+    if hasattr(controlnet, "check_model"):  # a T2I-Adapter (ComfyUI's diff loader takes them too)
+        controlnet.check_model(model)
+        return (controlnet,)
     context = int(unet.config.cross_attention_dim)
-    widths = getattr(controlnet, "context_widths", None) or (controlnet.context_dim,)  # T2I-Adapters: several
-    if context not in widths:
+    if controlnet.context_dim != context:
         family = getattr(model, "family", None)
         model_name = _FAMILY_NAMES.get(family) or _CONTEXT_FAMILY.get(context, f"{context}-wide")
         raise NodeError(f"{control_net_name} is a {_FAMILY_NAMES.get(controlnet.family, controlnet.family)} "

@@ -103,8 +103,12 @@ def test_wrong_family_and_wrong_hint_are_clear_errors(env):
     with pytest.raises(NodeError) as info:
         ncn.controlnet_apply_advanced.fn(ctx, real_sd1, real_sd1, xl, hint_image(), 1.0, 0.0, 1.0)
     assert info.value.field == "control_net" and "SDXL T2I-Adapter" in str(info.value)
-    # ... and the model at sampling, whatever the width
+    # ... and the model at sampling, whatever the width (or at loading, through the diff loader)
     model, _, _ = nl.load_checkpoint.fn(ctx, "sd1.safetensors")
+    assert isinstance(ncn.diff_controlnet_loader.fn(ctx, model, "sd1_original.safetensors")[0], T2IAdapter)
+    with pytest.raises(NodeError) as info:
+        ncn.diff_controlnet_loader.fn(ctx, model, "sdxl_original.safetensors")
+    assert info.value.field == "model" and "is for SDXL but the model is SD1.x" in str(info.value)
     pos, neg = ncn.controlnet_apply_advanced.fn(ctx, cond, cond, xl, hint_image(), 1.0, 0.0, 1.0)
     with pytest.raises(NodeError) as info:
         sample_latent(model, {"samples": torch.zeros(1, 4, 8, 8)}, seed=1, steps=1, cfg=5.0, sampler_name="euler",
