@@ -145,9 +145,14 @@ def _dit_family(model, clip) -> str | None:
     from nodes.diffusion.models.dit_model import DiTModel
     from nodes.diffusion.models.dit_text import DiTClip
 
-    if model is not None:
-        return model.family if isinstance(model, DiTModel) else None
-    return clip.family if isinstance(clip, DiTClip) else None
+    model_dit = isinstance(model, DiTModel) if model is not None else None
+    clip_dit = isinstance(clip, DiTClip) if clip is not None else None
+    if model_dit is not None and clip_dit is not None and model_dit != clip_dit:
+        raise NodeError("the MODEL and the CLIP are of different model families (one a diffusion transformer's, "
+                        "one a U-Net checkpoint's): one LoRA cannot fit both", field="clip")
+    if model_dit:
+        return model.family
+    return clip.family if clip_dit else None
 
 
 @node("LoraLoader", comfy=True, display="Load LoRA", category="loaders",

@@ -325,3 +325,29 @@ def test_unetloader_lora_model_only_ksampler_graph_runs(tmp_path, setup):
         outs.append(np.asarray(Image.open(png)).astype(int))
     assert np.abs(outs[0] - outs[1]).max() > 0  # the LoRA acts, and a new strength is a new cache key
     assert np.array_equal(outs[0], outs[2])
+
+
+def test_a_lora_on_fp8_weights_keeps_its_delta(setup):
+    """fp8 keeps 3 mantissa bits: the patched layers are held in bf16 while in use, so the delta survives."""
+    from nodes.diffusion.models.dit_loading import load_diffusion_model_file
+
+    if setup["family"] != "flux":
+        pytest.skip("the fp8 UNETLoader path is tested on Flux")
+    fp8 = load_diffusion_model_file(setup["root"] / "diffusion_models" / "flux-tiny.safetensors",
+                                    weight_dtype=torch.float8_e4m3fn)
+    layer = fp8.transformer.transformer_blocks[0].attn.to_k
+    stored = layer.weight.detach().float().clone()
+    (patched,) = nl.load_lora_model_only.fn(make_context(setup["settings"]), fp8, "kohya.safetensors", 0.05)
+    down, up, scale = setup["truths"]["kohya"]["double_blocks.0.img_attn.qkv"]
+    rows = layer.weight.shape[0]
+    expected = stored + 0.05 * scale * (up @ down)[rows:2 * rows]
+    with patched.shared.applied(patched.patches):
+        got = layer.weight.detach()
+        assert got.dtype == torch.bfloat16
+        assert torch.allclose(got.float(), expected, atol=1e-2, rtol=1e-2)
+        assert (got.float() - stored).abs().max() > 1e-3
+        x, ctx = torch.randn(1, 16, 8, 8), torch.randn(1, 5, td.T5_WIDTH)
+        extras = [{"pooled_output": torch.randn(1, td.CLIP_L_WIDTH), "guidance": 3.5}]
+        out = patched.apply_model(x, torch.tensor([0.7]), ctx, extras)
+    assert layer.weight.dtype == torch.float8_e4m3fn
+    assert not torch.allclose(out, fp8.apply_model(x, torch.tensor([0.7]), ctx, extras), atol=1e-4)
