@@ -351,3 +351,37 @@ def test_a_lora_on_fp8_weights_keeps_its_delta(setup):
         out = patched.apply_model(x, torch.tensor([0.7]), ctx, extras)
     assert layer.weight.dtype == torch.float8_e4m3fn
     assert not torch.allclose(out, fp8.apply_model(x, torch.tensor([0.7]), ctx, extras), atol=1e-4)
+
+
+def test_kohya_diffusers_names_and_peft_text_encoders(setup):
+    """``lora_transformer_<diffusers name>`` (kohya over diffusers modules), ``text_encoder.`` (PEFT CLIP-L) and, for
+    SD3, ``lora_te2_`` (CLIP-G)."""
+    dit, clip, family = setup["dit"], setup["clip"], setup["family"]
+    gen = torch.Generator().manual_seed(9)
+    layer = "transformer_blocks.0.attn.to_v"
+    down, up = _pair(dit.transformer.get_submodule(layer).weight.shape, gen)
+    stem = "lora_transformer_" + layer.replace(".", "_")
+    state = {stem + ".lora_down.weight": down, stem + ".lora_up.weight": up, stem + ".alpha": torch.tensor(ALPHA)}
+    c_down, c_up = _pair((td.CLIP_L_WIDTH, 2 * td.CLIP_L_WIDTH), gen)  # fc2: intermediate -> width
+    state["text_encoder.text_model.encoder.layers.1.mlp.fc2.lora_A.weight"] = c_down
+    state["text_encoder.text_model.encoder.layers.1.mlp.fc2.lora_B.weight"] = c_up
+    if family == "sd3":
+        g_down, g_up = _pair((td.CLIP_G_WIDTH, td.CLIP_G_WIDTH), gen)
+        state["lora_te2_text_model_encoder_layers_2_self_attn_out_proj.lora_down.weight"] = g_down
+        state["lora_te2_text_model_encoder_layers_2_self_attn_out_proj.lora_up.weight"] = g_up
+    _save(state, setup["root"] / "loras" / f"mixed-{family}.safetensors")
+    new_model, new_clip = nl.load_lora.fn(make_context(setup["settings"]), dit, clip, f"mixed-{family}.safetensors",
+                                          1.0, 1.0)
+    [patch] = new_model.patches
+    assert patch.key == layer + ".weight"
+    assert torch.allclose(patch.delta.weight_delta(tuple(dit.transformer.get_submodule(layer).weight.shape), "cpu"),
+                          SCALE * up @ down, atol=1e-6)
+    assert [p.key.removeprefix("text_model.") for p in new_clip.patches["clip_l"]] == ["encoder.layers.1.mlp.fc2.weight"]
+    if family == "sd3":
+        assert [p.key.removeprefix("text_model.") for p in new_clip.patches["clip_g"]] == [
+            "encoder.layers.2.self_attn.out_proj.weight"]
+    # the patched CLIP-L's last layer changes the pooled output (both families read it from the final layer)
+    pooled = lambda c: c.encode("a red cat")[0][1]["pooled_output"]  # noqa: E731
+    base = pooled(clip)
+    assert not torch.allclose(pooled(new_clip), base)
+    assert torch.equal(pooled(clip), base)  # the base CLIP is unchanged after the patched use
