@@ -111,10 +111,13 @@ def _lora_patches(ctx, lora_name, model, clip, strength_model, strength_clip):
     if dit_family:
         from nodes.diffusion.models.dit_lora import match_dit_lora
 
-        match = match_dit_lora(lora, family=dit_family,
-                               transformer=model.shared if model is not None and strength_model else None,
-                               clip=clip if clip is not None and strength_clip else None,
-                               strength_model=strength_model, strength_clip=strength_clip)
+        try:
+            match = match_dit_lora(lora, family=dit_family,
+                                   transformer=model.shared if model is not None and strength_model else None,
+                                   clip=clip if clip is not None and strength_clip else None,
+                                   strength_model=strength_model, strength_clip=strength_clip)
+        except CheckpointError as e:
+            raise _load_error(lora_name, "lora_name", e) from e
     else:
         match = match_lora(lora, unet=model.shared if model is not None and strength_model else None,
                            encoders=clip.encoders if clip is not None and strength_clip else None,

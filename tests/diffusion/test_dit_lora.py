@@ -41,7 +41,8 @@ def lora_state(family, original: dict, layout: str, seed=0, with_clip=True):
                           stem + ".alpha": torch.tensor(ALPHA)})
         else:  # BFL / ComfyUI-native
             stem = "diffusion_model." + name
-            state.update({stem + ".lora_A.weight": down, stem + ".lora_B.weight": up, stem + ".alpha": torch.tensor(ALPHA)})
+            state.update({stem + ".lora_A.weight": down, stem + ".lora_B.weight": up,
+                          stem + ".alpha": torch.tensor(ALPHA)})
     if with_clip:
         down, up = _pair((td.CLIP_L_WIDTH, td.CLIP_L_WIDTH), gen)
         state["lora_te1_text_model_encoder_layers_0_self_attn_q_proj.lora_down.weight"] = down
@@ -376,7 +377,8 @@ def test_kohya_diffusers_names_and_peft_text_encoders(setup):
     assert patch.key == layer + ".weight"
     assert torch.allclose(patch.delta.weight_delta(tuple(dit.transformer.get_submodule(layer).weight.shape), "cpu"),
                           SCALE * up @ down, atol=1e-6)
-    assert [p.key.removeprefix("text_model.") for p in new_clip.patches["clip_l"]] == ["encoder.layers.1.mlp.fc2.weight"]
+    clip_l_keys = [p.key.removeprefix("text_model.") for p in new_clip.patches["clip_l"]]
+    assert clip_l_keys == ["encoder.layers.1.mlp.fc2.weight"]
     if family == "sd3":
         assert [p.key.removeprefix("text_model.") for p in new_clip.patches["clip_g"]] == [
             "encoder.layers.2.self_attn.out_proj.weight"]
@@ -385,3 +387,20 @@ def test_kohya_diffusers_names_and_peft_text_encoders(setup):
     base = pooled(clip)
     assert not torch.allclose(pooled(new_clip), base)
     assert torch.equal(pooled(clip), base)  # the base CLIP is unchanged after the patched use
+
+
+def test_a_flux_control_lora_is_named_not_half_applied(setup):
+    from nodeflow.core.context import NodeError
+
+    if setup["family"] != "flux":
+        pytest.skip("Control LoRAs are BFL's Flux ones")
+    dit = setup["dit"]
+    width = dit.transformer.x_embedder.weight.shape[0]
+    wider = 2 * dit.transformer.x_embedder.weight.shape[1]  # noise latent + control image latent
+    state = {"img_in.lora_A.weight": torch.zeros(RANK, wider), "img_in.lora_B.weight": torch.zeros(width, RANK),
+             "double_blocks.0.img_attn.norm.key_norm.scale": torch.ones(16)}
+    _save(state, setup["root"] / "loras" / "depth-lora.safetensors")
+    with pytest.raises(NodeError) as err:
+        nl.load_lora_model_only.fn(make_context(setup["settings"]), dit, "depth-lora.safetensors", 1.0)
+    assert err.value.field == "lora_name" and "depth-lora.safetensors" in str(err.value)
+    assert "Control LoRA" in str(err.value)

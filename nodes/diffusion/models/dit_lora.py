@@ -27,6 +27,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from nodes.diffusion.models.checkpoint_file import CheckpointError
 from nodes.diffusion.models.lora import LoraFile, LoraMatch, _text_encoder_names
 from nodes.diffusion.models.patching import LowRankDelta, SharedModule, WeightPatch
 
@@ -175,6 +176,8 @@ def match_dit_lora(lora: LoraFile, *, family: str, transformer: SharedModule | N
                    strength_clip: float) -> LoraMatch:
     """Patches for a DiT ``transformer`` (a SharedModule; None: not asked for) and a DiTClip's encoders (``text``
     keyed by encoder name: clip_l / clip_g / t5xxl)."""
+    if family == "flux" and transformer is not None:
+        _refuse_control_lora(lora, transformer.module)
     patches: list[WeightPatch] = []
     text: dict[str, list[WeightPatch]] = {}
     unused = len(lora.unsupported)
@@ -203,3 +206,17 @@ def match_dit_lora(lora: LoraFile, *, family: str, transformer: SharedModule | N
             continue
         out.extend(WeightPatch(t.module + ".weight", d, float(strength)) for t, d in deltas)
     return LoraMatch(patches, {k: v for k, v in text.items() if v}, unused)
+
+
+_IMG_IN = ("img_in", "kohya:img_in", "x_embedder", "kohya:x_embedder")
+
+
+def _refuse_control_lora(lora: LoraFile, transformer) -> None:
+    """BFL's Flux Canny / Depth LoRAs widen ``img_in`` to take the control image's latent and replace the QK-norm
+    scales (full tensors); applying only their low-rank part would give a broken model, so they are named."""
+    img_in = next((parts for (target, name), parts in lora.pairs.items()
+                   if target == "unet" and _transformer_key(name) in _IMG_IN), None)
+    wider = img_in is not None and img_in["down"].shape[-1] != transformer.x_embedder.weight.shape[1]
+    if wider or any(key.endswith("norm.scale") for key in lora.unsupported):
+        raise CheckpointError("a Flux Control LoRA (Canny / Depth: it widens the model's input for the control "
+                              "image), which is not supported yet; use the full FLUX.1 Canny / Depth model instead")
