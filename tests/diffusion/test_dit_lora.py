@@ -280,9 +280,12 @@ def test_the_table_agrees_with_diffusers_kohya_flux_converter():
         assert torch.allclose(got, expected, rtol=1e-4, atol=1e-3), name
 
 
-def test_unetloader_lora_model_only_ksampler_graph_runs(tmp_path, setup):
-    if setup["family"] != "flux":
-        pytest.skip("the split-file graph is Flux's")
+def test_comfyui_style_lora_graphs_run(setup):
+    """Flux: UNETLoader -> LoraLoaderModelOnly -> KSampler (split files); SD3: Load Checkpoint -> LoraLoader ->
+    CLIP Text Encode / KSampler. A new strength is a new cache key; strength 1 again gives the first picture."""
+    import numpy as np
+    from PIL import Image
+
     from nodeflow.core.builders import GraphBuilder
     from nodeflow.core.environment import Environment
     from nodeflow.core.executor import Executor
@@ -290,39 +293,45 @@ def test_unetloader_lora_model_only_ksampler_graph_runs(tmp_path, setup):
 
     reg = load_registry(entry_points=False)
     settings = setup["settings"]
-    env = Environment(settings, reg)
-    executor = Executor(env)
+    executor = Executor(Environment(settings, reg))
+    flux = setup["family"] == "flux"
 
     def graph(strength, prefix):
         b = GraphBuilder(reg)
-        unet = b.add("UNETLoader", unet_name="flux-tiny.safetensors", weight_dtype="default")
-        lora = b.add("LoraLoaderModelOnly", lora_name="bfl.safetensors", strength_model=strength)
-        clip = b.add("DualCLIPLoader", clip_name1="clip_l-tiny.safetensors", clip_name2="t5xxl-tiny.safetensors",
-                     type="flux")
-        vae = b.add("VAELoader", vae_name="flux-vae-tiny.safetensors")
-        pos = b.add("CLIPTextEncodeFlux", clip_l="a red cat", t5xxl="a red cat", guidance=3.5)
+        links = []
+        if flux:
+            unet = b.add("UNETLoader", unet_name="flux-tiny.safetensors", weight_dtype="default")
+            lora = b.add("LoraLoaderModelOnly", lora_name="bfl.safetensors", strength_model=strength)
+            clip = b.add("DualCLIPLoader", clip_name1="clip_l-tiny.safetensors",
+                         clip_name2="t5xxl-tiny.safetensors", type="flux")
+            vae = b.add("VAELoader", vae_name="flux-vae-tiny.safetensors")
+            pos = b.add("CLIPTextEncodeFlux", clip_l="a red cat", t5xxl="a red cat", guidance=3.5)
+            links += [(unet, "MODEL", lora, "model"), (clip, "CLIP", pos, "clip")]
+            model_out, clip_src, vae_src, cfg = (lora, "MODEL"), (clip, "CLIP"), (vae, "VAE"), 1.0
+        else:
+            ckpt = b.add("CheckpointLoaderSimple", ckpt_name="sd3-tiny.safetensors")
+            lora = b.add("LoraLoader", lora_name="kohya.safetensors", strength_model=strength, strength_clip=strength)
+            pos = b.add("CLIPTextEncode", text="a red cat")
+            links += [(ckpt, "MODEL", lora, "model"), (ckpt, "CLIP", lora, "clip"), (lora, "CLIP", pos, "clip")]
+            model_out, clip_src, vae_src, cfg = (lora, "MODEL"), (lora, "CLIP"), (ckpt, "VAE"), 2.0
         neg = b.add("CLIPTextEncode", text="")
         latent = b.add("EmptySD3LatentImage", width=64, height=64, batch_size=1)
-        sampler = b.add("KSampler", seed=3, steps=2, cfg=1.0, sampler_name="euler", scheduler="simple")
+        sampler = b.add("KSampler", seed=3, steps=2, cfg=cfg, sampler_name="euler", scheduler="simple")
         decode = b.add("VAEDecode")
         save = b.add("SaveImage", filename_prefix=prefix)
-        for src, out, dst, inp in ((unet, "MODEL", lora, "model"), (lora, "MODEL", sampler, "model"),
-                                   (clip, "CLIP", pos, "clip"), (clip, "CLIP", neg, "clip"),
-                                   (pos, "CONDITIONING", sampler, "positive"),
-                                   (neg, "CONDITIONING", sampler, "negative"),
-                                   (latent, "LATENT", sampler, "latent_image"), (sampler, "LATENT", decode, "samples"),
-                                   (vae, "VAE", decode, "vae"), (decode, "IMAGE", save, "images")):
-            b.link(src, out, dst, inp)
+        links += [(*model_out, sampler, "model"), (*clip_src, neg, "clip"), (pos, "CONDITIONING", sampler, "positive"),
+                  (neg, "CONDITIONING", sampler, "negative"), (latent, "LATENT", sampler, "latent_image"),
+                  (sampler, "LATENT", decode, "samples"), (*vae_src, decode, "vae"), (decode, "IMAGE", save, "images")]
+        for link in links:
+            b.link(*link)
         return b.graph
-
-    import numpy as np
-    from PIL import Image
 
     outs = []
     for i, strength in enumerate((1.0, 0.0, 1.0)):
-        result = executor.run(graph(strength, f"run{i}"))
+        prefix = f"{setup['family']}-run{i}"
+        result = executor.run(graph(strength, prefix))
         assert result.status == "ok", result.to_json()
-        [png] = (settings.output_dir).glob(f"run{i}_*.png")
+        [png] = settings.output_dir.glob(f"{prefix}_*.png")
         outs.append(np.asarray(Image.open(png)).astype(int))
     assert np.abs(outs[0] - outs[1]).max() > 0  # the LoRA acts, and a new strength is a new cache key
     assert np.array_equal(outs[0], outs[2])
