@@ -103,7 +103,8 @@ WIDGETS = {
 #: What ComfyUI fills in when an old file leaves a trailing value out.
 DEFAULTS = {("SaveImage", "filename_prefix"): "ComfyUI", ("ImageScaleToTotalPixels", "resolution_steps"): 1,
             ("VAEDecodeTiled", "temporal_size"): 64, ("VAEDecodeTiled", "temporal_overlap"): 8,
-            ("VAEEncodeTiled", "temporal_size"): 64, ("VAEEncodeTiled", "temporal_overlap"): 8}
+            ("VAEEncodeTiled", "temporal_size"): 64, ("VAEEncodeTiled", "temporal_overlap"): 8,
+            ("DifferentialDiffusion", "strength"): 1.0, ("DualCFGGuider", "style"): "regular"}
 VIRTUAL = {"Note", "MarkdownNote", "Reroute", "PrimitiveNode"}
 
 
