@@ -38,6 +38,7 @@ EXPECTED_SUPPORTED = {
     "0.1.48/flux_fill_inpaint_example.json", "0.1.48/flux_fill_outpaint_example.json",
     "0.1.48/flux_schnell_full_text_to_image.json", "0.1.48/image_omnigen2_t2i.json", "0.1.48/sd3.5_large_blur.json",
     "0.1.48/sd3.5_large_canny_controlnet_example.json", "0.1.48/sd3.5_large_depth.json",
+    "0.1.48/flux_redux_model_example.json", "0.1.123/flux_redux_model_example.json",  # Flux Redux
     # conditioning and custom sampling (issue 12)
     "0.1.48/area_composition.json", "0.1.48/area_composition_square_area_for_subject.json",
     "0.1.48/sdxlturbo_example.json", "0.1.123/sdxlturbo_example.json",
