@@ -55,3 +55,55 @@ def test_a_declared_run_warning_reaches_the_log_before_the_run(qtbot, settings):
         assert small != big
     finally:
         close_editor(ed)
+
+
+def _inspector_field(qtbot, inp, value):
+    from PySide6.QtWidgets import QLineEdit, QVBoxLayout, QWidget
+
+    from nodeflow.app.panels.value_editors import make_editor
+
+    got = []
+    editor = make_editor(inp, value, got.append)
+    form = QWidget()  # with a next field for Tab to move to
+    layout = QVBoxLayout(form)
+    layout.addWidget(editor.widget)
+    layout.addWidget(QLineEdit())
+    qtbot.addWidget(form)
+    form.show()
+    form.activateWindow()
+    editor.widget.setFocus()
+    qtbot.waitUntil(editor.widget.hasFocus, timeout=2000)
+
+    def type_value(text, key=Qt.Key.Key_Return):
+        editor.widget.setFocus()
+        editor.widget.selectAll()
+        qtbot.keyClicks(editor.widget, text)
+        if key is not None:
+            qtbot.keyClick(editor.widget, key)
+
+    type_value.form = form  # kept alive while the test types
+    return editor.widget, got, type_value
+
+
+def test_the_inspector_number_boxes_say_when_they_clamp_or_refuse(qtbot):
+    """QSpinBox drops the keystroke that leaves the range ("99999" became 9999) and reverts "7" (min 16) or "abc"
+    on Enter without a word; the inspector's boxes read the typed text as the canvas does and say so."""
+    from nodeflow.core.nodedef import FLOAT, INT, Input
+
+    field, got, type_value = _inspector_field(qtbot, Input("width", INT, default=512, min=16, max=16384, step=8), 512)
+    type_value("99999")
+    assert got[-1] == 16384
+    assert field.last_note == "width: 99999 is above the maximum 16384; set to 16384"
+    type_value("7")
+    assert got[-1] == 16 and "7 is below the minimum 16; set to 16" in field.last_note
+    count = len(got)
+    type_value("abc")
+    assert len(got) == count and field.value() == 16  # kept, and said
+    assert field.last_note == "'abc' is not a number: width unchanged"
+    type_value("640")
+    assert got[-1] == 640 and field.last_note == ""  # taken as typed: nothing to say
+
+    field, got, type_value = _inspector_field(qtbot, Input("cfg", FLOAT, default=8.0, min=0.0, max=100.0, step=0.1),
+                                              8.0)
+    type_value("250", key=Qt.Key.Key_Tab)  # focus leaving finishes the edit too
+    assert got[-1] == 100.0 and "250 is above the maximum 100; set to 100" in field.last_note

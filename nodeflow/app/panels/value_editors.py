@@ -1,7 +1,8 @@
 """One editor widget per input type, for the inspector. Each editor reports a finished edit through ``commit(value)``
 and can be updated from the graph without echoing a commit back.
 
-Integers beyond 32 bits (seeds go to 2**64-1) do not fit a QSpinBox: they get a validated line edit.
+Integers beyond 32 bits (seeds go to 2**64-1) do not fit a QSpinBox: they get a validated line edit. Every number
+field reads what was typed as the canvas does (typed_numbers.read_number) and says so when it was not taken as typed.
 """
 from __future__ import annotations
 
@@ -9,10 +10,11 @@ import math
 from typing import Any, Callable
 
 from PySide6.QtCore import QRegularExpression, Qt
-from PySide6.QtGui import QRegularExpressionValidator
+from PySide6.QtGui import QRegularExpressionValidator, QValidator
 from PySide6.QtWidgets import (QCheckBox, QComboBox, QDoubleSpinBox, QLineEdit, QPlainTextEdit, QSpinBox, QToolTip,
                                QWidget)
 
+from nodeflow.app.typed_numbers import read_number
 from nodeflow.core import socket_types as st
 
 _INT32 = (-(2 ** 31), 2 ** 31 - 1)
@@ -92,7 +94,7 @@ def _int(inp, commit) -> ValueEditor:
     lo = int(inp.min) if inp.min is not None else None
     hi = int(inp.max) if inp.max is not None else None
     if lo is not None and hi is not None and _INT32[0] <= lo and hi <= _INT32[1]:
-        spin = QSpinBox()
+        spin = _TypedSpinBox(inp)
         spin.setRange(lo, hi)
         spin.setSingleStep(int(inp.step or 1))
         spin.setKeyboardTracking(False)  # commit on Enter, focus loss or arrows: not on every keystroke
@@ -111,15 +113,10 @@ def _int(inp, commit) -> ValueEditor:
         text = edit.text().strip()
         if not text or text == "-":
             return
-        typed = value = int(text)
-        if lo is not None:
-            value = max(lo, value)
-        if hi is not None:
-            value = min(hi, value)
-        if value != typed:  # never clamp silently
-            side = "above the maximum" if typed > value else "below the minimum"
-            edit.last_note = f"{inp.display}: {typed} is {side} {value}; set to {value}"
-            QToolTip.showText(edit.mapToGlobal(edit.rect().bottomLeft()), edit.last_note, edit)
+        value, note = read_number(text, inp)
+        say(edit, note)
+        if value is None:
+            return
         show(value)
         commit(value)
 
@@ -129,7 +126,7 @@ def _int(inp, commit) -> ValueEditor:
 
 
 def _float(inp, commit) -> ValueEditor:
-    spin = QDoubleSpinBox()
+    spin = _TypedDoubleSpinBox(inp)
     lo = float(inp.min) if inp.min is not None else -1e9
     hi = float(inp.max) if inp.max is not None else 1e9
     spin.setRange(lo, hi)
@@ -139,6 +136,60 @@ def _float(inp, commit) -> ValueEditor:
     spin.setKeyboardTracking(False)
     spin.valueChanged.connect(lambda v: commit(float(v)))
     return ValueEditor(spin, lambda v: spin.setValue(float(v or 0.0)))
+
+
+def say(field: QWidget, note: str) -> None:
+    """Tell the user, by the field, what happened to the value just typed into it ("" when it was taken as typed);
+    ``field.last_note`` keeps it for tests and the status bar."""
+    field.last_note = note
+    if note:
+        QToolTip.showText(field.mapToGlobal(field.rect().bottomLeft()), note, field)
+
+
+class _TypedNumber:
+    """What the inspector's spin boxes add to Qt's: a typed out-of-range or non-number text is not dropped keystroke
+    by keystroke nor reverted on Enter without a word (QSpinBox does both): the text stays as typed until the edit
+    finishes, then it is read like the canvas reads it (clamped, with a note) and the note is shown."""
+
+    def _init_typed(self, inp) -> None:
+        self._inp = inp
+        self.last_note = ""
+
+    def validate(self, text, pos):  # noqa: D102 - Qt's name
+        state, text, pos = super().validate(text, pos)
+        return (QValidator.State.Intermediate if state == QValidator.State.Invalid else state), text, pos
+
+    def _take_typed(self) -> None:
+        text = self.cleanText()
+        if text == self.textFromValue(self.value()).strip():
+            return
+        value, note = read_number(text, self._inp)
+        say(self, note)
+        if value is None:
+            self.lineEdit().setText(self.textFromValue(self.value()))  # back to the kept value (the note says so)
+        else:
+            self.setValue(value)
+
+    def keyPressEvent(self, event):  # noqa: N802 - Qt's name
+        if event.key() in (Qt.Key.Key_Return, Qt.Key.Key_Enter):
+            self._take_typed()
+        super().keyPressEvent(event)
+
+    def focusOutEvent(self, event):  # noqa: N802 - Qt's name
+        self._take_typed()
+        super().focusOutEvent(event)
+
+
+class _TypedSpinBox(_TypedNumber, QSpinBox):
+    def __init__(self, inp):
+        super().__init__()
+        self._init_typed(inp)
+
+
+class _TypedDoubleSpinBox(_TypedNumber, QDoubleSpinBox):
+    def __init__(self, inp):
+        super().__init__()
+        self._init_typed(inp)
 
 
 def _line(commit) -> ValueEditor:
