@@ -119,7 +119,10 @@ class InspectorPanel(QWidget):
         header = QLabel(nt.display_name if nt else node.type)
         header.setObjectName("inspectorHeader")
         outer.addWidget(header)
-        sub = QLabel(f"#{node.id} · {node.type}" + (f" · pack {nt.pack}" if nt and nt.pack else ""))
+        if nt is not None and nt.extra.get("subgraph"):  # its type is the definition's uuid: say what it is instead
+            sub = QLabel(f"#{node.id} · subgraph (double-click the node to open it)")
+        else:
+            sub = QLabel(f"#{node.id} · {node.type}" + (f" · pack {nt.pack}" if nt and nt.pack else ""))
         sub.setObjectName("dimText")
         outer.addWidget(sub)
         form = QFormLayout()
