@@ -5,6 +5,7 @@ from __future__ import annotations
 from PySide6.QtCore import Qt
 
 from tests.app.test_canvas_gestures import row_point, small  # noqa: F401
+from tests.app.window_kit import editor  # noqa: F401 - the window fixture
 
 
 def test_typed_numbers_say_when_they_are_clamped_rounded_or_refused(qtbot, make_canvas, driver, small, undo_stack):
@@ -107,3 +108,21 @@ def test_the_inspector_number_boxes_say_when_they_clamp_or_refuse(qtbot):
                                               8.0)
     type_value("250", key=Qt.Key.Key_Tab)  # focus leaving finishes the edit too
     assert got[-1] == 100.0 and "250 is above the maximum 100; set to 100" in field.last_note
+
+
+def test_the_inspector_note_reaches_the_status_bar_and_the_value_the_graph(qtbot, editor):
+    from nodeflow.core.builders import GraphBuilder
+
+    nid = GraphBuilder(editor.registry, editor.graph).add("MakeImage")
+    editor.view.canvas.select_nodes([nid])
+    inspector = editor.window.inspector
+    qtbot.waitUntil(lambda: "size" in inspector.editors, timeout=2000)
+    field = inspector.editors["size"].widget
+    field.setFocus()
+    qtbot.waitUntil(field.hasFocus, timeout=2000)
+    field.selectAll()
+    qtbot.keyClicks(field, "4096")
+    qtbot.keyClick(field, Qt.Key.Key_Return)
+    assert editor.graph.nodes[nid].values["size"] == 512
+    said = editor.window.statusBar().currentMessage()
+    assert said == f"{editor.graph.nodes[nid].label}: size: 4096 is above the maximum 512; set to 512"

@@ -36,7 +36,9 @@ class ValueEditor:
             self.widget.blockSignals(False)
 
 
-def make_editor(inp, value: Any, commit: Callable[[Any], None], settings=None) -> ValueEditor:
+def make_editor(inp, value: Any, commit: Callable[[Any], None], settings=None,
+                on_note: Callable[[str], None] | None = None) -> ValueEditor:
+    """``on_note(text)``: also told what a number field says about a typed value (the window's status bar)."""
     t = inp.type
     if inp.files is not None or inp.choices is not None or t == st.COMBO:
         editor = _combo(inp, commit, settings)
@@ -51,6 +53,7 @@ def make_editor(inp, value: Any, commit: Callable[[Any], None], settings=None) -
     else:
         editor = _line(commit)
     editor.set_value(value)
+    editor.widget.on_note = on_note
     if inp.tooltip:
         editor.widget.setToolTip(inp.tooltip)
     return editor
@@ -144,6 +147,8 @@ def say(field: QWidget, note: str) -> None:
     field.last_note = note
     if note:
         QToolTip.showText(field.mapToGlobal(field.rect().bottomLeft()), note, field)
+        if getattr(field, "on_note", None) is not None:
+            field.on_note(note)
 
 
 class _TypedNumber:
