@@ -126,3 +126,16 @@ def test_the_inspector_note_reaches_the_status_bar_and_the_value_the_graph(qtbot
     assert editor.graph.nodes[nid].values["size"] == 512
     said = editor.window.statusBar().currentMessage()
     assert said == f"{editor.graph.nodes[nid].label}: size: 4096 is above the maximum 512; set to 512"
+
+
+def test_a_float_with_more_digits_than_its_step_is_shown_as_it_is(qtbot):
+    """Karras Scheduler's sigma_min 0.0291675 (step 0.01) read "0.03" on the node and 0.029 in the inspector."""
+    from nodeflow.app.canvas.node_layout import format_value
+    from nodeflow.core.nodedef import FLOAT, Input
+
+    inp = Input("sigma_min", FLOAT, default=0.0291675, min=0.0, max=5000.0, step=0.01)
+    assert format_value(0.0291675, inp) == f"{0.0291675:.6f}" and format_value(1.0, inp) == "1.00"
+    field, got, type_value = _inspector_field(qtbot, inp, 0.0291675)
+    assert abs(field.value() - 0.0291675) < 1e-6
+    type_value("0.5")
+    assert got[-1] == 0.5 and field.last_note == ""

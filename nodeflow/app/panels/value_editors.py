@@ -14,6 +14,7 @@ from PySide6.QtGui import QRegularExpressionValidator, QValidator
 from PySide6.QtWidgets import (QCheckBox, QComboBox, QDoubleSpinBox, QLineEdit, QPlainTextEdit, QSpinBox, QToolTip,
                                QWidget)
 
+from nodeflow.app.canvas.node_layout import float_decimals
 from nodeflow.app.typed_numbers import read_number
 from nodeflow.core import socket_types as st
 
@@ -135,10 +136,16 @@ def _float(inp, commit) -> ValueEditor:
     spin.setRange(lo, hi)
     step = float(inp.step) if inp.step else 0.01
     spin.setSingleStep(step)
-    spin.setDecimals(max(2, min(6, -math.floor(math.log10(step)) + 1)) if step < 1 else 2)
+    by_step = max(2, min(6, -math.floor(math.log10(step)) + 1)) if step < 1 else 2
     spin.setKeyboardTracking(False)
     spin.valueChanged.connect(lambda v: commit(float(v)))
-    return ValueEditor(spin, lambda v: spin.setValue(float(v or 0.0)))
+
+    def show(v) -> None:  # enough decimals for the value itself: QDoubleSpinBox rounds what it holds to them
+        value = float(v or 0.0)
+        spin.setDecimals(max(by_step, float_decimals(value, step)))
+        spin.setValue(value)
+
+    return ValueEditor(spin, show)
 
 
 def say(field: QWidget, note: str) -> None:
