@@ -99,11 +99,14 @@ WIDGETS = {
     "FreeU": ["b1", "b2", "s1", "s2"], "FreeU_V2": ["b1", "b2", "s1", "s2"], "DifferentialDiffusion": ["strength"],
     "CLIPVisionLoader": ["clip_name"], "CLIPVisionEncode": ["crop"],
     "unCLIPConditioning": ["strength", "noise_augmentation"],
+    "StyleModelLoader": ["style_model_name"], "StyleModelApply": ["strength", "strength_type"],
 }
 #: What ComfyUI fills in when an old file leaves a trailing value out.
 DEFAULTS = {("SaveImage", "filename_prefix"): "ComfyUI", ("ImageScaleToTotalPixels", "resolution_steps"): 1,
             ("VAEDecodeTiled", "temporal_size"): 64, ("VAEDecodeTiled", "temporal_overlap"): 8,
-            ("VAEEncodeTiled", "temporal_size"): 64, ("VAEEncodeTiled", "temporal_overlap"): 8}
+            ("VAEEncodeTiled", "temporal_size"): 64, ("VAEEncodeTiled", "temporal_overlap"): 8,
+            ("DifferentialDiffusion", "strength"): 1.0, ("DualCFGGuider", "style"): "regular",
+            ("StyleModelApply", "strength"): 1.0, ("StyleModelApply", "strength_type"): "multiply"}
 VIRTUAL = {"Note", "MarkdownNote", "Reroute", "PrimitiveNode"}
 
 

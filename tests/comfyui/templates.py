@@ -76,7 +76,7 @@ SUPPORTED = {"CheckpointLoaderSimple", "CLIPTextEncode", "CLIPSetLastLayer", "Em
              # SD3 / Flux (issue 14)
              "UNETLoader", "CLIPLoader", "DualCLIPLoader", "TripleCLIPLoader", "EmptySD3LatentImage",
              "CLIPTextEncodeFlux", "CLIPTextEncodeSD3", "FluxGuidance", "ModelSamplingSD3", "ModelSamplingFlux",
-             "ModelSamplingAuraFlow", "InstructPixToPixConditioning"}
+             "ModelSamplingAuraFlow", "InstructPixToPixConditioning", "StyleModelLoader", "StyleModelApply"}
 SUPPORTED |= {"ConditioningCombine", "ConditioningConcat", "ConditioningAverage", "ConditioningSetArea",
               "ConditioningSetAreaPercentage", "ConditioningSetAreaStrength", "ConditioningSetMask",
               "ConditioningZeroOut", "ConditioningSetTimestepRange", "CLIPTextEncodeSDXL", "CLIPTextEncodeSDXLRefiner",

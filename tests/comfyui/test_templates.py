@@ -30,6 +30,15 @@ EXPECTED_SUPPORTED = {
     "0.1.48/image_qwen_image.json",
     # Flux Canny: the DiT nodes and the Canny preprocessor together
     "0.1.48/flux_canny_model_example.json",
+    # the vocabularies of issues 12 and 14 together (ControlNet, conditioning, image nodes with the DiT loaders)
+    "0.1.123/flux_canny_model_example.json", "0.1.123/flux_fill_outpaint_example.json",
+    "0.1.123/flux_schnell_full_text_to_image.json", "0.1.123/image_qwen_image_2512_with_2steps_lora.json",
+    "0.1.123/sd3.5_large_blur.json", "0.1.123/sd3.5_large_canny_controlnet_example.json",
+    "0.1.48/controlnet_example.json", "0.1.48/flux1_krea_dev.json", "0.1.48/flux_dev_full_text_to_image.json",
+    "0.1.48/flux_fill_inpaint_example.json", "0.1.48/flux_fill_outpaint_example.json",
+    "0.1.48/flux_schnell_full_text_to_image.json", "0.1.48/image_omnigen2_t2i.json", "0.1.48/sd3.5_large_blur.json",
+    "0.1.48/sd3.5_large_canny_controlnet_example.json", "0.1.48/sd3.5_large_depth.json",
+    "0.1.48/flux_redux_model_example.json", "0.1.123/flux_redux_model_example.json",  # Flux Redux
     # conditioning and custom sampling (issue 12)
     "0.1.48/area_composition.json", "0.1.48/area_composition_square_area_for_subject.json",
     "0.1.48/sdxlturbo_example.json", "0.1.123/sdxlturbo_example.json",

@@ -11,6 +11,7 @@ Same contract as ``diffusion_model.DiffusionModel`` (whose clones, device handli
   ``c * 4`` values, position ids (0, row, column)), text ids all 0, the timestep as sigma (diffusers scales it
   by 1000 like BFL), the pooled CLIP-L vector, and the distilled guidance (``extras["guidance"]``, set by
   FluxGuidance / CLIPTextEncodeFlux; 3.5 when absent, as ComfyUI) for models that embed it.
+- LoRA: ``with_patches`` (DiffusionModel's) with patches on diffusers' module names (``dit_lora``).
 - Latents whose size isn't a multiple of the patch are padded circularly and cropped back (as ComfyUI).
 - Extra input channels (Flux Canny / Depth take the control image's latent next to the noise):
   ``extras["concat_latent_image"]`` (raw VAE latents, as InstructPixToPixConditioning makes) is brought into the
@@ -56,11 +57,6 @@ class DiTModel(DiffusionModel):
     def with_prediction_type(self, prediction_type: str):
         raise NodeError(f"a {self.family.upper()} model predicts a flow velocity; it has no epsilon / "
                         "v-prediction setting", field="prediction")
-
-    @property
-    def with_patches(self):
-        # LoRA key matching is written for the SD U-Nets; without this method Load LoRA refuses the MODEL clearly
-        raise AttributeError("LoRA patches for SD3 / Flux transformers are not supported yet")
 
     def with_model_sampling(self, model_sampling) -> "DiTModel":
         return self.clone(model_sampling=model_sampling)
