@@ -82,6 +82,7 @@ class MainWindow(QMainWindow):
 
         self.library = LibraryPanel(LibraryTypes(registry, lambda: self.settings))  # + user subgraph files
         self.inspector = InspectorPanel(registry, lambda: self.settings)
+        self.inspector.message.connect(lambda text: self.statusBar().showMessage(text, 5000))
         self.library.nodeRequested.connect(lambda t: self.add_node(t))
         self.gallery.imageClicked.connect(lambda e: self.open_image(e.image, e.node_title, e.describe()))
         self.log.nodeRequested.connect(self._reveal_node)

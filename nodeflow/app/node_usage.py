@@ -11,6 +11,13 @@ PRIOR = {
     "EmptyLatentImage": 25, "PreviewImage": 20, "LoadImage": 18, "VAEEncode": 14, "LoraLoader": 14,
     "KSamplerAdvanced": 8, "LatentUpscale": 6, "LatentUpscaleBy": 6, "VAELoader": 8, "CLIPSetLastLayer": 4,
     "Reroute": 10, "Note": 6, "VAEDecodeTiled": 3, "VAEEncodeTiled": 2, "LoraLoaderModelOnly": 3,
+    # the newer vocabulary (SD3/Flux, custom sampling, ControlNet, upscale, inpaint); ComfyUI's deprecated
+    # "Apply ControlNet (OLD)" gets none, so its advanced successor comes first
+    "ControlNetLoader": 8, "ControlNetApplyAdvanced": 8, "UNETLoader": 6, "DualCLIPLoader": 5, "CLIPLoader": 4,
+    "FluxGuidance": 5, "EmptySD3LatentImage": 5, "ModelSamplingSD3": 4, "ImageScale": 6, "UpscaleModelLoader": 5,
+    "ImageUpscaleWithModel": 5, "VAEEncodeForInpaint": 5, "InpaintModelConditioning": 4, "SetLatentNoiseMask": 4,
+    "KSamplerSelect": 4, "BasicScheduler": 4, "RandomNoise": 4, "BasicGuider": 4, "CFGGuider": 3,
+    "SamplerCustomAdvanced": 4, "ConditioningCombine": 4, "ConditioningSetArea": 3,
 }
 #: How much one of the user's own adds counts against the prior.
 OWN_WEIGHT = 5

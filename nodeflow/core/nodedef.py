@@ -14,6 +14,7 @@ Node functions import heavy libraries (torch) inside their body, so declaring a 
 """
 from __future__ import annotations
 
+import inspect
 import keyword
 import math
 from dataclasses import dataclass, field
@@ -284,6 +285,13 @@ def _in_range(value, lo, hi) -> bool:
     return (lo is None or value >= lo) and (hi is None or value <= hi)
 
 
+def _docstring_text(doc: str) -> str:
+    """A docstring as the plain text shown to users (inspector, search help, object_info): its source line breaks
+    and indentation joined into paragraphs (they showed as ragged lines), code markup dropped."""
+    paragraphs = inspect.cleandoc(doc).split("\n\n")
+    return "\n\n".join(" ".join(p.split()) for p in paragraphs if p.strip()).replace("``", "")
+
+
 def node(type_name: str, *, display: str | None = None, category: str = "misc", inputs: Sequence[Input] = (),
          outputs: Sequence[Output] = (), description: str | None = None, version: int = 1,
          output_node: bool = False, deterministic: bool = True, migrate=None, fingerprint=None, check=None,
@@ -294,7 +302,7 @@ def node(type_name: str, *, display: str | None = None, category: str = "misc", 
         comfy = True
 
     def wrap(fn: Callable) -> NodeType:
-        doc = (fn.__doc__ or "").strip()
+        doc = _docstring_text(fn.__doc__ or "")
         return NodeType(type_name=type_name, display_name=display or type_name, category=category, fn=fn,
                         inputs=tuple(inputs), outputs=tuple(outputs), description=description or doc,
                         version=version, output_node=output_node, deterministic=deterministic, migrate=migrate,

@@ -33,3 +33,14 @@ def test_wire_drop_search_puts_common_nodes_first_and_learns(qtbot, diffusion_ed
         canvas._search_chosen("CLIPSetLastLayer")
     assert _results(canvas, (ckpt, "CLIP", "out"))[0] == "CLIPSetLastLayer"
     assert ed.window.node_usage.counts["CLIPSetLastLayer"] == 12
+
+
+def test_a_new_user_finds_the_current_controlnet_apply_before_the_deprecated_one():
+    from nodeflow.app.node_usage import NodeUsage
+    from nodeflow.app.search_popup import SearchEntry, rank
+    from nodeflow.core.registry import load_registry
+
+    entries = [SearchEntry.of(t) for t in load_registry(entry_points=False)]
+    for query in ("controlnet", "apply controlnet", "controlnet apply"):
+        names = [e.type_name for e in rank(query, entries, NodeUsage())]
+        assert names.index("ControlNetApplyAdvanced") < names.index("ControlNetApply"), (query, names[:4])

@@ -13,6 +13,7 @@ from nodeflow.app.canvas.subgraph_view import SubgraphNavigator
 from nodeflow.core.builders import GraphBuilder
 from nodeflow.core.subgraph import INPUTS_NODE_ID, OUTPUTS_NODE_ID
 from tests.app.test_canvas_gestures import row_point, title_point, with_undo_shortcuts
+from tests.app.window_kit import editor  # noqa: F401 - the window fixture
 
 CTRL, SHIFT = Qt.KeyboardModifier.ControlModifier, Qt.KeyboardModifier.ShiftModifier
 #: Where the screenshots go (docs/ when regenerating them: NODEFLOW_SHOTS=docs).
@@ -421,3 +422,21 @@ def test_copy_an_instance_into_another_document_brings_its_definitions(qtbot, ma
     assert len(doc.nodes) == 1
     other.undo_stack.undo()
     assert not doc.nodes and not doc.subgraphs and nav2.current is None
+
+
+def test_the_inspector_names_a_subgraph_instance_not_its_uuid(qtbot, editor):
+    from PySide6.QtWidgets import QLabel
+
+    from nodeflow.core.builders import GraphBuilder
+
+    b = GraphBuilder(editor.registry, editor.graph)
+    seed = b.add("TestSeed")
+    canvas = editor.view.canvas
+    canvas.select_nodes([seed])
+    inst = canvas.subgraphs.convert_selection("Seeds")
+    canvas.select_nodes([inst])
+    qtbot.waitUntil(lambda: editor.window.inspector.node_id == inst, timeout=2000)
+    texts = [label.text() for label in editor.window.inspector.findChildren(QLabel)]
+    defn_id = editor.graph.nodes[inst].type
+    assert "Seeds" in texts and any("subgraph" in t for t in texts)
+    assert not any(defn_id in t for t in texts), texts

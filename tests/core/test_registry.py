@@ -95,3 +95,17 @@ def test_entry_point_packs(monkeypatch):
     reg = load_registry(builtin=False)
     assert reg.get("EpNode").pack == "entry:extpack"
     assert [str(e) for e in reg.errors] == ["node pack entry:badpack: failed to import: RuntimeError: boom"]
+
+
+def test_a_docstring_description_reads_as_paragraphs_not_source_lines():
+    from nodeflow.core.nodedef import node
+
+    @node("DocShape", category="test")
+    def doc_shape(ctx):
+        """Grows the mask ``|expand|`` times, wrapped in
+        the source at 120 columns.
+
+        A second paragraph."""
+
+    assert doc_shape.description == ("Grows the mask |expand| times, wrapped in the source at 120 columns.\n\n"
+                                     "A second paragraph.")

@@ -194,13 +194,21 @@ def widget_kind(inp: Input) -> str:
     return "text"
 
 
+def float_decimals(value: float | None, step: float | None, most: int = 6) -> int:
+    """Decimals to show a float with: its step's, or more when the value has them (Karras's sigma_min 0.0291675
+    with step 0.01 read as "0.03"), up to ``most``."""
+    decimals = 2 if not step else max(0, min(most, -int(math.floor(math.log10(step))) if step < 1 else 0))
+    if isinstance(value, (int, float)) and math.isfinite(value):
+        shown = f"{value:.{most}f}".rstrip("0")
+        decimals = max(decimals, len(shown.split(".")[1]) if "." in shown else 0)
+    return decimals
+
+
 def format_value(value: Any, inp: Input | None = None) -> str:
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, float):
-        step = inp.step if inp is not None and inp.step else None
-        decimals = 2 if step is None else max(0, min(6, -int(math.floor(math.log10(step))) if step < 1 else 0))
-        return f"{value:.{decimals}f}"
+        return f"{value:.{float_decimals(value, inp.step if inp is not None else None)}f}"
     if value is None:
         return "—"
     text = str(value)

@@ -2,7 +2,7 @@
 edit here is undone like an edit on the canvas), kept in sync when the graph changes elsewhere."""
 from __future__ import annotations
 
-from PySide6.QtCore import Qt, QTimer
+from PySide6.QtCore import Qt, QTimer, Signal
 from PySide6.QtWidgets import (QComboBox, QFormLayout, QHBoxLayout, QLabel, QLineEdit, QScrollArea, QVBoxLayout,
                                QWidget)
 
@@ -15,6 +15,9 @@ from nodeflow.core.nodedef import SEED_CONTROLS
 
 
 class InspectorPanel(QWidget):
+    #: What a field says about a typed value ("width: 99999 is above the maximum..."), for the status bar.
+    message = Signal(str)
+
     def __init__(self, registry, settings_provider=None, parent: QWidget | None = None):
         super().__init__(parent)
         self.registry = registry
@@ -119,7 +122,10 @@ class InspectorPanel(QWidget):
         header = QLabel(nt.display_name if nt else node.type)
         header.setObjectName("inspectorHeader")
         outer.addWidget(header)
-        sub = QLabel(f"#{node.id} · {node.type}" + (f" · pack {nt.pack}" if nt and nt.pack else ""))
+        if nt is not None and nt.extra.get("subgraph"):  # its type is the definition's uuid: say what it is instead
+            sub = QLabel(f"#{node.id} · subgraph (double-click the node to open it)")
+        else:
+            sub = QLabel(f"#{node.id} · {node.type}" + (f" · pack {nt.pack}" if nt and nt.pack else ""))
         sub.setObjectName("dimText")
         outer.addWidget(sub)
         form = QFormLayout()
@@ -177,7 +183,8 @@ class InspectorPanel(QWidget):
                 form.addRow(inp.display, note)
                 continue
             editor = make_editor(inp, node.values.get(inp.name, inp.default),
-                                 lambda v, n=inp.name: self._commit_value(n, v), self._settings())
+                                 lambda v, n=inp.name: self._commit_value(n, v), self._settings(),
+                                 on_note=lambda text, label=node.label: self.message.emit(f"{label}: {text}"))
             self.editors[inp.name] = editor
             field = editor.widget
             if inp.control_after_generate:

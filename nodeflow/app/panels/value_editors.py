@@ -1,7 +1,8 @@
 """One editor widget per input type, for the inspector. Each editor reports a finished edit through ``commit(value)``
 and can be updated from the graph without echoing a commit back.
 
-Integers beyond 32 bits (seeds go to 2**64-1) do not fit a QSpinBox: they get a validated line edit.
+Integers beyond 32 bits (seeds go to 2**64-1) do not fit a QSpinBox: they get a validated line edit. Every number
+field reads what was typed as the canvas does (typed_numbers.read_number) and says so when it was not taken as typed.
 """
 from __future__ import annotations
 
@@ -9,10 +10,12 @@ import math
 from typing import Any, Callable
 
 from PySide6.QtCore import QRegularExpression, Qt
-from PySide6.QtGui import QRegularExpressionValidator
+from PySide6.QtGui import QRegularExpressionValidator, QValidator
 from PySide6.QtWidgets import (QCheckBox, QComboBox, QDoubleSpinBox, QLineEdit, QPlainTextEdit, QSpinBox, QToolTip,
                                QWidget)
 
+from nodeflow.app.canvas.node_layout import float_decimals
+from nodeflow.app.typed_numbers import read_number
 from nodeflow.core import socket_types as st
 
 _INT32 = (-(2 ** 31), 2 ** 31 - 1)
@@ -34,7 +37,9 @@ class ValueEditor:
             self.widget.blockSignals(False)
 
 
-def make_editor(inp, value: Any, commit: Callable[[Any], None], settings=None) -> ValueEditor:
+def make_editor(inp, value: Any, commit: Callable[[Any], None], settings=None,
+                on_note: Callable[[str], None] | None = None) -> ValueEditor:
+    """``on_note(text)``: also told what a number field says about a typed value (the window's status bar)."""
     t = inp.type
     if inp.files is not None or inp.choices is not None or t == st.COMBO:
         editor = _combo(inp, commit, settings)
@@ -49,6 +54,7 @@ def make_editor(inp, value: Any, commit: Callable[[Any], None], settings=None) -
     else:
         editor = _line(commit)
     editor.set_value(value)
+    editor.widget.on_note = on_note
     if inp.tooltip:
         editor.widget.setToolTip(inp.tooltip)
     return editor
@@ -92,7 +98,7 @@ def _int(inp, commit) -> ValueEditor:
     lo = int(inp.min) if inp.min is not None else None
     hi = int(inp.max) if inp.max is not None else None
     if lo is not None and hi is not None and _INT32[0] <= lo and hi <= _INT32[1]:
-        spin = QSpinBox()
+        spin = _TypedSpinBox(inp)
         spin.setRange(lo, hi)
         spin.setSingleStep(int(inp.step or 1))
         spin.setKeyboardTracking(False)  # commit on Enter, focus loss or arrows: not on every keystroke
@@ -111,15 +117,10 @@ def _int(inp, commit) -> ValueEditor:
         text = edit.text().strip()
         if not text or text == "-":
             return
-        typed = value = int(text)
-        if lo is not None:
-            value = max(lo, value)
-        if hi is not None:
-            value = min(hi, value)
-        if value != typed:  # never clamp silently
-            side = "above the maximum" if typed > value else "below the minimum"
-            edit.last_note = f"{inp.display}: {typed} is {side} {value}; set to {value}"
-            QToolTip.showText(edit.mapToGlobal(edit.rect().bottomLeft()), edit.last_note, edit)
+        value, note = read_number(text, inp)
+        say(edit, note)
+        if value is None:
+            return
         show(value)
         commit(value)
 
@@ -129,16 +130,78 @@ def _int(inp, commit) -> ValueEditor:
 
 
 def _float(inp, commit) -> ValueEditor:
-    spin = QDoubleSpinBox()
+    spin = _TypedDoubleSpinBox(inp)
     lo = float(inp.min) if inp.min is not None else -1e9
     hi = float(inp.max) if inp.max is not None else 1e9
     spin.setRange(lo, hi)
     step = float(inp.step) if inp.step else 0.01
     spin.setSingleStep(step)
-    spin.setDecimals(max(2, min(6, -math.floor(math.log10(step)) + 1)) if step < 1 else 2)
+    by_step = max(2, min(6, -math.floor(math.log10(step)) + 1)) if step < 1 else 2
     spin.setKeyboardTracking(False)
     spin.valueChanged.connect(lambda v: commit(float(v)))
-    return ValueEditor(spin, lambda v: spin.setValue(float(v or 0.0)))
+
+    def show(v) -> None:  # enough decimals for the value itself: QDoubleSpinBox rounds what it holds to them
+        value = float(v or 0.0)
+        spin.setDecimals(max(by_step, float_decimals(value, step)))
+        spin.setValue(value)
+
+    return ValueEditor(spin, show)
+
+
+def say(field: QWidget, note: str) -> None:
+    """Tell the user, by the field, what happened to the value just typed into it ("" when it was taken as typed);
+    ``field.last_note`` keeps it for tests and the status bar."""
+    field.last_note = note
+    if note:
+        QToolTip.showText(field.mapToGlobal(field.rect().bottomLeft()), note, field)
+        if getattr(field, "on_note", None) is not None:
+            field.on_note(note)
+
+
+class _TypedNumber:
+    """What the inspector's spin boxes add to Qt's: a typed out-of-range or non-number text is not dropped keystroke
+    by keystroke nor reverted on Enter without a word (QSpinBox does both): the text stays as typed until the edit
+    finishes, then it is read like the canvas reads it (clamped, with a note) and the note is shown."""
+
+    def _init_typed(self, inp) -> None:
+        self._inp = inp
+        self.last_note = ""
+
+    def validate(self, text, pos):  # noqa: D102 - Qt's name
+        state, text, pos = super().validate(text, pos)
+        return (QValidator.State.Intermediate if state == QValidator.State.Invalid else state), text, pos
+
+    def _take_typed(self) -> None:
+        text = self.cleanText()
+        if text == self.textFromValue(self.value()).strip():
+            return
+        value, note = read_number(text, self._inp)
+        say(self, note)
+        if value is None:
+            self.lineEdit().setText(self.textFromValue(self.value()))  # back to the kept value (the note says so)
+        else:
+            self.setValue(value)
+
+    def keyPressEvent(self, event):  # noqa: N802 - Qt's name
+        if event.key() in (Qt.Key.Key_Return, Qt.Key.Key_Enter):
+            self._take_typed()
+        super().keyPressEvent(event)
+
+    def focusOutEvent(self, event):  # noqa: N802 - Qt's name
+        self._take_typed()
+        super().focusOutEvent(event)
+
+
+class _TypedSpinBox(_TypedNumber, QSpinBox):
+    def __init__(self, inp):
+        super().__init__()
+        self._init_typed(inp)
+
+
+class _TypedDoubleSpinBox(_TypedNumber, QDoubleSpinBox):
+    def __init__(self, inp):
+        super().__init__()
+        self._init_typed(inp)
 
 
 def _line(commit) -> ValueEditor:
