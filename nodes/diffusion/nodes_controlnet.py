@@ -30,7 +30,8 @@ def _load(ctx, control_net_name, model=None):
 
 @node("ControlNetLoader", comfy=True, display="Load ControlNet Model", category="loaders",
       inputs=[Input("control_net_name", COMBO, files="controlnet",
-                    tooltip="an SD1.x / SD2 / SDXL ControlNet: original single file or diffusers weights")],
+                    tooltip="an SD1.x / SD2 / SDXL or SD3 / SD3.5 ControlNet: original single file or "
+                            "diffusers weights")],
       outputs=[Output("CONTROL_NET", CONTROL_NET)])
 def controlnet_loader(ctx, control_net_name):
     """Load a ControlNet from the controlnet folders."""
@@ -55,16 +56,41 @@ def diff_controlnet_loader(ctx, model, control_net_name):
     return (controlnet,)
 
 
-def _check(control_net, image, conditionings):
+def _check_dit(control_net, image, conditionings, vae):
+    """SD3 ControlNets: a VAE for the latent hint, and prompts from SD3's encoders (their pooled width)."""
+    if vae is False:  # Apply ControlNet (OLD) has no VAE input
+        raise NodeError("an SD3 ControlNet takes its hint as a latent: use Apply ControlNet with the model's VAE",
+                        field="control_net")
+    if vae is None:
+        raise NodeError("an SD3 ControlNet takes its hint as a latent: connect the model's VAE", field="vae")
+    if image.shape[-1] < 3:
+        raise NodeError(f"the ControlNet takes RGB hint images; this one has {image.shape[-1]} channels",
+                        field="image")
+    for field, conditioning in conditionings:
+        for tensor, options in conditioning:
+            pooled = (options or {}).get("pooled_output")
+            width = None if pooled is None else int(pooled.shape[-1])
+            if width != control_net.pooled_width:
+                raise NodeError(f"this is an SD3 ControlNet ({control_net.pooled_width}-wide pooled text) but the "
+                                f"{field} conditioning is {_CONTEXT_FAMILY.get(int(tensor.shape[-1]), 'from another model')}"
+                                f" ({'no' if width is None else width} pooled text): a ControlNet for another model "
+                                "family", field="control_net")
+    return image[..., :3].movedim(-1, 1).float()
+
+
+def _check(control_net, image, conditionings, vae=None):
     import torch
 
     from nodes.diffusion.models.controlnet_model import ControlNet
+    from nodes.diffusion.models.dit_controlnet import DiTControlNet
 
-    if not isinstance(control_net, ControlNet):
+    if not isinstance(control_net, (ControlNet, DiTControlNet)):
         raise NodeError("this is not a CONTROL_NET", field="control_net")
     if not torch.is_tensor(image) or image.ndim != 4:
         raise NodeError(f"expected an IMAGE [batch, height, width, channels], got "
                         f"{getattr(image, 'shape', type(image).__name__)}", field="image")
+    if isinstance(control_net, DiTControlNet):
+        return _check_dit(control_net, image, conditionings, vae)
     needed = int(control_net.module.config.conditioning_channels)
     if image.shape[-1] < needed:
         raise NodeError(f"the ControlNet takes {needed}-channel hint images; this one has {image.shape[-1]}",
@@ -90,7 +116,7 @@ def controlnet_apply(ctx, conditioning, control_net, image, strength):
 
     if strength == 0:
         return (conditioning,)
-    hint = _check(control_net, image, [("", conditioning)])
+    hint = _check(control_net, image, [("", conditioning)], vae=False)
     out = []
     for tensor, options in conditioning:
         options = dict(options or {})
@@ -115,7 +141,7 @@ def controlnet_apply_advanced(ctx, positive, negative, control_net, image, stren
 
     if strength == 0:
         return positive, negative
-    hint = _check(control_net, image, [("positive", positive), ("negative", negative)])
+    hint = _check(control_net, image, [("positive", positive), ("negative", negative)], vae)
     links: dict = {}  # one link per previous chain: entries that share it batch into one ControlNet call
     results = []
     for conditioning in (positive, negative):

@@ -145,6 +145,10 @@ def build_controlnet(sd, name: str = "", config: dict | None = None, base_unet=N
     from nodes.diffusion.models.build import materialise
 
     sd = dict(sd)
+    from nodes.diffusion.models.dit_controlnet import build_dit_controlnet, is_dit_controlnet
+
+    if is_dit_controlnet(sd):
+        return build_dit_controlnet(sd, name, config)
     difference = sd.pop("difference", None) is not None
     if difference:
         if base_unet is None:
@@ -227,10 +231,35 @@ class ControlLink:
                 total_down, total_mid = list(down), mid
             else:
                 total_down = [a + b for a, b in zip(total_down, down)]
-                total_mid = total_mid + mid
+                total_mid = None if mid is None else total_mid + mid  # DiT ControlNets have no middle block
         if total_down is None:
             return None
         return total_down, total_mid
+
+    def latent_hint(self, model, x, rows_per_chunk: int, zero_shift: bool = False):
+        """The hint image VAE-encoded at ``x``'s pixel size into the model's latent space, repeated like
+        ``_hint_for`` (DiT ControlNets take latents; encoded once per size)."""
+        import torch
+
+        from nodeflow.core.context import NodeError
+        from nodes.diffusion.models.hint import fit_hint
+
+        if self.vae is None:
+            raise NodeError("this ControlNet takes the hint as a latent: connect a VAE to Apply ControlNet",
+                            field="vae")
+        downscale = int(getattr(self.vae, "downscale_ratio", 8))
+        size = (x.shape[2] * downscale, x.shape[3] * downscale)
+        cache = self.__dict__.setdefault("_latents", {})
+        latent = cache.get(size)
+        if latent is None:
+            image = fit_hint(self.hint, size[1], size[0])
+            raw = self.vae.encode(image[:, :3].movedim(1, -1).float())
+            fmt = model.latent_format
+            latent = raw * fmt.scale_factor if zero_shift else fmt.process_in(raw)
+            cache[size] = latent
+        reps = -(-rows_per_chunk // latent.shape[0])
+        latent = latent.repeat(reps, 1, 1, 1)[:rows_per_chunk]
+        return torch.cat([latent] * (x.shape[0] // rows_per_chunk)).to(device=x.device, dtype=x.dtype)
 
     def _hint_for(self, x, rows_per_chunk: int, chunks: int, downscale: int):
         import torch
@@ -247,6 +276,13 @@ class ControlLink:
         hint is repeated over each entry's latents (ComfyUI's broadcast_image_to)."""
         import torch
 
+        if hasattr(self.controlnet, "run"):  # SD3 ControlNets (models.dit_controlnet)
+            return self.controlnet.run(self, model, x_in, timesteps, context, extras_list, batch)
+        if hasattr(model, "transformer") or getattr(model, "unet", None) is None:  # SD3 / Flux models
+            from nodeflow.core.context import NodeError
+
+            raise NodeError(f"this is a {self.controlnet.family} ControlNet but the model is "
+                            f"{getattr(model, 'family', 'not a UNet model')}", field="control_net")
         unet_config = model.unet.config
         time_dim = int(unet_config.addition_time_embed_dim) if unet_config.addition_embed_type else None
         module = self.controlnet.placed(x_in.device, x_in.dtype, time_dim)

@@ -66,7 +66,8 @@ class DiTModel(DiffusionModel):
         return self.clone(model_sampling=model_sampling)
 
     # -- use -----------------------------------------------------------------------------------------------------------
-    def apply_model(self, x, timesteps, context, extras_list=None):
+    def apply_model(self, x, timesteps, context, extras_list=None, control=None):
+        """``control``: (block residuals, None) from an SD3 ControlNet chain (``models.dit_controlnet``)."""
         import torch
 
         batch = x.shape[0]
@@ -85,10 +86,15 @@ class DiTModel(DiffusionModel):
             context = _batched(context, batch).to(device=self.device, dtype=self.dtype)
             pooled = self._pooled(extras_list).to(device=self.device, dtype=self.dtype)
             if self.family == "flux":
+                if control is not None:
+                    raise NodeError("ControlNets for Flux are not supported yet", field="control_net")
                 out = self._flux(sample, t, context, pooled, extras_list)
             else:
+                blocks = None if control is None else [b.to(device=self.device, dtype=self.dtype)
+                                                       for b in control[0]]
                 out = self._forward()(hidden_states=sample, encoder_hidden_states=context,
-                                      pooled_projections=pooled, timestep=t, return_dict=False)[0]
+                                      pooled_projections=pooled, timestep=t, block_controlnet_hidden_states=blocks,
+                                      return_dict=False)[0]
         return out[:, :, :h, :w].to(device=x.device, dtype=x.dtype)
 
     def _flux(self, sample, t, context, pooled, extras_list):

@@ -1,0 +1,176 @@
+"""ControlNets for SD3 / SD3.5 (diffusers' ``SD3ControlNetModel``): loading, config from the weights, and their
+per-step block residuals.
+
+Layouts:
+- diffusers' keys (InstantX's SD3 ControlNets, converted SD3.5 ones): ``pos_embed_input`` + ``controlnet_blocks``
+  with joint blocks and a ``context_embedder`` (InstantX) or single blocks without one (SD3.5 Large).
+- Stability's released SD3.5 Large files (``sd3.5_large_controlnet_canny/depth/blur``): the same modules with
+  ``attn.qkv`` / ``mlp.fc1`` / ``adaLN_modulation`` keys. diffusers has no library converter for them (only a
+  script, scripts/convert_sd3_controlnet_to_diffusers.py), so the renaming is written here after that script.
+
+Meaning as diffusers' StableDiffusion3ControlNetPipeline: the hint image is VAE-encoded at the latent's pixel size
+into the model's latent space (SD3 ControlNets that zero the pooled text, the InstantX kind, skip the VAE's shift as
+diffusers does), the ControlNet sees the same noisy latent, timestep and text as the transformer (SD3.5 Large ones
+borrow the transformer's patch embedding and see no text tokens), and its block outputs times the strength are
+added to the transformer's joint blocks.
+
+Flux ControlNets (``controlnet_x_embedder`` keys) are recognised and refused with that name (not supported yet).
+"""
+from __future__ import annotations
+
+import math
+import threading
+from dataclasses import dataclass, field
+
+from nodes.diffusion.models.checkpoint_file import CheckpointError
+from nodes.diffusion.models.infer_config import count_indices
+
+SD3_HEAD_DIM = 64  # SD3 heads are 64 wide; for weights without QK-norm to tell (narrower ones: one head)
+
+
+def is_dit_controlnet(sd) -> bool:
+    return "controlnet_blocks.0.weight" in sd and ("pos_embed_input.proj.weight" in sd or _is_flux(sd))
+
+
+def _is_flux(sd) -> bool:
+    return "controlnet_x_embedder.weight" in sd or any(k.startswith("controlnet_single_blocks.") for k in sd)
+
+
+def _from_stability(sd) -> dict:
+    """Stability's SD3.5 Large ControlNet keys -> diffusers' (after diffusers' conversion script)."""
+    import torch
+
+    renames = {"attn.proj.": "attn.to_out.0.", "mlp.fc1.": "ff.net.0.proj.", "mlp.fc2.": "ff.net.2.",
+               "adaLN_modulation.1.": "norm1.linear."}
+    out = {}
+    for key, value in sd.items():
+        if key.startswith(("controlnet_blocks.", "pos_embed_input.", "time_text_embed.")):
+            out[key] = value
+            continue
+        if not key.startswith("transformer_blocks."):
+            continue  # diffusers' script takes only the modules above; other keys are not part of the model
+        prefix, _, rest = key.partition(".attn.qkv.")
+        if rest:
+            for name, part in zip(("to_q", "to_k", "to_v"), torch.chunk(value, 3, dim=0)):
+                out[f"{prefix}.attn.{name}.{rest}"] = part
+            continue
+        for old, new in renames.items():
+            if f".{old}" in key:
+                key = key.replace(f".{old}", f".{new}")
+                break
+        out[key] = value
+    return out
+
+
+def sd3_controlnet_config(sd) -> dict:
+    """SD3ControlNetModel config from diffusers-keyed weights."""
+    def shape(key):
+        t = sd.get(key)
+        if t is None:
+            raise CheckpointError(f"the SD3 ControlNet is incomplete: {key} is missing")
+        return tuple(t.shape)
+
+    inner, input_channels, patch, _ = shape("pos_embed_input.proj.weight")
+    layers = count_indices(sd, "transformer_blocks.")
+    norm_q = sd.get("transformer_blocks.0.attn.norm_q.weight")
+    head = int(norm_q.shape[0]) if norm_q is not None else (SD3_HEAD_DIM if inner % SD3_HEAD_DIM == 0 else inner)
+    pos = sd.get("pos_embed.proj.weight")
+    in_channels = int(pos.shape[1]) if pos is not None else 16
+    context = sd.get("context_embedder.weight")
+    config = {
+        "patch_size": int(patch), "in_channels": in_channels, "out_channels": in_channels, "num_layers": layers,
+        "attention_head_dim": head, "num_attention_heads": inner // head,
+        "joint_attention_dim": int(context.shape[1]) if context is not None else None,
+        "caption_projection_dim": int(context.shape[0]) if context is not None else inner,
+        "pooled_projection_dim": shape("time_text_embed.text_embedder.linear_1.weight")[1],
+        "extra_conditioning_channels": int(input_channels) - in_channels,
+        "dual_attention_layers": tuple(i for i in range(layers) if f"transformer_blocks.{i}.attn2.to_q.weight" in sd),
+        "qk_norm": "rms_norm" if norm_q is not None else None,
+        "use_pos_embed": pos is not None,
+        # diffusers' default (InstantX's SD3 ControlNets zero the pooled text); SD3.5 Large ones, without text
+        # tokens, take it (their converted config says False)
+        "force_zeros_for_pooled_projection": context is not None,
+    }
+    if pos is not None:
+        config["pos_embed_max_size"] = int(math.isqrt(shape("pos_embed.pos_embed")[1]))
+    else:
+        config.update({"pos_embed_max_size": None, "pos_embed_type": None})
+    return config
+
+
+@dataclass(eq=False)
+class DiTControlNet:
+    """A loaded SD3 ControlNet (the CONTROL_NET socket): the module on the CPU, placed copies per device."""
+
+    module: object  # diffusers SD3ControlNetModel
+    family: str = "sd3"
+    name: str = ""
+    _placed: dict = field(default_factory=dict)
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    @property
+    def pooled_width(self) -> int:
+        return int(self.module.config.pooled_projection_dim)
+
+    @property
+    def takes_text_tokens(self) -> bool:
+        return self.module.context_embedder is not None
+
+    def placed(self, model, device, dtype):
+        """The module on ``device`` in ``dtype``; SD3.5 Large ones get ``model``'s patch embedding (a copy per
+        placement and transformer, made once)."""
+        import copy
+
+        import torch
+
+        transformer = model.transformer
+        borrows = not self.module.config.use_pos_embed
+        key = (str(device), str(dtype), id(transformer) if borrows else None)
+        with self._lock:
+            module = self._placed.get(key)
+            if module is None:
+                module = copy.deepcopy(self.module)
+                if borrows:
+                    module.pos_embed = module._get_pos_embed_from_transformer(transformer)
+                torch.nn.Module.to(module, device=device, dtype=dtype)
+                self._placed[key] = module
+            return module
+
+    def run(self, link, model, x_in, timesteps, context, extras_list, batch: int):
+        """(block residuals times the link's strength, None): what ``DiTModel.apply_model(control=)`` adds."""
+        import torch
+
+        from nodeflow.core.context import NodeError
+
+        if getattr(model, "family", None) != "sd3" or not hasattr(model, "transformer"):
+            raise NodeError(f"{self.name or 'this'} is an SD3 ControlNet but the model is "
+                            f"{getattr(model, 'family', None) or 'not SD3'}", field="control_net")
+        device, dtype = model.device, model.dtype
+        module = self.placed(model, device, dtype)
+        hint = link.latent_hint(model, x_in, batch, zero_shift=bool(module.config.force_zeros_for_pooled_projection))
+        pooled = model._pooled(extras_list).to(device=device, dtype=dtype)
+        if module.config.force_zeros_for_pooled_projection:
+            pooled = torch.zeros_like(pooled)
+        text = context.to(device=device, dtype=dtype) if self.takes_text_tokens else None
+        t = torch.as_tensor(timesteps, dtype=torch.float32, device=device).reshape(-1)
+        with torch.no_grad():
+            blocks = module(hidden_states=x_in.to(device=device, dtype=dtype), controlnet_cond=hint.to(device, dtype),
+                            conditioning_scale=float(link.strength), encoder_hidden_states=text,
+                            pooled_projections=pooled, timestep=t, return_dict=False)[0]
+        return list(blocks), None
+
+
+def build_dit_controlnet(sd, name: str = "", config: dict | None = None) -> DiTControlNet:
+    import torch
+    from diffusers import SD3ControlNetModel
+
+    from nodes.diffusion.models.build import materialise
+
+    if _is_flux(sd):
+        raise CheckpointError("this is a Flux ControlNet; only SD3 / SD3.5 ControlNets are supported for the DiT "
+                              "families so far")
+    if "transformer_blocks.0.attn.qkv.weight" in sd:
+        sd = _from_stability(sd)
+    config = dict(config) if config else sd3_controlnet_config(sd)
+    module = materialise(lambda: SD3ControlNetModel(**config), dict(sd), torch.float32, "SD3 ControlNet")
+    return DiTControlNet(module, "sd3", name)

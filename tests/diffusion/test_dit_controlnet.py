@@ -1,0 +1,164 @@
+"""SD3 / SD3.5 ControlNets (issue 14) on tiny random models: Stability's SD3.5 Large layout and diffusers' layout
+load with the source weights, KSampler with Apply ControlNet matches diffusers' StableDiffusion3ControlNetPipeline
+on the same modules, sigmas and noise, and ControlNets of another family are refused naming control_net."""
+import pytest
+import torch
+
+from nodeflow.core.context import NodeError
+from nodes.diffusion.models.checkpoint_file import CheckpointError
+from tests.diffusion import tiny_dit as td
+from tests.diffusion.test_dit import PLAIN, _clip_tokenizer, same_weights
+
+
+def tiny_sd35_controlnet(seed: int = 11):
+    """An SD3.5 Large-style ControlNet (single blocks, the transformer's patch embedding) for td's SD3 model."""
+    from diffusers import SD3ControlNetModel
+
+    torch.manual_seed(seed)
+    cn = SD3ControlNetModel(patch_size=2, in_channels=16, num_layers=2, attention_head_dim=32, num_attention_heads=1,
+                            joint_attention_dim=None, caption_projection_dim=32,
+                            pooled_projection_dim=td.CLIP_L_WIDTH + td.CLIP_G_WIDTH, out_channels=16,
+                            pos_embed_max_size=None, pos_embed_type=None, use_pos_embed=False,
+                            force_zeros_for_pooled_projection=False)
+    td._randomise(cn, seed)
+    return cn.eval().requires_grad_(False)
+
+
+def to_stability(cn) -> dict:
+    """diffusers -> Stability's released SD3.5 ControlNet keys (the inverse of diffusers' conversion script)."""
+    out = {}
+    sd = {k: v.detach().clone() for k, v in cn.state_dict().items()}
+    for i in range(cn.config.num_layers):
+        p = f"transformer_blocks.{i}."
+        for kind in ("weight", "bias"):
+            out[f"{p}attn.qkv.{kind}"] = torch.cat([sd.pop(f"{p}attn.to_{q}.{kind}") for q in "qkv"])
+            for old, new in (("attn.to_out.0", "attn.proj"), ("ff.net.0.proj", "mlp.fc1"), ("ff.net.2", "mlp.fc2"),
+                             ("norm1.linear", "adaLN_modulation.1")):
+                out[f"{p}{new}.{kind}"] = sd.pop(f"{p}{old}.{kind}")
+    out.update(sd)
+    return out
+
+
+@pytest.fixture(scope="module")
+def sd3(tmp_path_factory):
+    from safetensors.torch import save_file
+
+    from nodes.diffusion.models.dit_loading import load_dit_checkpoint
+
+    root = tmp_path_factory.mktemp("sd3cn") / "models"
+    model = td.build("sd3", seed=4)
+    loaded = load_dit_checkpoint(td.write_sd3_checkpoint(root / "checkpoints" / "sd3.5-tiny.safetensors", model))
+    cn = tiny_sd35_controlnet()
+    (root / "controlnet").mkdir(parents=True)
+    save_file(to_stability(cn), str(root / "controlnet" / "sd3.5_large_controlnet_canny.safetensors"))
+    save_file({k: v.contiguous() for k, v in cn.state_dict().items()},
+              str(root / "controlnet" / "sd35-diffusers.safetensors"))
+    return model, loaded, cn, root
+
+
+def test_both_layouts_load_with_the_source_weights(sd3):
+    from nodes.diffusion.models.controlnet_model import read_controlnet
+    from nodes.diffusion.models.dit_controlnet import DiTControlNet
+
+    _model, _loaded, cn, root = sd3
+    for name in ("sd3.5_large_controlnet_canny.safetensors", "sd35-diffusers.safetensors"):
+        ours = read_controlnet(root / "controlnet" / name)
+        assert isinstance(ours, DiTControlNet)
+        same_weights(ours.module, cn)
+        assert not ours.module.config.use_pos_embed and not ours.module.config.force_zeros_for_pooled_projection
+
+
+def test_an_incomplete_sd3_controlnet_is_named(sd3):
+    from nodes.diffusion.models.dit_controlnet import build_dit_controlnet
+
+    sd = to_stability(sd3[2])
+    del sd["transformer_blocks.1.mlp.fc2.weight"]
+    with pytest.raises(CheckpointError, match="SD3 ControlNet"):
+        build_dit_controlnet(sd)
+    with pytest.raises(CheckpointError, match="Flux ControlNet"):
+        build_dit_controlnet({"controlnet_blocks.0.weight": torch.zeros(1), "controlnet_x_embedder.weight":
+                              torch.zeros(1)})
+
+
+def _hint():
+    gen = torch.Generator().manual_seed(5)
+    return torch.rand(1, 64, 64, 3, generator=gen)
+
+
+def test_ksampler_with_apply_controlnet_matches_sd3_controlnet_pipeline(sd3, monkeypatch):
+    """Same modules, ComfyUI's sgm_uniform sigmas (shift 3) and noise, CFG 4, strength 0.8 on both prompts."""
+    from diffusers import FlowMatchEulerDiscreteScheduler, StableDiffusion3ControlNetPipeline
+    from diffusers.models.autoencoders.vae import DiagonalGaussianDistribution
+
+    from nodes.diffusion.models.controlnet_model import read_controlnet
+    from nodes.diffusion.nodes_controlnet import controlnet_apply_advanced
+    from nodes.diffusion.sampling.ksampler import ksampler_sigmas, sample_latent
+    from nodes.diffusion.sampling.noise import prepare_noise
+
+    model, loaded, cn, root = sd3
+    control = read_controlnet(root / "controlnet" / "sd3.5_large_controlnet_canny.safetensors")
+    hint = _hint()
+    positive, negative = loaded.clip.encode(PLAIN), loaded.clip.encode("")
+    positive, negative = controlnet_apply_advanced.fn(None, positive, negative, control, hint, 0.8, 0.0, 1.0,
+                                                   vae=loaded.vae_model)
+    empty = {"samples": torch.zeros(1, 16, 8, 8)}
+    out = sample_latent(loaded.model, empty, seed=7, steps=4, cfg=4.0, sampler_name="euler",
+                        scheduler="sgm_uniform", positive=positive, negative=negative)
+    ours = loaded.model.latent_format.process_in(out["samples"])
+    sigmas = ksampler_sigmas(loaded.model.model_sampling, "euler", "sgm_uniform", 4)
+    noise = prepare_noise(empty["samples"], 7)
+
+    pipe = StableDiffusion3ControlNetPipeline(
+        transformer=model.transformer, scheduler=FlowMatchEulerDiscreteScheduler(shift=1.0), vae=model.vae,
+        text_encoder=model.clip_l, tokenizer=_clip_tokenizer("<|endoftext|>"), text_encoder_2=model.clip_g,
+        tokenizer_2=_clip_tokenizer("!"), text_encoder_3=model.t5, tokenizer_3=td.hf_t5_tokenizer(), controlnet=cn)
+    # NodeFlow's VAE Encode takes the posterior's mean (as ComfyUI); diffusers' pipeline samples it. The pipeline
+    # takes tensor control images as they are, so it gets the VAE's -1..1 range (PIL images it would convert).
+    monkeypatch.setattr(DiagonalGaussianDistribution, "sample", lambda self, generator=None: self.mode())
+    theirs = pipe(PLAIN, negative_prompt="", height=64, width=64, sigmas=sigmas[:-1].tolist(), guidance_scale=4.0,
+                  latents=noise.clone(), control_image=hint.movedim(-1, 1) * 2 - 1, controlnet_conditioning_scale=0.8,
+                  output_type="latent", max_sequence_length=77).images
+    assert ours.shape == theirs.shape == (1, 16, 8, 8)
+    # float32 rounding only: within 1e-4 of the latents' range (the tiny random models reach |60|)
+    assert (ours - theirs).abs().max() < 1e-4 * theirs.abs().max(), (ours - theirs).abs().max()
+    # the ControlNet did steer: without it the result differs
+    plain = sample_latent(loaded.model, empty, seed=7, steps=4, cfg=4.0, sampler_name="euler",
+                          scheduler="sgm_uniform", positive=loaded.clip.encode(PLAIN), negative=loaded.clip.encode(""))
+    assert (loaded.model.latent_format.process_in(plain["samples"]) - ours).abs().max() > 1e-2
+
+
+def test_controlnets_of_another_family_are_refused(sd3):
+    from nodes.diffusion.models.controlnet_model import read_controlnet
+    from nodes.diffusion.nodes_controlnet import controlnet_apply, controlnet_apply_advanced
+
+    _model, loaded, _cn, root = sd3
+    control = read_controlnet(root / "controlnet" / "sd3.5_large_controlnet_canny.safetensors")
+    sd1_prompt = [(torch.zeros(1, 77, 768), {})]
+    with pytest.raises(NodeError) as e:
+        controlnet_apply_advanced.fn(None, sd1_prompt, sd1_prompt, control, _hint(), 1.0, 0.0, 1.0, vae=loaded.vae_model)
+    assert e.value.field == "control_net" and "SD3 ControlNet" in str(e.value)
+    prompt = loaded.clip.encode(PLAIN)
+    with pytest.raises(NodeError) as e:
+        controlnet_apply_advanced.fn(None, prompt, prompt, control, _hint(), 1.0, 0.0, 1.0)
+    assert e.value.field == "vae"
+    with pytest.raises(NodeError) as e:
+        controlnet_apply.fn(None, prompt, control, _hint(), 1.0)
+    assert e.value.field == "control_net"
+
+
+def test_an_sd1_controlnet_on_an_sd3_model_is_refused(sd3):
+    """An SD1 ControlNet with SD3 prompts (at Apply ControlNet) or on an SD3 model (at sampling): control_net."""
+    from nodes.diffusion.models.controlnet_model import ControlLink, build_controlnet
+    from nodes.diffusion.nodes_controlnet import controlnet_apply_advanced
+    from tests.diffusion.test_controlnet import tiny_controlnet
+
+    _model, loaded, _cn, _root = sd3
+    sd1 = build_controlnet(tiny_controlnet("sd1").state_dict())
+    prompt = loaded.clip.encode(PLAIN)
+    with pytest.raises(NodeError) as e:
+        controlnet_apply_advanced.fn(None, prompt, prompt, sd1, _hint(), 1.0, 0.0, 1.0)
+    assert e.value.field == "control_net" and "another model family" in str(e.value)
+    link = ControlLink(sd1, _hint().movedim(-1, 1))
+    with pytest.raises(NodeError) as e:
+        link._run(loaded.model, torch.zeros(1, 16, 8, 8), torch.zeros(1), prompt[0][0], [prompt[0][1]], 1)
+    assert e.value.field == "control_net"
