@@ -162,3 +162,41 @@ def test_an_sd1_controlnet_on_an_sd3_model_is_refused(sd3):
     with pytest.raises(NodeError) as e:
         link._run(loaded.model, torch.zeros(1, 16, 8, 8), torch.zeros(1), prompt[0][0], [prompt[0][1]], 1)
     assert e.value.field == "control_net"
+
+
+def test_stabilitys_control_type_picks_comfyuis_hint_preprocessing(sd3):
+    from nodes.diffusion.models.dit_controlnet import build_dit_controlnet
+
+    image = torch.full((1, 3, 8, 8), 0.25)
+    for kind, expected in ((0, 0.25), (1, 0.25 * 255 * 0.5 + 0.5), (2, 0.75)):
+        cn = build_dit_controlnet({**to_stability(sd3[2]), "control_type": torch.tensor([float(kind)])})
+        assert cn.control_type == kind
+        assert torch.allclose(cn.preprocess(image), torch.full_like(image, expected))
+
+
+def test_the_sd35_canny_controlnet_template_runs_on_tiny_models(tmp_path):
+    """ComfyUI's sd3.5_large_canny_controlnet_example (0.1.123) under its own file names, at 64x64 and 2 steps."""
+    from PIL import Image
+    from safetensors.torch import save_file
+
+    from nodeflow.core import operations as ops
+    from nodeflow.core.registry import load_registry
+    from tests.comfyui.test_dit_templates import _prepare, _run, _shrink, _values
+
+    registry = load_registry(entry_points=False)
+    _wf, graph, settings = _prepare(registry, tmp_path, "0.1.123/sd3.5_large_canny_controlnet_example.json")
+    root = tmp_path / "models"
+    td.write_sd3_checkpoint(root / "checkpoints" / _values(graph, "CheckpointLoaderSimple")[0]["ckpt_name"])
+    target = root / "controlnet" / _values(graph, "ControlNetLoader")[0]["control_net_name"]
+    target.parent.mkdir(parents=True, exist_ok=True)
+    save_file({**to_stability(tiny_sd35_controlnet()), "control_type": torch.tensor([1.0])}, str(target))
+    image_name = _values(graph, "LoadImage")[0]["image"]
+    gen = torch.Generator().manual_seed(2)
+    pixels = (torch.rand(96, 96, 3, generator=gen) * 255).to(torch.uint8).numpy()
+    Image.fromarray(pixels).save(settings.input_dir / image_name)
+    for node in list(graph.nodes.values()):
+        if node.type == "ImageScale":
+            graph.apply(ops.SetValue(node.id, "width", 64))
+            graph.apply(ops.SetValue(node.id, "height", 64))
+    _shrink(graph)
+    _run(registry, settings, graph)

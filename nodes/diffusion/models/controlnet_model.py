@@ -236,7 +236,7 @@ class ControlLink:
             return None
         return total_down, total_mid
 
-    def latent_hint(self, model, x, rows_per_chunk: int, zero_shift: bool = False):
+    def latent_hint(self, model, x, rows_per_chunk: int, zero_shift: bool = False, preprocess=None):
         """The hint image VAE-encoded at ``x``'s pixel size into the model's latent space, repeated like
         ``_hint_for`` (DiT ControlNets take latents; encoded once per size)."""
         import torch
@@ -253,6 +253,7 @@ class ControlLink:
         latent = cache.get(size)
         if latent is None:
             image = fit_hint(self.hint, size[1], size[0])
+            image = preprocess(image) if preprocess is not None else image
             raw = self.vae.encode(image[:, :3].movedim(1, -1).float())
             fmt = model.latent_format
             latent = raw * fmt.scale_factor if zero_shift else fmt.process_in(raw)

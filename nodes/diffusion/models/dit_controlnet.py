@@ -44,7 +44,8 @@ def _from_stability(sd) -> dict:
                "adaLN_modulation.1.": "norm1.linear."}
     out = {}
     for key, value in sd.items():
-        if key.startswith(("controlnet_blocks.", "pos_embed_input.", "time_text_embed.")):
+        if key.startswith(("controlnet_blocks.", "pos_embed_input.", "time_text_embed.", "pos_embed.",
+                           "context_embedder.")):
             out[key] = value
             continue
         if not key.startswith("transformer_blocks."):
@@ -105,6 +106,7 @@ class DiTControlNet:
     module: object  # diffusers SD3ControlNetModel
     family: str = "sd3"
     name: str = ""
+    control_type: int | None = None  # Stability's files say which: 0 blur, 1 canny, 2 depth
     _placed: dict = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -115,6 +117,15 @@ class DiTControlNet:
     @property
     def takes_text_tokens(self) -> bool:
         return self.module.context_embedder is not None
+
+    def preprocess(self, image):
+        """The hint image [B, C, H, W] in 0..1 as Stability's canny / depth ControlNets were trained on it (ComfyUI's
+        meaning: canny edges scaled to a*255*0.5+0.5, depth inverted), before the VAE encodes it."""
+        if self.control_type == 1:
+            return image * 255 * 0.5 + 0.5
+        if self.control_type == 2:
+            return 1.0 - image
+        return image
 
     def placed(self, model, device, dtype):
         """The module on ``device`` in ``dtype``; SD3.5 Large ones get ``model``'s patch embedding (a copy per
@@ -147,7 +158,8 @@ class DiTControlNet:
                             f"{getattr(model, 'family', None) or 'not SD3'}", field="control_net")
         device, dtype = model.device, model.dtype
         module = self.placed(model, device, dtype)
-        hint = link.latent_hint(model, x_in, batch, zero_shift=bool(module.config.force_zeros_for_pooled_projection))
+        hint = link.latent_hint(model, x_in, batch, zero_shift=bool(module.config.force_zeros_for_pooled_projection),
+                                preprocess=self.preprocess)
         pooled = model._pooled(extras_list).to(device=device, dtype=dtype)
         if module.config.force_zeros_for_pooled_projection:
             pooled = torch.zeros_like(pooled)
@@ -169,8 +181,11 @@ def build_dit_controlnet(sd, name: str = "", config: dict | None = None) -> DiTC
     if _is_flux(sd):
         raise CheckpointError("this is a Flux ControlNet; only SD3 / SD3.5 ControlNets are supported for the DiT "
                               "families so far")
+    sd = dict(sd)
+    control_type = sd.pop("control_type", None)
+    control_type = None if control_type is None else round(float(control_type.reshape(-1)[0]))
     if "transformer_blocks.0.attn.qkv.weight" in sd:
         sd = _from_stability(sd)
     config = dict(config) if config else sd3_controlnet_config(sd)
     module = materialise(lambda: SD3ControlNetModel(**config), dict(sd), torch.float32, "SD3 ControlNet")
-    return DiTControlNet(module, "sd3", name)
+    return DiTControlNet(module, "sd3", name, control_type)
