@@ -57,12 +57,13 @@ def diff_controlnet_loader(ctx, model, control_net_name):
 
 
 def _check_dit(control_net, image, conditionings, vae):
-    """SD3 ControlNets: a VAE for the latent hint, and prompts from SD3's encoders (their pooled width)."""
+    """SD3 / Flux ControlNets: a VAE for the latent hint, and prompts from the family's encoders (pooled width)."""
+    family = control_net.family.upper()
     if vae is False:  # Apply ControlNet (OLD) has no VAE input
-        raise NodeError("an SD3 ControlNet takes its hint as a latent: use Apply ControlNet with the model's VAE",
+        raise NodeError(f"an {family} ControlNet takes its hint as a latent: use Apply ControlNet with the model's VAE",
                         field="control_net")
     if vae is None:
-        raise NodeError("an SD3 ControlNet takes its hint as a latent: connect the model's VAE", field="vae")
+        raise NodeError(f"an {family} ControlNet takes its hint as a latent: connect the model's VAE", field="vae")
     if image.shape[-1] < 3:
         raise NodeError(f"the ControlNet takes RGB hint images; this one has {image.shape[-1]} channels",
                         field="image")
@@ -71,7 +72,7 @@ def _check_dit(control_net, image, conditionings, vae):
             pooled = (options or {}).get("pooled_output")
             width = None if pooled is None else int(pooled.shape[-1])
             if width != control_net.pooled_width:
-                raise NodeError(f"this is an SD3 ControlNet ({control_net.pooled_width}-wide pooled text) but the "
+                raise NodeError(f"this is an {family} ControlNet ({control_net.pooled_width}-wide pooled text) but the "
                                 f"{field} conditioning is {_CONTEXT_FAMILY.get(int(tensor.shape[-1]), 'from another model')}"
                                 f" ({'no' if width is None else width} pooled text): a ControlNet for another model "
                                 "family", field="control_net")
@@ -82,14 +83,14 @@ def _check(control_net, image, conditionings, vae=None):
     import torch
 
     from nodes.diffusion.models.controlnet_model import ControlNet
-    from nodes.diffusion.models.dit_controlnet import DiTControlNet
+    from nodes.diffusion.models.dit_controlnet import DiTControlNet, FluxControlNet
 
-    if not isinstance(control_net, (ControlNet, DiTControlNet)):
+    if not isinstance(control_net, (ControlNet, DiTControlNet, FluxControlNet)):
         raise NodeError("this is not a CONTROL_NET", field="control_net")
     if not torch.is_tensor(image) or image.ndim != 4:
         raise NodeError(f"expected an IMAGE [batch, height, width, channels], got "
                         f"{getattr(image, 'shape', type(image).__name__)}", field="image")
-    if isinstance(control_net, DiTControlNet):
+    if isinstance(control_net, (DiTControlNet, FluxControlNet)):
         return _check_dit(control_net, image, conditionings, vae)
     needed = int(control_net.module.config.conditioning_channels)
     if image.shape[-1] < needed:

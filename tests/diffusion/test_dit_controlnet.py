@@ -200,3 +200,97 @@ def test_the_sd35_canny_controlnet_template_runs_on_tiny_models(tmp_path):
             graph.apply(ops.SetValue(node.id, "height", 64))
     _shrink(graph)
     _run(registry, settings, graph)
+
+
+# -- Flux --------------------------------------------------------------------------------------------------------
+
+def tiny_flux_controlnet(seed: int = 12):
+    """An InstantX-style Flux ControlNet (diffusers' keys) for td's Flux dev model."""
+    from diffusers import FluxControlNetModel
+
+    config = td.flux_config(True)
+    torch.manual_seed(seed)
+    cn = FluxControlNetModel(patch_size=1, in_channels=64, num_layers=1, num_single_layers=1,
+                             attention_head_dim=config["attention_head_dim"],
+                             num_attention_heads=config["num_attention_heads"],
+                             joint_attention_dim=config["joint_attention_dim"],
+                             pooled_projection_dim=config["pooled_projection_dim"], guidance_embeds=True,
+                             axes_dims_rope=config["axes_dims_rope"])
+    td._randomise(cn, seed)
+    return cn.eval().requires_grad_(False)
+
+
+@pytest.fixture(scope="module")
+def flux(tmp_path_factory):
+    from safetensors.torch import save_file
+
+    from nodes.diffusion.models.dit_loading import load_diffusion_model_file, load_text_encoder_files
+    from nodes.diffusion.models.loading import load_vae_file
+
+    root = tmp_path_factory.mktemp("fluxcn") / "models"
+    model = td.build("flux", seed=3)
+    paths = td.write_flux_split(root, model)
+    cn = tiny_flux_controlnet()
+    path = root / "controlnet" / "flux-instantx-tiny.safetensors"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    save_file({k: v.contiguous() for k, v in cn.state_dict().items()}, str(path))
+    dit = load_diffusion_model_file(paths["unet"])
+    clip = load_text_encoder_files([paths["t5"], paths["clip_l"]], "flux", name="flux")
+    return model, dit, clip, load_vae_file(paths["vae"]), cn, path
+
+
+def test_flux_controlnet_loads_and_matches_flux_controlnet_pipeline(flux, monkeypatch):
+    """Flux dev, distilled guidance 3.5, cfg 1, ComfyUI's simple schedule; strength 0.7 with a VAE-encoded hint."""
+    from diffusers import FlowMatchEulerDiscreteScheduler, FluxControlNetPipeline
+    from diffusers.models.autoencoders.vae import DiagonalGaussianDistribution
+
+    from nodes.diffusion.models.controlnet_model import read_controlnet
+    from nodes.diffusion.models.dit_controlnet import FluxControlNet
+    from nodes.diffusion.nodes_controlnet import controlnet_apply_advanced
+    from nodes.diffusion.sampling.ksampler import ksampler_sigmas, sample_latent
+    from nodes.diffusion.sampling.noise import prepare_noise
+
+    model, dit, clip, vae, cn, path = flux
+    control = read_controlnet(path)
+    assert isinstance(control, FluxControlNet)
+    same_weights(control.module, cn)
+    hint = _hint()
+    positive = [(c, {**e, "guidance": 3.5}) for c, e in clip.encode(PLAIN)]
+    positive, negative = controlnet_apply_advanced.fn(None, positive, clip.encode(""), control, hint, 0.7, 0.0, 1.0,
+                                                      vae=vae)
+    empty = {"samples": torch.zeros(1, 16, 8, 8)}
+    out = sample_latent(dit, empty, seed=7, steps=4, cfg=1.0, sampler_name="euler", scheduler="simple",
+                        positive=positive, negative=negative)
+    ours = dit.latent_format.process_in(out["samples"])
+    sigmas = ksampler_sigmas(dit.model_sampling, "euler", "simple", 4)
+    noise = prepare_noise(empty["samples"], 7)
+
+    pipe = FluxControlNetPipeline(scheduler=FlowMatchEulerDiscreteScheduler(shift=1.0, use_dynamic_shifting=False),
+                                  vae=model.vae, text_encoder=model.clip_l, tokenizer=_clip_tokenizer("<|endoftext|>"),
+                                  text_encoder_2=model.t5, tokenizer_2=td.hf_t5_tokenizer(),
+                                  transformer=model.transformer, controlnet=cn)
+    monkeypatch.setattr(DiagonalGaussianDistribution, "sample", lambda self, generator=None: self.mode())
+    packed = noise.reshape(1, 16, 4, 2, 4, 2).permute(0, 2, 4, 1, 3, 5).reshape(1, 16, 64)
+    theirs = pipe(PLAIN, height=64, width=64, sigmas=sigmas[:-1].tolist(), guidance_scale=3.5, latents=packed,
+                  control_image=hint.movedim(-1, 1) * 2 - 1, controlnet_conditioning_scale=0.7,
+                  output_type="latent", max_sequence_length=256).images
+    theirs = FluxControlNetPipeline._unpack_latents(theirs, 64, 64, 8)
+    assert ours.shape == theirs.shape == (1, 16, 8, 8)
+    assert (ours - theirs).abs().max() < 1e-4 * max(1.0, float(theirs.abs().max())), (ours - theirs).abs().max()
+    plain = sample_latent(dit, empty, seed=7, steps=4, cfg=1.0, sampler_name="euler", scheduler="simple",
+                          positive=[(c, {**e, "guidance": 3.5}) for c, e in clip.encode(PLAIN)],
+                          negative=clip.encode(""))
+    assert (dit.latent_format.process_in(plain["samples"]) - ours).abs().max() > 1e-2
+
+
+def test_flux_controlnets_diffusers_cannot_convert_are_named():
+    from nodes.diffusion.models.dit_controlnet import build_dit_controlnet
+
+    with pytest.raises(CheckpointError, match="XLabs"):
+        build_dit_controlnet({"controlnet_blocks.0.weight": torch.zeros(1),
+                              "double_blocks.0.img_attn.qkv.weight": torch.zeros(1),
+                              "input_hint_block.0.weight": torch.zeros(1)})
+    with pytest.raises(CheckpointError, match="Union"):
+        build_dit_controlnet({"controlnet_blocks.0.weight": torch.zeros(1),
+                              "controlnet_x_embedder.weight": torch.zeros(1),
+                              "controlnet_mode_embedder.weight": torch.zeros(1)})

@@ -228,10 +228,13 @@ class ControlLink:
                 continue
             down, mid = link._run(model, x_in, timesteps, context, extras_list, batch)
             if total_down is None:
-                total_down, total_mid = list(down), mid
+                total_down, total_mid = list(down), (list(mid) if isinstance(mid, (list, tuple)) else mid)
             else:
                 total_down = [a + b for a, b in zip(total_down, down)]
-                total_mid = None if mid is None else total_mid + mid  # DiT ControlNets have no middle block
+                if isinstance(mid, list):  # Flux ControlNets: single-block residuals
+                    total_mid = [a + b for a, b in zip(total_mid, mid)]
+                else:  # SD3 ControlNets have none (None)
+                    total_mid = None if mid is None else total_mid + mid
         if total_down is None:
             return None
         return total_down, total_mid

@@ -14,7 +14,11 @@ diffusers does), the ControlNet sees the same noisy latent, timestep and text as
 borrow the transformer's patch embedding and see no text tokens), and its block outputs times the strength are
 added to the transformer's joint blocks.
 
-Flux ControlNets (``controlnet_x_embedder`` keys) are recognised and refused with that name (not supported yet).
+Flux ControlNets (diffusers' ``FluxControlNetModel``) in diffusers' keys (InstantX's and Shakker's, which ship in
+that layout): the hint is VAE-encoded into the model's latent space and packed like the latent, the ControlNet sees
+the transformer's inputs (guidance when it embeds guidance), and its double- and single-block outputs are added as
+FluxControlNetPipeline does. Refused by name: XLabs' layout / pixel-hint ControlNets (``input_hint_block``; diffusers
+has no converter for XLabs files) and Union ControlNets (they need a mode: SetUnionControlNetType).
 """
 from __future__ import annotations
 
@@ -33,7 +37,8 @@ def is_dit_controlnet(sd) -> bool:
 
 
 def _is_flux(sd) -> bool:
-    return "controlnet_x_embedder.weight" in sd or any(k.startswith("controlnet_single_blocks.") for k in sd)
+    return ("controlnet_x_embedder.weight" in sd or "double_blocks.0.img_attn.qkv.weight" in sd
+            or any(k.startswith("controlnet_single_blocks.") for k in sd))
 
 
 def _from_stability(sd) -> dict:
@@ -172,15 +177,100 @@ class DiTControlNet:
         return list(blocks), None
 
 
-def build_dit_controlnet(sd, name: str = "", config: dict | None = None) -> DiTControlNet:
+def flux_controlnet_config(sd) -> dict:
+    """FluxControlNetModel config from diffusers-keyed weights (rotary axes as the Flux transformer's loader)."""
+    from nodes.diffusion.models.dit_config import rope_axes
+
+    if any(k.startswith("input_hint_block.") for k in sd) or "double_blocks.0.img_attn.qkv.weight" in sd:
+        raise CheckpointError("this is an XLabs-style Flux ControlNet (pixel hints); only InstantX / Shakker Flux "
+                              "ControlNets in diffusers' layout are supported")
+    if "controlnet_mode_embedder.weight" in sd:
+        raise CheckpointError("this is a Flux Union ControlNet (it needs a control mode); not supported yet")
+    for key in ("x_embedder.weight", "context_embedder.weight", "time_text_embed.text_embedder.linear_1.weight",
+                "transformer_blocks.0.attn.norm_q.weight"):
+        if key not in sd:
+            raise CheckpointError(f"the Flux ControlNet is incomplete: {key} is missing")
+    head = int(sd["transformer_blocks.0.attn.norm_q.weight"].shape[0])
+    inner = int(sd["x_embedder.weight"].shape[0])
+    return {
+        "patch_size": 1, "in_channels": int(sd["x_embedder.weight"].shape[1]),
+        "num_layers": count_indices(sd, "transformer_blocks."),
+        "num_single_layers": count_indices(sd, "single_transformer_blocks."),
+        "attention_head_dim": head, "num_attention_heads": inner // head,
+        "joint_attention_dim": int(sd["context_embedder.weight"].shape[1]),
+        "pooled_projection_dim": int(sd["time_text_embed.text_embedder.linear_1.weight"].shape[1]),
+        "guidance_embeds": "time_text_embed.guidance_embedder.linear_1.weight" in sd,
+        "axes_dims_rope": (16, 56, 56) if head == 128 else rope_axes(head),
+    }
+
+
+@dataclass(eq=False)
+class FluxControlNet:
+    """A loaded Flux ControlNet (the CONTROL_NET socket)."""
+
+    module: object  # diffusers FluxControlNetModel
+    family: str = "flux"
+    name: str = ""
+    _placed: dict = field(default_factory=dict)
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    @property
+    def pooled_width(self) -> int:
+        return int(self.module.config.pooled_projection_dim)
+
+    def placed(self, device, dtype):
+        import copy
+
+        import torch
+
+        key = (str(device), str(dtype))
+        with self._lock:
+            module = self._placed.get(key)
+            if module is None:
+                module = copy.deepcopy(self.module)
+                torch.nn.Module.to(module, device=device, dtype=dtype)
+                self._placed[key] = module
+            return module
+
+    def run(self, link, model, x_in, timesteps, context, extras_list, batch: int):
+        """(double-block residuals, single-block residuals) times the link's strength."""
+        import torch
+
+        from nodeflow.core.context import NodeError
+        from nodes.diffusion.models.dit_model import _pad_to_patch, _rows
+
+        if getattr(model, "family", None) != "flux" or not hasattr(model, "flux_inputs"):
+            raise NodeError(f"{self.name or 'this'} is a Flux ControlNet but the model is "
+                            f"{getattr(model, 'family', None) or 'not Flux'}", field="control_net")
+        device, dtype = model.device, model.dtype
+        module = self.placed(device, dtype)
+        rows = _rows(extras_list, x_in.shape[0])
+        hint = link.latent_hint(model, x_in, batch)
+        sample = _pad_to_patch(x_in.float(), 2).to(device=device, dtype=dtype)
+        hint = _pad_to_patch(hint.float(), 2).to(device=device, dtype=dtype)
+        t = torch.as_tensor(timesteps, dtype=torch.float32, device=device).reshape(-1)
+        inputs = model.flux_inputs(sample, t, context.to(device=device, dtype=dtype),
+                                   model._pooled(rows).to(device=device, dtype=dtype), rows)
+        inputs["controlnet_cond"] = model.flux_inputs(hint, t, context, None, rows)["hidden_states"]
+        if not module.config.guidance_embeds:
+            inputs["guidance"] = None
+        elif inputs["guidance"] is None:
+            inputs["guidance"] = torch.tensor([float(e.get("guidance", 3.5)) for e in rows], device=device)
+        with torch.no_grad():
+            double, single = module(**inputs, conditioning_scale=float(link.strength), return_dict=False)
+        return list(double), (None if single is None else list(single))
+
+
+def build_dit_controlnet(sd, name: str = "", config: dict | None = None):
     import torch
-    from diffusers import SD3ControlNetModel
+    from diffusers import FluxControlNetModel, SD3ControlNetModel
 
     from nodes.diffusion.models.build import materialise
 
     if _is_flux(sd):
-        raise CheckpointError("this is a Flux ControlNet; only SD3 / SD3.5 ControlNets are supported for the DiT "
-                              "families so far")
+        config = dict(config) if config else flux_controlnet_config(sd)
+        module = materialise(lambda: FluxControlNetModel(**config), dict(sd), torch.float32, "Flux ControlNet")
+        return FluxControlNet(module, "flux", name)
     sd = dict(sd)
     control_type = sd.pop("control_type", None)
     control_type = None if control_type is None else round(float(control_type.reshape(-1)[0]))
