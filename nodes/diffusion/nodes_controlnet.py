@@ -30,8 +30,8 @@ def _load(ctx, control_net_name, model=None):
 
 @node("ControlNetLoader", comfy=True, display="Load ControlNet Model", category="loaders",
       inputs=[Input("control_net_name", COMBO, files="controlnet",
-                    tooltip="an SD1.x / SD2 / SDXL or SD3 / SD3.5 ControlNet: original single file or "
-                            "diffusers weights")],
+                    tooltip="an SD1.x / SD2 / SDXL, SD3 / SD3.5 or Flux ControlNet: original single file "
+                            "or diffusers weights")],
       outputs=[Output("CONTROL_NET", CONTROL_NET)])
 def controlnet_loader(ctx, control_net_name):
     """Load a ControlNet from the controlnet folders."""
@@ -44,9 +44,12 @@ def controlnet_loader(ctx, control_net_name):
 def diff_controlnet_loader(ctx, model, control_net_name):
     """Load a ControlNet; a "diff" one (stored as offsets from its base model) is completed with this model."""
     unet = getattr(model, "unet", None)
-    if unet is None:
+    if unet is None or hasattr(model, "transformer"):  # SD3 / Flux models have no diff ControlNets
         raise NodeError("a diff ControlNet needs a UNet model (SD1.x, SD2, SDXL)", field="model")
     controlnet = _load(ctx, control_net_name, model)
+    if not hasattr(controlnet, "context_dim"):
+        raise NodeError(f"{control_net_name} is an {controlnet.family.upper()} ControlNet, not a diff ControlNet for "
+                        "a UNet model: load it with Load ControlNet Model", field="control_net_name")
     context = int(unet.config.cross_attention_dim)
     if controlnet.context_dim != context:
         family = getattr(model, "family", None)

@@ -294,3 +294,24 @@ def test_flux_controlnets_diffusers_cannot_convert_are_named():
         build_dit_controlnet({"controlnet_blocks.0.weight": torch.zeros(1),
                               "controlnet_x_embedder.weight": torch.zeros(1),
                               "controlnet_mode_embedder.weight": torch.zeros(1)})
+
+
+def test_controlnets_on_the_other_dit_family_are_refused(sd3, flux):
+    """An SD3 ControlNet with Flux prompts, a Flux one with SD3 prompts, or one run on the other model: control_net."""
+    from nodes.diffusion.models.controlnet_model import ControlLink, read_controlnet
+    from nodes.diffusion.nodes_controlnet import controlnet_apply_advanced
+
+    _m, sd3_loaded, _cn, root = sd3
+    _fm, dit, clip, vae, _fcn, flux_path = flux
+    sd3_cn = read_controlnet(root / "controlnet" / "sd3.5_large_controlnet_canny.safetensors")
+    flux_cn = read_controlnet(flux_path)
+    flux_prompt, sd3_prompt = clip.encode(PLAIN), sd3_loaded.clip.encode(PLAIN)
+    for control, prompt in ((sd3_cn, flux_prompt), (flux_cn, sd3_prompt)):
+        with pytest.raises(NodeError) as e:
+            controlnet_apply_advanced.fn(None, prompt, prompt, control, _hint(), 1.0, 0.0, 1.0, vae=vae)
+        assert e.value.field == "control_net" and "another model family" in str(e.value)
+    for control, model, prompt in ((sd3_cn, dit, flux_prompt), (flux_cn, sd3_loaded.model, sd3_prompt)):
+        link = ControlLink(control, _hint().movedim(-1, 1), vae=vae)
+        with pytest.raises(NodeError) as e:
+            link._run(model, torch.zeros(1, 16, 8, 8), torch.zeros(1), prompt[0][0], [prompt[0][1]], 1)
+        assert e.value.field == "control_net"

@@ -7,8 +7,8 @@ Layouts: the original single file (``control_model.*`` keys, or the same without
 key: the weights are offsets from the base model's UNet, added by DiffControlNetLoader as ComfyUI does). The config
 is read from the weights (what they can't tell follows ``families``: attention heads, GroupNorm groups).
 
-The optional VAE of ControlNetApplyAdvanced only matters for ControlNets that take latent hints (SD3 / Flux ones,
-not loaded here); SD ControlNets take the hint image itself. ControlNets are placed on the sampling device as
+The optional VAE of ControlNetApplyAdvanced is for ControlNets that take latent hints (the SD3 / Flux ones of
+``dit_controlnet``, which this module dispatches to); SD ControlNets take the hint image itself. ControlNets are placed on the sampling device as
 copies made once per device and dtype (outside the model memory manager's offloading).
 
 Applied ControlNets (ComfyUI's ControlBase semantics): each link holds a ControlNet, its hint image, strength and
