@@ -315,3 +315,29 @@ def test_controlnets_on_the_other_dit_family_are_refused(sd3, flux):
         with pytest.raises(NodeError) as e:
             link._run(model, torch.zeros(1, 16, 8, 8), torch.zeros(1), prompt[0][0], [prompt[0][1]], 1)
         assert e.value.field == "control_net"
+
+
+def test_half_precision_files_stay_half_and_odd_latents_run(sd3, tmp_path):
+    """A bf16 file keeps bf16 on the CPU (an SD3.5 Large ControlNet is 8 GB so, 16 GB in fp32); computing in fp32
+    places a copy once; a 9x9 latent (not a multiple of the patch) is padded for the ControlNet like the model."""
+    from safetensors.torch import save_file
+
+    from nodes.diffusion.models.controlnet_model import ControlLink, read_controlnet
+
+    _m, loaded, cn, _root = sd3
+    path = tmp_path / "sd35-bf16.safetensors"
+    save_file({k: v.to(torch.bfloat16) for k, v in to_stability(cn).items()}, str(path))
+    control = read_controlnet(path)
+    assert next(control.module.parameters()).dtype == torch.bfloat16
+    placed = control.placed("cpu", torch.float32)
+    assert placed is control.placed("cpu", torch.float32) and placed is not control.module
+    assert next(placed.parameters()).dtype == torch.float32
+    assert control.placed("cpu", torch.bfloat16) is control.module
+    (context, extras), = loaded.clip.encode(PLAIN)
+    link = ControlLink(control, _hint().movedim(-1, 1), 0.5, vae=loaded.vae_model)
+    blocks, single = link.residuals(loaded.model, torch.randn(1, 16, 9, 9), torch.tensor([500.0]),
+                                    torch.tensor([0.5]), context, [extras], 1)
+    assert single is None and len(blocks) == cn.config.num_layers
+    out = loaded.model.apply_model(torch.randn(1, 16, 9, 9), torch.tensor([500.0]), context, [extras],
+                                   control=(blocks, None))
+    assert out.shape == (1, 16, 9, 9) and torch.isfinite(out).all()

@@ -11,7 +11,7 @@ Layouts:
 Meaning as diffusers' StableDiffusion3ControlNetPipeline: the hint image is VAE-encoded at the latent's pixel size
 into the model's latent space (SD3 ControlNets that zero the pooled text, the InstantX kind, skip the VAE's shift as
 diffusers does), the ControlNet sees the same noisy latent, timestep and text as the transformer (SD3.5 Large ones
-borrow the transformer's patch embedding and see no text tokens), and its block outputs times the strength are
+embed the latent with the transformer's patch embedding and see no text tokens), and its block outputs times the strength are
 added to the transformer's joint blocks.
 
 Flux ControlNets (diffusers' ``FluxControlNetModel``) in diffusers' keys (InstantX's and Shakker's, which ship in
@@ -30,6 +30,41 @@ from nodes.diffusion.models.checkpoint_file import CheckpointError
 from nodes.diffusion.models.infer_config import count_indices
 
 SD3_HEAD_DIM = 64  # SD3 heads are 64 wide; for weights without QK-norm to tell (narrower ones: one head)
+
+
+def _placed_copy(cache: dict, lock, module, device, dtype):
+    """``module`` on ``device`` in ``dtype``: itself when it already is, else a copy made once per placement, built
+    on the meta device from tensors moved one by one (no second full copy in CPU memory, unlike deepcopy + .to)."""
+    import torch
+
+    from nodes.diffusion.models.build import materialise
+
+    first = next(module.parameters())
+    if first.device == torch.device(device) and first.dtype == dtype:
+        return module
+    key = (str(device), str(dtype))
+    with lock:
+        placed = cache.get(key)
+        if placed is None:
+            weights = {k: v.to(device=device, dtype=dtype if v.is_floating_point() else v.dtype)
+                       for k, v in module.state_dict().items()}
+            config = {k: v for k, v in module.config.items() if not k.startswith("_")}
+            placed = materialise(lambda: type(module)(**config), weights, dtype, "ControlNet")
+            cache[key] = placed
+        return placed
+
+
+def stored_dtype(sd):
+    """The dtype the ControlNet keeps on the CPU: its weights' own (bf16 / fp16 stay half: an SD3.5 Large ControlNet
+    is 8 GB as stored, 16 GB in fp32), fp8 as bf16 (nothing computes in fp8)."""
+    import torch
+
+    dtypes = {v.dtype for v in sd.values() if hasattr(v, "is_floating_point") and v.is_floating_point()}
+    if dtypes and dtypes <= {torch.float16}:
+        return torch.float16
+    if dtypes and dtypes <= {torch.bfloat16, torch.float8_e4m3fn, torch.float8_e5m2}:
+        return torch.bfloat16
+    return torch.float32
 
 
 def is_dit_controlnet(sd) -> bool:
@@ -132,25 +167,8 @@ class DiTControlNet:
             return 1.0 - image
         return image
 
-    def placed(self, model, device, dtype):
-        """The module on ``device`` in ``dtype``; SD3.5 Large ones get ``model``'s patch embedding (a copy per
-        placement and transformer, made once)."""
-        import copy
-
-        import torch
-
-        transformer = model.transformer
-        borrows = not self.module.config.use_pos_embed
-        key = (str(device), str(dtype), id(transformer) if borrows else None)
-        with self._lock:
-            module = self._placed.get(key)
-            if module is None:
-                module = copy.deepcopy(self.module)
-                if borrows:
-                    module.pos_embed = module._get_pos_embed_from_transformer(transformer)
-                torch.nn.Module.to(module, device=device, dtype=dtype)
-                self._placed[key] = module
-            return module
+    def placed(self, device, dtype):
+        return _placed_copy(self._placed, self._lock, self.module, device, dtype)
 
     def run(self, link, model, x_in, timesteps, context, extras_list, batch: int):
         """(block residuals times the link's strength, None): what ``DiTModel.apply_model(control=)`` adds."""
@@ -162,7 +180,7 @@ class DiTControlNet:
             raise NodeError(f"{self.name or 'this'} is an SD3 ControlNet but the model is "
                             f"{getattr(model, 'family', None) or 'not SD3'}", field="control_net")
         device, dtype = model.device, model.dtype
-        module = self.placed(model, device, dtype)
+        module = self.placed(device, dtype)
         hint = link.latent_hint(model, x_in, batch, zero_shift=bool(module.config.force_zeros_for_pooled_projection),
                                 preprocess=self.preprocess)
         pooled = model._pooled(extras_list).to(device=device, dtype=dtype)
@@ -170,8 +188,16 @@ class DiTControlNet:
             pooled = torch.zeros_like(pooled)
         text = context.to(device=device, dtype=dtype) if self.takes_text_tokens else None
         t = torch.as_tensor(timesteps, dtype=torch.float32, device=device).reshape(-1)
+        from nodes.diffusion.models.dit_model import _pad_to_patch
+
+        # padded like the transformer's input, so the residuals have its token count
+        patch = int(module.config.patch_size)
+        sample = _pad_to_patch(x_in.float(), patch).to(device=device, dtype=dtype)
+        hint = _pad_to_patch(hint.float(), patch)
         with torch.no_grad():
-            blocks = module(hidden_states=x_in.to(device=device, dtype=dtype), controlnet_cond=hint.to(device, dtype),
+            if module.pos_embed is None:  # SD3.5 Large ControlNets take the transformer's embedded patches
+                sample = model.transformer.pos_embed(sample)
+            blocks = module(hidden_states=sample, controlnet_cond=hint.to(device, dtype),
                             conditioning_scale=float(link.strength), encoder_hidden_states=text,
                             pooled_projections=pooled, timestep=t, return_dict=False)[0]
         return list(blocks), None
@@ -219,18 +245,7 @@ class FluxControlNet:
         return int(self.module.config.pooled_projection_dim)
 
     def placed(self, device, dtype):
-        import copy
-
-        import torch
-
-        key = (str(device), str(dtype))
-        with self._lock:
-            module = self._placed.get(key)
-            if module is None:
-                module = copy.deepcopy(self.module)
-                torch.nn.Module.to(module, device=device, dtype=dtype)
-                self._placed[key] = module
-            return module
+        return _placed_copy(self._placed, self._lock, self.module, device, dtype)
 
     def run(self, link, model, x_in, timesteps, context, extras_list, batch: int):
         """(double-block residuals, single-block residuals) times the link's strength."""
@@ -269,7 +284,7 @@ def build_dit_controlnet(sd, name: str = "", config: dict | None = None):
 
     if _is_flux(sd):
         config = dict(config) if config else flux_controlnet_config(sd)
-        module = materialise(lambda: FluxControlNetModel(**config), dict(sd), torch.float32, "Flux ControlNet")
+        module = materialise(lambda: FluxControlNetModel(**config), dict(sd), stored_dtype(sd), "Flux ControlNet")
         return FluxControlNet(module, "flux", name)
     sd = dict(sd)
     control_type = sd.pop("control_type", None)
@@ -277,5 +292,5 @@ def build_dit_controlnet(sd, name: str = "", config: dict | None = None):
     if "transformer_blocks.0.attn.qkv.weight" in sd:
         sd = _from_stability(sd)
     config = dict(config) if config else sd3_controlnet_config(sd)
-    module = materialise(lambda: SD3ControlNetModel(**config), dict(sd), torch.float32, "SD3 ControlNet")
+    module = materialise(lambda: SD3ControlNetModel(**config), dict(sd), stored_dtype(sd), "SD3 ControlNet")
     return DiTControlNet(module, "sd3", name, control_type)
