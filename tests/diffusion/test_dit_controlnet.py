@@ -174,8 +174,10 @@ def test_stabilitys_control_type_picks_comfyuis_hint_preprocessing(sd3):
         assert torch.allclose(cn.preprocess(image), torch.full_like(image, expected))
 
 
-def test_the_sd35_canny_controlnet_template_runs_on_tiny_models(tmp_path):
-    """ComfyUI's sd3.5_large_canny_controlnet_example (0.1.123) under its own file names, at 64x64 and 2 steps."""
+@pytest.mark.parametrize("tag", ["0.1.48", "0.1.123"])
+def test_the_sd35_canny_controlnet_template_runs_on_tiny_models(tmp_path, tag):
+    """ComfyUI's sd3.5_large_canny_controlnet_example (classic and current sets) under its own file names, at 64x64
+    and 2 steps."""
     from PIL import Image
     from safetensors.torch import save_file
 
@@ -184,7 +186,7 @@ def test_the_sd35_canny_controlnet_template_runs_on_tiny_models(tmp_path):
     from tests.comfyui.test_dit_templates import _prepare, _run, _shrink, _values
 
     registry = load_registry(entry_points=False)
-    _wf, graph, settings = _prepare(registry, tmp_path, "0.1.123/sd3.5_large_canny_controlnet_example.json")
+    _wf, graph, settings = _prepare(registry, tmp_path, f"{tag}/sd3.5_large_canny_controlnet_example.json")
     root = tmp_path / "models"
     td.write_sd3_checkpoint(root / "checkpoints" / _values(graph, "CheckpointLoaderSimple")[0]["ckpt_name"])
     target = root / "controlnet" / _values(graph, "ControlNetLoader")[0]["control_net_name"]
