@@ -30,8 +30,8 @@ def _load(ctx, control_net_name, model=None):
 
 @node("ControlNetLoader", comfy=True, display="Load ControlNet Model", category="loaders",
       inputs=[Input("control_net_name", COMBO, files="controlnet",
-                    tooltip="an SD1.x / SD2 / SDXL, SD3 / SD3.5 or Flux ControlNet: original single file "
-                            "or diffusers weights")],
+                    tooltip="an SD1.x / SD2 / SDXL ControlNet or T2I-Adapter, or an SD3 / SD3.5 or Flux "
+                            "ControlNet: original single file or diffusers weights")],
       outputs=[Output("CONTROL_NET", CONTROL_NET)])
 def controlnet_loader(ctx, control_net_name):
     """Load a ControlNet from the controlnet folders."""
@@ -47,6 +47,9 @@ def diff_controlnet_loader(ctx, model, control_net_name):
     if unet is None or hasattr(model, "transformer"):  # SD3 / Flux models have no diff ControlNets
         raise NodeError("a diff ControlNet needs a UNet model (SD1.x, SD2, SDXL)", field="model")
     controlnet = _load(ctx, control_net_name, model)
+    if hasattr(controlnet, "check_model"):  # a T2I-Adapter (ComfyUI's diff loader takes them too)
+        controlnet.check_model(model)
+        return (controlnet,)
     if not hasattr(controlnet, "context_dim"):
         raise NodeError(f"{control_net_name} is an {controlnet.family.upper()} ControlNet, not a diff ControlNet for "
                         "a UNet model: load it with Load ControlNet Model", field="control_net_name")
@@ -87,26 +90,37 @@ def _check(control_net, image, conditionings, vae=None):
 
     from nodes.diffusion.models.controlnet_model import ControlNet
     from nodes.diffusion.models.dit_controlnet import DiTControlNet, FluxControlNet
+    from nodes.diffusion.models.t2i_adapter import T2IAdapter
 
-    if not isinstance(control_net, (ControlNet, DiTControlNet, FluxControlNet)):
+    if not isinstance(control_net, (ControlNet, T2IAdapter, DiTControlNet, FluxControlNet)):
         raise NodeError("this is not a CONTROL_NET", field="control_net")
     if not torch.is_tensor(image) or image.ndim != 4:
         raise NodeError(f"expected an IMAGE [batch, height, width, channels], got "
                         f"{getattr(image, 'shape', type(image).__name__)}", field="image")
     if isinstance(control_net, (DiTControlNet, FluxControlNet)):
         return _check_dit(control_net, image, conditionings, vae)
-    needed = int(control_net.module.config.conditioning_channels)
-    if image.shape[-1] < needed:
-        raise NodeError(f"the ControlNet takes {needed}-channel hint images; this one has {image.shape[-1]}",
-                        field="image")
+    adapter = isinstance(control_net, T2IAdapter)
+    # a grey-image T2I-Adapter (depth, canny) takes the mean of a colour hint, as in ComfyUI
+    needed = 1 if adapter else int(control_net.module.config.conditioning_channels)
+    if image.shape[-1] < needed or (adapter and control_net.hint_channels > 1 and
+                                    image.shape[-1] < control_net.hint_channels):
+        raise NodeError(f"the {'T2I-Adapter' if adapter else 'ControlNet'} takes "
+                        f"{control_net.hint_channels if adapter else needed}-channel hint images; this one has "
+                        f"{image.shape[-1]}", field="image")
+    widths = control_net.context_widths if adapter else (control_net.context_dim,)
+    kind = "T2I-Adapter" if adapter else "ControlNet"
     for field, conditioning in conditionings:
         for tensor, _ in conditioning:
             width = int(tensor.shape[-1])
-            if width != control_net.context_dim:
-                raise NodeError(f"this is a {_FAMILY_NAMES.get(control_net.family, control_net.family)} ControlNet "
-                                f"({control_net.context_dim}-wide prompts) but the {field} conditioning is "
-                                f"{width} wide ({_CONTEXT_FAMILY.get(width, 'another model')}): a ControlNet for "
+            # an adapter sees no prompt: only a known width of another family gives it away here (the model
+            # itself is checked at sampling)
+            if width not in widths and (not adapter or width in _CONTEXT_FAMILY):
+                raise NodeError(f"this is a {_FAMILY_NAMES.get(control_net.family, control_net.family)} {kind} "
+                                f"({' or '.join(map(str, widths))}-wide prompts) but the {field} conditioning is "
+                                f"{width} wide ({_CONTEXT_FAMILY.get(width, 'another model')}): a {kind} for "
                                 "another model family", field="control_net")
+    if adapter:
+        return image.movedim(-1, 1).float()  # all channels: the adapter picks (or averages) what it takes
     return image[..., :needed].movedim(-1, 1).float()  # [B, C, H, W] in 0..1, as ControlNets take hints
 
 

@@ -15,6 +15,26 @@ from nodes.diffusion.types import IMAGE, MASK
 COUNTER_RE = r"_(\d{5,})_\.png$"
 
 
+def open_input_picture(ctx, image: str, field: str = "image"):
+    """The picture ``image`` of the input folder, read whole and upright (EXIF orientation applied), as Pillow's
+    Image; every way it can fail is a NodeError on ``field`` (Load Image and Load Image (as Mask) share this)."""
+    from PIL import Image, ImageOps, UnidentifiedImageError
+
+    path = ctx.resolve("input", image, field)
+    if path is None:
+        raise NodeError(f"{image}: not found in {', '.join(ctx.folders.searched('input'))}", field=field)
+    try:
+        with Image.open(path) as im:
+            im = ImageOps.exif_transpose(im)
+            im.load()
+    except Image.DecompressionBombError as e:  # not an OSError: Pillow's guard against a tiny file of huge size
+        raise NodeError(f"{image}: refused, its size is beyond Pillow's limit of {Image.MAX_IMAGE_PIXELS:,} pixels "
+                        f"(a decompression bomb?): {e}", field=field) from None
+    except (UnidentifiedImageError, OSError, ValueError) as e:
+        raise NodeError(f"{image}: not a readable image ({e})", field=field) from None
+    return im
+
+
 @node("LoadImage", comfy=Comfy(ui_widgets=(("image", "upload", "image"),)), display="Load Image", category="image",
       inputs=[Input("image", COMBO, files="input", tooltip="a picture in the input folder")],
       outputs=[Output("IMAGE", IMAGE), Output("MASK", MASK)])
@@ -22,22 +42,10 @@ def load_image(ctx, image):
     """A picture from the input folder; its transparency becomes the MASK (1 where transparent, as ComfyUI)."""
     import numpy as np
     import torch
-    from PIL import Image, ImageOps, UnidentifiedImageError
 
     from nodes.diffusion.image_convert import pil_to_tensor
 
-    path = ctx.resolve("input", image, "image")
-    if path is None:
-        raise NodeError(f"{image}: not found in {', '.join(ctx.folders.searched('input'))}", field="image")
-    try:
-        with Image.open(path) as im:
-            im = ImageOps.exif_transpose(im)
-            im.load()
-    except Image.DecompressionBombError as e:  # not an OSError: Pillow's guard against a tiny file of huge size
-        raise NodeError(f"{image}: refused, its size is beyond Pillow's limit of {Image.MAX_IMAGE_PIXELS:,} pixels "
-                        f"(a decompression bomb?): {e}", field="image") from None
-    except (UnidentifiedImageError, OSError, ValueError) as e:
-        raise NodeError(f"{image}: not a readable image ({e})", field="image") from None
+    im = open_input_picture(ctx, image)
     rgb = pil_to_tensor(im)
     if "A" in im.getbands() or (im.mode == "P" and "transparency" in im.info):
         alpha = np.asarray(im.convert("RGBA").getchannel("A"), dtype=np.float32) / 255.0

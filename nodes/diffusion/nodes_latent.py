@@ -36,14 +36,9 @@ def upscale_latent(samples, width: int, height: int, method: str, crop: str = "d
     import torch.nn.functional as F
 
     if crop == "center":
-        old_w, old_h = samples.shape[3], samples.shape[2]
-        old_aspect, new_aspect = old_w / old_h, width / height
-        x = y = 0
-        if old_aspect > new_aspect:
-            x = round((old_w - old_w * (new_aspect / old_aspect)) / 2)
-        elif old_aspect < new_aspect:
-            y = round((old_h - old_h * (old_aspect / new_aspect)) / 2)
-        samples = samples[:, :, y:old_h - y, x:old_w - x]
+        from nodes.diffusion.image_ops import center_crop
+
+        samples = center_crop(samples, width, height)
     if method == "bislerp":
         return bislerp(samples, width, height)
     if method in ("bilinear", "bicubic"):

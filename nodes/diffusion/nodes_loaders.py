@@ -107,10 +107,29 @@ def _lora_patches(ctx, lora_name, model, clip, strength_model, strength_clip):
     for name, obj, method in (("model", model, "with_patches"), ("clip", clip, "with_patches")):
         if obj is not None and not hasattr(obj, method):
             raise NodeError(f"this {name.upper()} cannot take LoRA patches", field=name)
-    match = match_lora(lora, unet=model.shared if model is not None and strength_model else None,
-                       encoders=clip.encoders if clip is not None and strength_clip else None,
-                       strength_model=strength_model, strength_clip=strength_clip)
+    dit_family = _dit_family(model, clip)
+    if dit_family:
+        from nodes.diffusion.models.dit_lora import match_dit_lora
+
+        try:
+            match = match_dit_lora(lora, family=dit_family,
+                                   transformer=model.shared if model is not None and strength_model else None,
+                                   clip=clip if clip is not None and strength_clip else None,
+                                   strength_model=strength_model, strength_clip=strength_clip)
+        except CheckpointError as e:
+            raise _load_error(lora_name, "lora_name", e) from e
+    else:
+        match = match_lora(lora, unet=model.shared if model is not None and strength_model else None,
+                           encoders=clip.encoders if clip is not None and strength_clip else None,
+                           strength_model=strength_model, strength_clip=strength_clip)
     used = len(match.unet) + sum(len(p) for p in match.text.values())
+    if dit_family and used and match.unused:
+        # ComfyUI warns "lora key not loaded" per key; DiT LoRAs often carry layers of model variants (the guidance
+        # embedder, attn2, LyCORIS extras), so a partial match is applied and the skipped count said
+        ctx.log(f"warning, {lora_name}: {match.unused} of its {used + match.unused} LoRA weights have no place in "
+                f"this {dit_family.upper()} model and were not loaded")
+        ctx.record(lora=lora_name, lora_strength_model=strength_model, lora_strength_clip=strength_clip)
+        return match
     if not used and not match.unused:
         part = "diffusion model" if clip is None or not strength_clip else "model or text encoder"
         raise NodeError(f"{lora_name}: it has no weights for the {part}", field="lora_name")
@@ -121,6 +140,22 @@ def _lora_patches(ctx, lora_name, model, clip, strength_model, strength_clip):
         ctx.log(f"{lora_name}: {match.unused} LoRA weights have no place in this model and were skipped")
     ctx.record(lora=lora_name, lora_strength_model=strength_model, lora_strength_clip=strength_clip)
     return match
+
+
+def _dit_family(model, clip) -> str | None:
+    """"sd3" / "flux" when the MODEL (or, model-less, the CLIP) is a diffusion transformer's: their LoRAs name
+    BFL's / Stability's / diffusers' transformer layers, matched by ``dit_lora``."""
+    from nodes.diffusion.models.dit_model import DiTModel
+    from nodes.diffusion.models.dit_text import DiTClip
+
+    model_dit = isinstance(model, DiTModel) if model is not None else None
+    clip_dit = isinstance(clip, DiTClip) if clip is not None else None
+    if model_dit is not None and clip_dit is not None and model_dit != clip_dit:
+        raise NodeError("the MODEL and the CLIP are of different model families (one a diffusion transformer's, "
+                        "one a U-Net checkpoint's): one LoRA cannot fit both", field="clip")
+    if model_dit:
+        return model.family
+    return clip.family if clip_dit else None
 
 
 @node("LoraLoader", comfy=True, display="Load LoRA", category="loaders",

@@ -28,19 +28,13 @@ def load_image_mask(ctx, image, channel):
     """One channel of a picture from the input folder as a mask."""
     import numpy as np
     import torch
-    from PIL import Image, ImageOps, UnidentifiedImageError
 
-    path = ctx.resolve("input", image, "image")
-    if path is None:
-        raise NodeError(f"{image}: not found in {', '.join(ctx.folders.searched('input'))}", field="image")
-    try:
-        with Image.open(path) as im:
-            im = ImageOps.exif_transpose(im)
-            if im.mode == "I":  # 16-bit greyscale PNGs
-                im = im.point(lambda v: v * (1 / 255))
-            im = im.convert("RGBA")
-    except (UnidentifiedImageError, OSError, ValueError) as e:
-        raise NodeError(f"{image}: not a readable image ({e})", field="image") from None
+    from nodes.diffusion.nodes_image import open_input_picture
+
+    im = open_input_picture(ctx, image)
+    if im.mode == "I":  # 16-bit greyscale PNGs
+        im = im.point(lambda v: v * (1 / 255))
+    im = im.convert("RGBA")
     band = channel[0].upper()
     mask = torch.from_numpy(np.asarray(im.getchannel(band), dtype=np.float32) / 255.0)
     if band == "A":

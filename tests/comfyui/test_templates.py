@@ -43,7 +43,7 @@ EXPECTED_SUPPORTED = {
     "0.1.48/area_composition.json", "0.1.48/area_composition_square_area_for_subject.json",
     "0.1.48/sdxlturbo_example.json", "0.1.123/sdxlturbo_example.json",
     "0.1.48/depth_controlnet.json", "0.1.48/mixing_controlnets.json", "0.1.48/2_pass_pose_worship.json",
-    "0.1.48/depth_t2i_adapter.json",  # imports and converts; T2I-Adapter files themselves don't load yet
+    "0.1.48/depth_t2i_adapter.json",  # runs too: tests/comfyui/test_run_controlnet_templates.py
     "0.1.48/sdxl_revision_text_prompts.json", "0.1.48/sdxl_revision_zero_positive.json",
     "0.1.123/sdxl_revision_text_prompts.json",
 }

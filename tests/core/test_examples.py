@@ -24,7 +24,7 @@ def reg():
 def test_the_expected_examples_exist():
     names = {p.stem for p in EXAMPLES}
     assert {"default", "img2img", "hires_fix", "sdxl_base_refiner", "inpainting", "upscale", "flux_dev_split",
-            "sd35_split_encoders"} <= names
+            "sd35_split_encoders", "area_composition"} <= names
 
 
 @pytest.mark.parametrize("path", EXAMPLES, ids=lambda p: p.stem)

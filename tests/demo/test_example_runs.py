@@ -57,3 +57,16 @@ def test_img2img_keeps_the_layout_and_follows_the_prompt(tmp_path):
     source = np.asarray(Image.open(SOURCE).convert("RGB"))
     assert judge(out).background == judge(source).background == "blue"
     assert _colours(out).get("yellow", 0) > 0.1
+
+
+@pytest.mark.slow
+def test_area_composition_draws_each_prompt_in_its_own_half(tmp_path):
+    wf = ExampleWorkflow("area_composition.json", tmp_path)
+    out = wf.run()["area_composition"]
+    assert out.shape == (64, 128, 3)
+    left, right = judge(out[:, :64]), judge(out[:, 64:])
+    # each 64x64 area is judged on its own: a prompt leaking into the other half (areas ignored, or the two prompts
+    # averaged everywhere) gives the wrong background or shape colour there
+    assert (left.shape, left.colour, left.background) == ("circle", "red", "blue"), left
+    assert (right.shape, right.colour, right.background) == ("triangle", "yellow", "black"), right
+    assert _colours(out[:, :56]).get("black", 0) < 0.05 and _colours(out[:, 72:]).get("blue", 0) < 0.05

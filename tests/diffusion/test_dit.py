@@ -509,10 +509,6 @@ def test_diffusers_layout_transformer_files_load(tmp_path, sd3_file):
     same_weights(model.transformer, load_diffusion_model_file(path).transformer)
 
 
-def test_lora_on_a_dit_model_is_refused_clearly(flux_loaded):
-    dit, clip = flux_loaded
-    assert not hasattr(dit, "with_patches") and not hasattr(clip, "with_patches")
-
 
 def test_flux_redux_appends_the_images_tokens(tmp_path, flux_loaded):
     from types import SimpleNamespace

@@ -337,9 +337,9 @@ def test_half_precision_files_stay_half_and_odd_latents_run(sd3, tmp_path):
     assert control.placed("cpu", torch.bfloat16) is control.module
     (context, extras), = loaded.clip.encode(PLAIN)
     link = ControlLink(control, _hint().movedim(-1, 1), 0.5, vae=loaded.vae_model)
-    blocks, single = link.residuals(loaded.model, torch.randn(1, 16, 9, 9), torch.tensor([500.0]),
-                                    torch.tensor([0.5]), context, [extras], 1)
-    assert single is None and len(blocks) == cn.config.num_layers
+    residuals = link.residuals(loaded.model, torch.randn(1, 16, 9, 9), torch.tensor([500.0]), torch.tensor([0.5]),
+                               context, [extras], 1)
+    assert residuals.mid is None and len(residuals.down) == cn.config.num_layers
     out = loaded.model.apply_model(torch.randn(1, 16, 9, 9), torch.tensor([500.0]), context, [extras],
-                                   control=(blocks, None))
+                                   control=residuals)
     assert out.shape == (1, 16, 9, 9) and torch.isfinite(out).all()

@@ -86,6 +86,8 @@ def _read_pickle(path: Path) -> dict:
         raise CheckpointError(f"could not read it as a .ckpt file, probably truncated or corrupt ({e})") from e
     if isinstance(obj, dict) and isinstance(obj.get("state_dict"), dict):
         obj = obj["state_dict"]  # Lightning checkpoints wrap the weights
+    elif isinstance(obj, dict) and isinstance(obj.get("adapter"), dict):
+        obj = obj["adapter"]  # some T2I-Adapter .pth files do too (ComfyUI unwraps them the same way)
     if not isinstance(obj, dict):
         raise CheckpointError("the file holds no state dict")
     tensors = {k: v for k, v in obj.items() if isinstance(k, str) and isinstance(v, torch.Tensor)}

@@ -14,12 +14,14 @@ copies made once per device and dtype (outside the model memory manager's offloa
 Applied ControlNets (ComfyUI's ControlBase semantics): each link holds a ControlNet, its hint image, strength and
 [start, end] percent range and the link applied before it; at each model call every active link computes its
 residuals on the call's (cropped) latent, scaled by its strength, and the chain's residuals are summed into the
-UNet's skip connections and middle block.
+UNet's skip connections and middle block. A link may hold a T2I-Adapter instead (``t2i_adapter``, loaded by the
+same loader, as in ComfyUI): its features go inside the UNet's down blocks.
 """
 from __future__ import annotations
 
 import threading
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 from nodes.diffusion.models import families as fam
 from nodes.diffusion.models.checkpoint_file import CheckpointError
@@ -39,8 +41,8 @@ def _to_diffusers_keys(sd) -> dict:
     if any(k.startswith(ORIGINAL_PREFIX) for k in sd):
         sd = {k[len(ORIGINAL_PREFIX):]: v for k, v in sd.items() if k.startswith(ORIGINAL_PREFIX)}
     if "input_hint_block.0.weight" not in sd or "time_embed.0.weight" not in sd:
-        raise CheckpointError("this is not a ControlNet (no input_hint_block / control_model weights); T2I-Adapters "
-                              "and other control models are not supported yet")
+        raise CheckpointError("this is not a ControlNet (no input_hint_block / control_model weights) nor a "
+                              "T2I-Adapter (no conv_in / body weights)")
     n_input = count_indices(sd, "input_blocks.")
     n_down = sum(1 for i in range(n_input) if f"input_blocks.{i}.0.op.weight" in sd)
     levels = n_down + 1
@@ -137,18 +139,21 @@ class ControlNet:
             return module
 
 
-def build_controlnet(sd, name: str = "", config: dict | None = None, base_unet=None) -> ControlNet:
-    """A ControlNet from a state dict of any supported layout; ``base_unet`` fills a diff ControlNet's offsets."""
+def build_controlnet(sd, name: str = "", config: dict | None = None, base_unet=None):
+    """A ControlNet (or a T2I-Adapter) from a state dict of any supported layout; ``base_unet`` fills a diff
+    ControlNet's offsets."""
     import torch
     from diffusers import ControlNetModel
 
     from nodes.diffusion.models.build import materialise
-
-    sd = dict(sd)
     from nodes.diffusion.models.dit_controlnet import build_dit_controlnet, is_dit_controlnet
+    from nodes.diffusion.models.t2i_adapter import build_t2i_adapter, is_t2i_adapter
 
-    if is_dit_controlnet(sd):
+    if is_t2i_adapter(sd) or (config or {}).get("adapter_type"):
+        return build_t2i_adapter(sd, name, config)
+    if is_dit_controlnet(sd):  # SD3 / SD3.5 and Flux ControlNets
         return build_dit_controlnet(sd, name, config)
+    sd = dict(sd)
     difference = sd.pop("difference", None) is not None
     if difference:
         if base_unet is None:
@@ -177,8 +182,8 @@ def _add_base(sd, unet) -> dict:
     return out
 
 
-def read_controlnet(path, base_unet=None) -> ControlNet:
-    """A ControlNet file, or a diffusers ControlNet folder (config.json + weights)."""
+def read_controlnet(path, base_unet=None):
+    """A ControlNet or T2I-Adapter file, or a diffusers ControlNet / T2IAdapter folder (config.json + weights)."""
     from pathlib import Path
 
     from nodes.diffusion.models.checkpoint_file import read_json, read_state_dict
@@ -197,6 +202,23 @@ def read_controlnet(path, base_unet=None) -> ControlNet:
 
 # -- applied ControlNets -------------------------------------------------------------------------------------------
 
+class Residuals(NamedTuple):
+    """What a chain adds to one UNet call: ControlNet residuals for the skips (a list) and the middle block, and
+    T2I-Adapter features for inside the down blocks (a list); None where no link of that kind is active."""
+
+    down: list | None
+    mid: object
+    intrablock: list | None = None
+
+
+def _add(a, b):
+    if a is None:
+        return b
+    if b is None:
+        return a
+    return [x + y for x, y in zip(a, b)] if isinstance(a, list) else a + b
+
+
 @dataclass(eq=False)
 class ControlLink:
     """One applied ControlNet in a conditioning entry's chain (``options["control"]``)."""
@@ -208,6 +230,8 @@ class ControlLink:
     end_percent: float = 1.0
     previous: "ControlLink | None" = None
     vae: object = None
+    #: a T2I-Adapter's features per latent size (they do not change with the timestep)
+    memo: dict = field(default_factory=dict, repr=False)
 
     def chain(self) -> list["ControlLink"]:
         out, link = [], self
@@ -217,27 +241,26 @@ class ControlLink:
         return out
 
     def residuals(self, model, x_in, timesteps, sigma_rows, context, extras_list, batch: int):
-        """(down residuals, mid residual) summed over the chain's links active at this sigma, or None."""
+        """The chain's ``Residuals`` summed over its links active at this sigma, or None."""
         ms = model.model_sampling
         sigma = float(sigma_rows.reshape(-1)[0])
-        total_down, total_mid = None, None
+        total = Residuals(None, None, None)
         for link in self.chain():
             start = ms.percent_to_sigma(link.start_percent)
             end = ms.percent_to_sigma(link.end_percent)
             if sigma > start or sigma < end:  # outside [start, end] of the run (ComfyUI's timestep_range)
                 continue
+            if hasattr(link.controlnet, "features"):  # a T2I-Adapter
+                downscale = int(getattr(model, "latent_downscale", 8) or 8)
+                total = total._replace(intrablock=_add(total.intrablock,
+                                                       link.controlnet.features(link, x_in, batch, downscale,
+                                                                               model)))
+                continue
             down, mid = link._run(model, x_in, timesteps, context, extras_list, batch)
-            if total_down is None:
-                total_down, total_mid = list(down), (list(mid) if isinstance(mid, (list, tuple)) else mid)
-            else:
-                total_down = [a + b for a, b in zip(total_down, down)]
-                if isinstance(mid, list):  # Flux ControlNets: single-block residuals
-                    total_mid = [a + b for a, b in zip(total_mid, mid)]
-                else:  # SD3 ControlNets have none (None)
-                    total_mid = None if mid is None else total_mid + mid
-        if total_down is None:
+            total = Residuals(_add(total.down, list(down)), _add(total.mid, mid), total.intrablock)
+        if total.down is None and total.intrablock is None:
             return None
-        return total_down, total_mid
+        return total
 
     def latent_hint(self, model, x, rows_per_chunk: int, zero_shift: bool = False, preprocess=None):
         """The hint image VAE-encoded at ``x``'s pixel size into the model's latent space, repeated like

@@ -93,7 +93,8 @@ class DiffusionModel:
             yield self
 
     def apply_model(self, x, timesteps, context, extras_list=None, control=None):
-        """The UNet's raw output; ``control``: ControlNet residuals (down list, mid) added to its skips and middle."""
+        """The UNet's raw output; ``control``: ControlNet residuals (down list, mid) added to its skips and middle,
+        and optionally T2I-Adapter features (a third item) added inside its down blocks."""
         import torch
 
         batch = x.shape[0]
@@ -120,9 +121,15 @@ class DiffusionModel:
                 added = self._sdxl_added_conditioning(extras_list, batch, x.shape[2], x.shape[3])
             extra = {}
             if control is not None:
-                down, mid = control
-                extra = {"down_block_additional_residuals": [r.to(device=self.device, dtype=self.dtype) for r in down],
-                         "mid_block_additional_residual": mid.to(device=self.device, dtype=self.dtype)}
+                down, mid = control[0], control[1]
+                intrablock = control[2] if len(control) > 2 else None
+                if down is not None:
+                    extra = {"down_block_additional_residuals": [r.to(device=self.device, dtype=self.dtype)
+                                                                 for r in down],
+                             "mid_block_additional_residual": mid.to(device=self.device, dtype=self.dtype)}
+                if intrablock is not None:  # T2I-Adapter features (a fresh list: the UNet pops from it)
+                    extra["down_intrablock_additional_residuals"] = [r.to(device=self.device, dtype=self.dtype)
+                                                                     for r in intrablock]
             block_patches = self.model_options.get("output_block_patch", ())
             # hooks (and residual inputs the compiled graph was not traced with) need the eager module
             forward = self.unet if block_patches or extra else self._forward()

@@ -11,6 +11,7 @@ Same contract as ``diffusion_model.DiffusionModel`` (whose clones, device handli
   ``c * 4`` values, position ids (0, row, column)), text ids all 0, the timestep as sigma (diffusers scales it
   by 1000 like BFL), the pooled CLIP-L vector, and the distilled guidance (``extras["guidance"]``, set by
   FluxGuidance / CLIPTextEncodeFlux; 3.5 when absent, as ComfyUI) for models that embed it.
+- LoRA: ``with_patches`` (DiffusionModel's) with patches on diffusers' module names (``dit_lora``).
 - Latents whose size isn't a multiple of the patch are padded circularly and cropped back (as ComfyUI).
 - Extra input channels (Flux Canny / Depth take the control image's latent next to the noise):
   ``extras["concat_latent_image"]`` (raw VAE latents, as InstructPixToPixConditioning makes) is brought into the
@@ -56,11 +57,6 @@ class DiTModel(DiffusionModel):
     def with_prediction_type(self, prediction_type: str):
         raise NodeError(f"a {self.family.upper()} model predicts a flow velocity; it has no epsilon / "
                         "v-prediction setting", field="prediction")
-
-    @property
-    def with_patches(self):
-        # LoRA key matching is written for the SD U-Nets; without this method Load LoRA refuses the MODEL clearly
-        raise AttributeError("LoRA patches for SD3 / Flux transformers are not supported yet")
 
     def with_model_sampling(self, model_sampling) -> "DiTModel":
         return self.clone(model_sampling=model_sampling)
@@ -119,7 +115,7 @@ class DiTModel(DiffusionModel):
         b, c, h, w = sample.shape
         inputs = self.flux_inputs(sample, t, context, pooled, extras_list)
         if control is not None:  # (double-block residuals, single-block residuals) of a Flux ControlNet chain
-            double, single = control
+            double, single = control[0], control[1]
             inputs["controlnet_block_samples"] = [r.to(device=self.device, dtype=self.dtype) for r in double]
             inputs["controlnet_single_block_samples"] = (
                 None if single is None else [r.to(device=self.device, dtype=self.dtype) for r in single])

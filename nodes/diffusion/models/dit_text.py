@@ -64,7 +64,7 @@ class T5Encoder:
 
 class DiTClip:
     def __init__(self, *, family: str, clips: dict[str, TextEncoder], t5: T5Encoder | None, device: str, dtype,
-                 name: str = "", layer: int | None = None):
+                 name: str = "", layer: int | None = None, patches: dict[str, tuple] | None = None):
         self.family = family
         self.clips = dict(clips)
         self.t5 = t5
@@ -72,6 +72,8 @@ class DiTClip:
         self.dtype = dtype
         self.name = name
         self.layer = layer
+        #: LoRA patches per encoder name (clip_l / clip_g / t5xxl), applied for each encoding and reverted after
+        self.patches = dict(patches or {})
         modules = [e.module for e in self.clips.values()]
         self.part = MovablePart(f"{name} CLIP", modules) if modules else None
         self.t5_part = MovablePart(f"{name} T5", [t5.module]) if t5 is not None else None
@@ -89,6 +91,13 @@ class DiTClip:
         for key, value in changes.items():
             setattr(other, key, value)
         return other
+
+    def with_patches(self, per_encoder: dict) -> "DiTClip":
+        patches = dict(self.patches)
+        for name, more in per_encoder.items():
+            if more:
+                patches[name] = patches.get(name, ()) + tuple(more)
+        return self.clone(patches=patches)
 
     def with_last_layer(self, layer: int) -> "DiTClip":
         if layer >= 0:
@@ -158,7 +167,7 @@ class DiTClip:
     def _encode_clip(self, name: str, text: str, embeddings=None, missing: list | None = None):
         encoder = self.clips[name]
         single = ClipModel(encoders=[encoder], family=self.family, part=self.part, device=self.device,
-                           dtype=self.dtype, layer=self.layer)
+                           dtype=self.dtype, layer=self.layer, patches={0: self.patches.get(name, ())})
         return single.encode_tokens(single.tokenize(text, embeddings, missing))
 
     def t5_tokens(self, text: str) -> list[tuple[int, float]]:
@@ -182,6 +191,7 @@ class DiTClip:
         with ExitStack() as stack:
             stack.enter_context(out_of_memory_as_error("encoding the prompt with T5"))
             stack.enter_context(device_memory().use(self.t5_part, self.device))
+            stack.enter_context(self.t5.shared.applied(self.patches.get("t5xxl", ())))
             stack.enter_context(torch.no_grad())
             hidden = self.t5.module(input_ids=ids.to(self.device)).last_hidden_state.float().cpu()
         if weighted:

@@ -67,14 +67,16 @@ def _split_role(key: str):
 
 
 def _target_and_module(stem: str) -> tuple[str, str]:
-    """("unet" | "te" | "te1" | "te2", module name: kohya underscore form or dotted diffusers form)."""
+    """("unet" | "te" | "te1" | "te2" | "te3" (SD3's T5), module name: kohya underscore form or dotted diffusers form)."""
     stem = _PROCESSOR.sub(lambda m: "." + (m.group(1) + ".0" if m.group(1) == "to_out" else m.group(1)), stem)
-    for prefix, target in (("lora_unet_", "unet"), ("lora_te1_", "te1"), ("lora_te2_", "te2"), ("lora_te_", "te")):
+    for prefix, target in (("lora_unet_", "unet"), ("lora_te1_", "te1"), ("lora_te2_", "te2"), ("lora_te3_", "te3"),
+                           ("lora_te_", "te")):
         if stem.startswith(prefix):
             return target, "kohya:" + stem[len(prefix):]
     if stem.startswith("diffusion_model."):  # original UNet names, dotted (ComfyUI-trained LoRAs)
         return "unet", "kohya:" + stem[len("diffusion_model."):].replace(".", "_")
-    for prefix, target in (("unet.", "unet"), ("text_encoder_2.", "te2"), ("text_encoder.", "te1")):
+    for prefix, target in (("unet.", "unet"), ("text_encoder_2.", "te2"), ("text_encoder_3.", "te3"),
+                           ("text_encoder.", "te1")):
         if stem.startswith(prefix):
             return target, stem[len(prefix):]
     return "unet", stem  # a bare diffusers UNet name
@@ -110,6 +112,7 @@ def _text_encoder_names(shared: SharedModule) -> dict[str, str]:
             for alias in (name, canonical, name.removeprefix("text_model.")):
                 names[alias] = name
             names["kohya:" + canonical.replace(".", "_")] = name
+            names.setdefault("kohya:" + name.replace(".", "_"), name)  # T5: encoder_block_0_layer_0_SelfAttention_q
         shared.memo["lora_names"] = names
     return shared.memo["lora_names"]
 

@@ -68,11 +68,23 @@ def patched_parameters(module, patches: Sequence[WeightPatch]):
                 for patch in group:
                     weight = weight + patch.strength * patch.delta.weight_delta(original.shape, original.device)
                 originals.append((owner, attr, original))
-                owner._parameters[attr] = torch.nn.Parameter(weight.to(original.dtype), requires_grad=False)
+                owner._parameters[attr] = torch.nn.Parameter(weight.to(_patched_dtype(original.dtype)),
+                                                             requires_grad=False)
         yield module
     finally:
         for owner, attr, original in reversed(originals):
             owner._parameters[attr] = original
+
+
+def _patched_dtype(dtype):
+    """The dtype a patched copy is kept in: the weight's own, except fp8 (3 mantissa bits would round most of a
+    LoRA's small delta away): those patched layers are held in bf16 for the use (the fp8 layers' up-cast hook
+    takes any stored dtype), so only the LoRA'd layers cost 2 bytes a weight, and only while patched."""
+    import torch
+
+    from nodes.diffusion.models.weight_storage import is_fp8
+
+    return torch.bfloat16 if is_fp8(dtype) else dtype
 
 
 class SharedModule:
