@@ -30,8 +30,8 @@ def _load(ctx, control_net_name, model=None):
 
 @node("ControlNetLoader", comfy=True, display="Load ControlNet Model", category="loaders",
       inputs=[Input("control_net_name", COMBO, files="controlnet",
-                    tooltip="an SD1.x / SD2 / SDXL ControlNet or T2I-Adapter: original single file or "
-                            "diffusers weights")],
+                    tooltip="an SD1.x / SD2 / SDXL ControlNet or T2I-Adapter, or an SD3 / SD3.5 or Flux "
+                            "ControlNet: original single file or diffusers weights")],
       outputs=[Output("CONTROL_NET", CONTROL_NET)])
 def controlnet_loader(ctx, control_net_name):
     """Load a ControlNet from the controlnet folders."""
@@ -44,12 +44,15 @@ def controlnet_loader(ctx, control_net_name):
 def diff_controlnet_loader(ctx, model, control_net_name):
     """Load a ControlNet; a "diff" one (stored as offsets from its base model) is completed with this model."""
     unet = getattr(model, "unet", None)
-    if unet is None:
+    if unet is None or hasattr(model, "transformer"):  # SD3 / Flux models have no diff ControlNets
         raise NodeError("a diff ControlNet needs a UNet model (SD1.x, SD2, SDXL)", field="model")
     controlnet = _load(ctx, control_net_name, model)
     if hasattr(controlnet, "check_model"):  # a T2I-Adapter (ComfyUI's diff loader takes them too)
         controlnet.check_model(model)
         return (controlnet,)
+    if not hasattr(controlnet, "context_dim"):
+        raise NodeError(f"{control_net_name} is an {controlnet.family.upper()} ControlNet, not a diff ControlNet for "
+                        "a UNet model: load it with Load ControlNet Model", field="control_net_name")
     context = int(unet.config.cross_attention_dim)
     if controlnet.context_dim != context:
         family = getattr(model, "family", None)
@@ -59,17 +62,43 @@ def diff_controlnet_loader(ctx, model, control_net_name):
     return (controlnet,)
 
 
-def _check(control_net, image, conditionings):
+def _check_dit(control_net, image, conditionings, vae):
+    """SD3 / Flux ControlNets: a VAE for the latent hint, and prompts from the family's encoders (pooled width)."""
+    family = control_net.family.upper()
+    if vae is False:  # Apply ControlNet (OLD) has no VAE input
+        raise NodeError(f"an {family} ControlNet takes its hint as a latent: use Apply ControlNet with the model's VAE",
+                        field="control_net")
+    if vae is None:
+        raise NodeError(f"an {family} ControlNet takes its hint as a latent: connect the model's VAE", field="vae")
+    if image.shape[-1] < 3:
+        raise NodeError(f"the ControlNet takes RGB hint images; this one has {image.shape[-1]} channels",
+                        field="image")
+    for field, conditioning in conditionings:
+        for tensor, options in conditioning:
+            pooled = (options or {}).get("pooled_output")
+            width = None if pooled is None else int(pooled.shape[-1])
+            if width != control_net.pooled_width:
+                raise NodeError(f"this is an {family} ControlNet ({control_net.pooled_width}-wide pooled text) but the "
+                                f"{field} conditioning is {_CONTEXT_FAMILY.get(int(tensor.shape[-1]), 'from another model')}"
+                                f" ({'no' if width is None else width} pooled text): a ControlNet for another model "
+                                "family", field="control_net")
+    return image[..., :3].movedim(-1, 1).float()
+
+
+def _check(control_net, image, conditionings, vae=None):
     import torch
 
     from nodes.diffusion.models.controlnet_model import ControlNet
+    from nodes.diffusion.models.dit_controlnet import DiTControlNet, FluxControlNet
     from nodes.diffusion.models.t2i_adapter import T2IAdapter
 
-    if not isinstance(control_net, (ControlNet, T2IAdapter)):
+    if not isinstance(control_net, (ControlNet, T2IAdapter, DiTControlNet, FluxControlNet)):
         raise NodeError("this is not a CONTROL_NET", field="control_net")
     if not torch.is_tensor(image) or image.ndim != 4:
         raise NodeError(f"expected an IMAGE [batch, height, width, channels], got "
                         f"{getattr(image, 'shape', type(image).__name__)}", field="image")
+    if isinstance(control_net, (DiTControlNet, FluxControlNet)):
+        return _check_dit(control_net, image, conditionings, vae)
     adapter = isinstance(control_net, T2IAdapter)
     # a grey-image T2I-Adapter (depth, canny) takes the mean of a colour hint, as in ComfyUI
     needed = 1 if adapter else int(control_net.module.config.conditioning_channels)
@@ -105,7 +134,7 @@ def controlnet_apply(ctx, conditioning, control_net, image, strength):
 
     if strength == 0:
         return (conditioning,)
-    hint = _check(control_net, image, [("", conditioning)])
+    hint = _check(control_net, image, [("", conditioning)], vae=False)
     out = []
     for tensor, options in conditioning:
         options = dict(options or {})
@@ -130,7 +159,7 @@ def controlnet_apply_advanced(ctx, positive, negative, control_net, image, stren
 
     if strength == 0:
         return positive, negative
-    hint = _check(control_net, image, [("positive", positive), ("negative", negative)])
+    hint = _check(control_net, image, [("positive", positive), ("negative", negative)], vae)
     links: dict = {}  # one link per previous chain: entries that share it batch into one ControlNet call
     results = []
     for conditioning in (positive, negative):

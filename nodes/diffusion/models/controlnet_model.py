@@ -7,8 +7,8 @@ Layouts: the original single file (``control_model.*`` keys, or the same without
 key: the weights are offsets from the base model's UNet, added by DiffControlNetLoader as ComfyUI does). The config
 is read from the weights (what they can't tell follows ``families``: attention heads, GroupNorm groups).
 
-The optional VAE of ControlNetApplyAdvanced only matters for ControlNets that take latent hints (SD3 / Flux ones,
-not loaded here); SD ControlNets take the hint image itself. ControlNets are placed on the sampling device as
+The optional VAE of ControlNetApplyAdvanced is for ControlNets that take latent hints (the SD3 / Flux ones of
+``dit_controlnet``, which this module dispatches to); SD ControlNets take the hint image itself. ControlNets are placed on the sampling device as
 copies made once per device and dtype (outside the model memory manager's offloading).
 
 Applied ControlNets (ComfyUI's ControlBase semantics): each link holds a ControlNet, its hint image, strength and
@@ -146,11 +146,13 @@ def build_controlnet(sd, name: str = "", config: dict | None = None, base_unet=N
     from diffusers import ControlNetModel
 
     from nodes.diffusion.models.build import materialise
-
+    from nodes.diffusion.models.dit_controlnet import build_dit_controlnet, is_dit_controlnet
     from nodes.diffusion.models.t2i_adapter import build_t2i_adapter, is_t2i_adapter
 
     if is_t2i_adapter(sd) or (config or {}).get("adapter_type"):
         return build_t2i_adapter(sd, name, config)
+    if is_dit_controlnet(sd):  # SD3 / SD3.5 and Flux ControlNets
+        return build_dit_controlnet(sd, name, config)
     sd = dict(sd)
     difference = sd.pop("difference", None) is not None
     if difference:
@@ -260,6 +262,32 @@ class ControlLink:
             return None
         return total
 
+    def latent_hint(self, model, x, rows_per_chunk: int, zero_shift: bool = False, preprocess=None):
+        """The hint image VAE-encoded at ``x``'s pixel size into the model's latent space, repeated like
+        ``_hint_for`` (DiT ControlNets take latents; encoded once per size)."""
+        import torch
+
+        from nodeflow.core.context import NodeError
+        from nodes.diffusion.models.hint import fit_hint
+
+        if self.vae is None:
+            raise NodeError("this ControlNet takes the hint as a latent: connect a VAE to Apply ControlNet",
+                            field="vae")
+        downscale = int(getattr(self.vae, "downscale_ratio", 8))
+        size = (x.shape[2] * downscale, x.shape[3] * downscale)
+        cache = self.__dict__.setdefault("_latents", {})
+        latent = cache.get(size)
+        if latent is None:
+            image = fit_hint(self.hint, size[1], size[0])
+            image = preprocess(image) if preprocess is not None else image
+            raw = self.vae.encode(image[:, :3].movedim(1, -1).float())
+            fmt = model.latent_format
+            latent = raw * fmt.scale_factor if zero_shift else fmt.process_in(raw)
+            cache[size] = latent
+        reps = -(-rows_per_chunk // latent.shape[0])
+        latent = latent.repeat(reps, 1, 1, 1)[:rows_per_chunk]
+        return torch.cat([latent] * (x.shape[0] // rows_per_chunk)).to(device=x.device, dtype=x.dtype)
+
     def _hint_for(self, x, rows_per_chunk: int, chunks: int, downscale: int):
         import torch
 
@@ -275,6 +303,13 @@ class ControlLink:
         hint is repeated over each entry's latents (ComfyUI's broadcast_image_to)."""
         import torch
 
+        if hasattr(self.controlnet, "run"):  # SD3 ControlNets (models.dit_controlnet)
+            return self.controlnet.run(self, model, x_in, timesteps, context, extras_list, batch)
+        if hasattr(model, "transformer") or getattr(model, "unet", None) is None:  # SD3 / Flux models
+            from nodeflow.core.context import NodeError
+
+            raise NodeError(f"this is a {self.controlnet.family} ControlNet but the model is "
+                            f"{getattr(model, 'family', 'not a UNet model')}", field="control_net")
         unet_config = model.unet.config
         time_dim = int(unet_config.addition_time_embed_dim) if unet_config.addition_embed_type else None
         module = self.controlnet.placed(x_in.device, x_in.dtype, time_dim)

@@ -62,7 +62,9 @@ class DiTModel(DiffusionModel):
         return self.clone(model_sampling=model_sampling)
 
     # -- use -----------------------------------------------------------------------------------------------------------
-    def apply_model(self, x, timesteps, context, extras_list=None):
+    def apply_model(self, x, timesteps, context, extras_list=None, control=None):
+        """``control``: residuals of a ControlNet chain (``models.dit_controlnet``): SD3 (blocks, None), Flux
+        (double blocks, single blocks or None)."""
         import torch
 
         batch = x.shape[0]
@@ -81,13 +83,17 @@ class DiTModel(DiffusionModel):
             context = _batched(context, batch).to(device=self.device, dtype=self.dtype)
             pooled = self._pooled(extras_list).to(device=self.device, dtype=self.dtype)
             if self.family == "flux":
-                out = self._flux(sample, t, context, pooled, extras_list)
+                out = self._flux(sample, t, context, pooled, extras_list, control)
             else:
+                blocks = None if control is None else [b.to(device=self.device, dtype=self.dtype)
+                                                       for b in control[0]]
                 out = self._forward()(hidden_states=sample, encoder_hidden_states=context,
-                                      pooled_projections=pooled, timestep=t, return_dict=False)[0]
+                                      pooled_projections=pooled, timestep=t, block_controlnet_hidden_states=blocks,
+                                      return_dict=False)[0]
         return out[:, :, :h, :w].to(device=x.device, dtype=x.dtype)
 
-    def _flux(self, sample, t, context, pooled, extras_list):
+    def flux_inputs(self, sample, t, context, pooled, extras_list) -> dict:
+        """The Flux transformer's keyword inputs for a padded latent (also what Flux ControlNets take)."""
         import torch
 
         b, c, h, w = sample.shape
@@ -102,9 +108,18 @@ class DiTModel(DiffusionModel):
         if self.guidance_embeds:
             guidance = torch.tensor([float(e.get("guidance", FLUX_DEFAULT_GUIDANCE)) for e in extras_list],
                                     device=self.device, dtype=torch.float32)
-        out = self._forward()(hidden_states=packed, encoder_hidden_states=context, pooled_projections=pooled,
-                              timestep=t, img_ids=img_ids.reshape(-1, 3), txt_ids=txt_ids, guidance=guidance,
-                              return_dict=False)[0]
+        return {"hidden_states": packed, "encoder_hidden_states": context, "pooled_projections": pooled,
+                "timestep": t, "img_ids": img_ids.reshape(-1, 3), "txt_ids": txt_ids, "guidance": guidance}
+
+    def _flux(self, sample, t, context, pooled, extras_list, control=None):
+        b, c, h, w = sample.shape
+        inputs = self.flux_inputs(sample, t, context, pooled, extras_list)
+        if control is not None:  # (double-block residuals, single-block residuals) of a Flux ControlNet chain
+            double, single = control[0], control[1]
+            inputs["controlnet_block_samples"] = [r.to(device=self.device, dtype=self.dtype) for r in double]
+            inputs["controlnet_single_block_samples"] = (
+                None if single is None else [r.to(device=self.device, dtype=self.dtype) for r in single])
+        out = self._forward()(**inputs, return_dict=False)[0]
         c_out = out.shape[-1] // 4
         return out.reshape(b, h // 2, w // 2, c_out, 2, 2).permute(0, 3, 1, 4, 2, 5).reshape(b, c_out, h, w)
 
