@@ -180,3 +180,15 @@ def test_sdxl_adapter_and_a_controlnet_chained_run(env):
     out = sample_latent(model, {"samples": torch.zeros(1, 4, 8, 8)}, positive=pos_c, negative=neg_c, **kw)["samples"]
     plain = sample_latent(model, {"samples": torch.zeros(1, 4, 8, 8)}, positive=pos, negative=pos, **kw)["samples"]
     assert torch.isfinite(out).all() and not torch.allclose(out, plain, atol=1e-4)
+
+
+def test_an_adapter_on_a_transformer_model_is_a_clear_error(env):
+    """SD3 / Flux have no U-Net down blocks for an adapter's features: refused on the model, not deep inside."""
+    from tests.diffusion import tiny_dit as td
+
+    ctx = make_context(env)
+    (sd1,) = ncn.controlnet_loader.fn(ctx, "sd1_original.safetensors")
+    flux = td.build("flux", guidance=False)
+    with pytest.raises(NodeError) as info:
+        sd1.check_model(flux)
+    assert info.value.field == "model" and "no U-Net" in str(info.value)

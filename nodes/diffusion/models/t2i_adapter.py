@@ -135,6 +135,9 @@ class T2IAdapter:
         """An SDXL adapter on an SD UNet (or the reverse) would fail deep inside the UNet: say so first."""
         from nodeflow.core.context import NodeError
 
+        if getattr(model, "unet", None) is None:  # SD3 / Flux: a transformer, no U-Net down blocks to steer
+            raise NodeError(f"the T2I-Adapter {self.name} steers U-Net models (SD1.x / SD2 / SDXL); this model has "
+                            "no U-Net (SD3 / Flux take ControlNets)", field="model")
         sdxl = getattr(getattr(model, "unet", None), "config", None)
         sdxl = sdxl is not None and sdxl.addition_embed_type == "text_time"
         if sdxl != (self.family == fam.SDXL):
