@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from nodeflow.core import socket_types as st
+from nodeflow.core.value_refs import ValueRefError, widget_target
 
 #: A batch larger than this is almost certainly a typo in a range (``0..1000000``).
 MAX_RUNS = 100_000
@@ -38,19 +39,10 @@ def _target(graph, registry, text: str, flag: str):
     ref, _, field = left.rpartition(".")
     if not ref or not field:
         raise SweepError(f"{flag} {text!r}: expected NODE.FIELD=VALUES (NODE: id, title or type)")
-    matches = graph.find(ref)
-    if not matches:
-        raise SweepError(f"{flag} {text!r}: no node with id, title or type {ref!r}")
-    if len(matches) > 1:
-        ids = ", ".join(f"{n.id} '{n.label}'" for n in matches)
-        raise SweepError(f"{flag} {text!r}: {ref!r} matches several nodes ({ids}); use a node id")
-    node = matches[0]
-    nt = registry.get(node.type)
-    inp = nt.input(field) if nt else None
-    if inp is None or not inp.is_widget:
-        names = ", ".join(i.name for i in (nt.widget_inputs if nt else ()))
-        raise SweepError(f"{flag} {text!r}: node {node.id} '{node.label}' has no value {field!r}"
-                         + (f" (values: {names})" if names else ""))
+    try:
+        node, inp = widget_target(graph, registry, ref, field)
+    except ValueRefError as e:
+        raise SweepError(f"{flag} {text!r}: {e}") from None
     return node, inp, right, left
 
 

@@ -11,6 +11,7 @@ from nodeflow.cli.errors import CliError
 from nodeflow.core import operations as ops
 from nodeflow.core import socket_types as st
 from nodeflow.core.graph import Graph
+from nodeflow.core.value_refs import ValueRefError, widget_target
 
 
 def add_settings_arguments(p: argparse.ArgumentParser) -> None:
@@ -98,19 +99,10 @@ def coerce(value_text: str, type_name: str):
 def apply_overrides(graph: Graph, registry, overrides: list[str]) -> None:
     for text in overrides or ():
         o = parse_override(text)
-        matches = graph.find(o.ref)
-        if not matches:
-            raise CliError(f"--set {text!r}: no node with id, title or type {o.ref!r}")
-        if len(matches) > 1:
-            ids = ", ".join(f"{n.id} '{n.label}'" for n in matches)
-            raise CliError(f"--set {text!r}: {o.ref!r} matches several nodes ({ids}); use a node id")
-        node = matches[0]
-        nt = registry.get(node.type)
-        inp = nt.input(o.field) if nt else None
-        if inp is None or not inp.is_widget:
-            names = ", ".join(i.name for i in (nt.widget_inputs if nt else ()))
-            raise CliError(f"--set {text!r}: node {node.id} '{node.label}' has no value {o.field!r}"
-                           + (f" (values: {names})" if names else ""))
+        try:
+            node, inp = widget_target(graph, registry, o.ref, o.field)
+        except ValueRefError as e:
+            raise CliError(f"--set {text!r}: {e}") from None
         value = coerce(o.text, inp.type)
         from nodeflow.formats.json_limits import WorkflowError, check_limits
 
