@@ -14,7 +14,8 @@ and SDE samplers to flow versions for such models; these are written from the fl
 DPM-Solver++(2S) evaluates the model once more at the midpoint in half-log-SNR ``lambda = log((1 - s) / s)``.
 
 The DPM-Solver++ SDE samplers (2M, 2M Heun, 3M, and the single-step one) are the same algorithms as
-``samplers_sde`` with the flow model's lambda and signal scale ``alpha = 1 - sigma`` (in SD's sigma space lambda
+``samplers_sde`` (whose multistep ones run here with these arguments) with the flow model's lambda and signal scale
+``alpha = 1 - sigma`` (in SD's sigma space lambda
 is ``-log sigma`` and alpha is 1): a step of ``h`` in lambda is
 ``x' = (sigma' / sigma) e^(-h eta) x + alpha' (1 - e^(-h (1 + eta))) d + sigma' sqrt(1 - e^(-2 h eta)) z``.
 At sigma = 1 lambda is -inf and the formulas reduce to ``alpha' d + sigma' z``; the single-step sampler's
@@ -27,7 +28,7 @@ import dataclasses
 import torch
 
 from nodes.diffusion.sampling.noise import GeneratorNoiseSampler
-from nodes.diffusion.sampling.samplers_sde import _brownian
+from nodes.diffusion.sampling.samplers_sde import _brownian, _sample_dpmpp_2m_sde, dpmpp_3m_sde
 from nodes.diffusion.sampling.step_math import ancestral_step, batch_sigma, evaluate_step
 
 NEAR_ONE = 0.9999
@@ -88,81 +89,23 @@ def sample_dpmpp_2s_ancestral_flow(denoiser, x, sigmas, *, seed=None, callback=N
     return x
 
 
-def _sde_noise(x, noise_sampler, sigma, sigma_next, h, eta):
-    if not eta:
-        return x
-    return x + noise_sampler(sigma, sigma_next) * sigma_next * (-torch.expm1(-2 * h * eta)).sqrt()
-
-
-def _sample_dpmpp_2m_sde_flow(denoiser, x, sigmas, *, seed, callback, noise_sampler, eta, solver_type):
-    if len(sigmas) <= 1:
-        return x
-    noise_sampler = noise_sampler or _brownian(x, sigmas, seed)
-    old_denoised, h_last = None, None
-    for i in range(len(sigmas) - 1):
-        sigma, sigma_next = sigmas[i], sigmas[i + 1]
-        denoised = evaluate_step(denoiser, x, sigma, i, callback)
-        h = None
-        if sigma_next == 0:
-            x = denoised
-        else:
-            h = _lambda(sigma_next) - _lambda(sigma)
-            h_eta = h * (eta + 1)
-            alpha = 1 - sigma_next
-            x = (sigma_next / sigma) * (-h * eta).exp() * x - alpha * torch.expm1(-h_eta) * denoised
-            if old_denoised is not None:
-                r = h_last / h
-                if solver_type == "heun":
-                    x = x + alpha * (-torch.expm1(-h_eta) / (-h_eta) + 1) * (1 / r) * (denoised - old_denoised)
-                else:  # midpoint
-                    x = x - 0.5 * alpha * torch.expm1(-h_eta) * (1 / r) * (denoised - old_denoised)
-            x = _sde_noise(x, noise_sampler, sigma, sigma_next, h, eta)
-        old_denoised, h_last = denoised, h
-    return x
+def _flow_alpha(sigma):
+    return 1 - sigma
 
 
 def sample_dpmpp_2m_sde_flow(denoiser, x, sigmas, *, seed=None, callback=None, noise_sampler=None, eta=1.0):
-    return _sample_dpmpp_2m_sde_flow(denoiser, x, sigmas, seed=seed, callback=callback, noise_sampler=noise_sampler,
-                                     eta=eta, solver_type="midpoint")
+    return _sample_dpmpp_2m_sde(denoiser, x, sigmas, seed=seed, callback=callback, noise_sampler=noise_sampler,
+                                eta=eta, solver_type="midpoint", lam=_lambda, alpha=_flow_alpha)
 
 
 def sample_dpmpp_2m_sde_heun_flow(denoiser, x, sigmas, *, seed=None, callback=None, noise_sampler=None, eta=1.0):
-    return _sample_dpmpp_2m_sde_flow(denoiser, x, sigmas, seed=seed, callback=callback, noise_sampler=noise_sampler,
-                                     eta=eta, solver_type="heun")
+    return _sample_dpmpp_2m_sde(denoiser, x, sigmas, seed=seed, callback=callback, noise_sampler=noise_sampler,
+                                eta=eta, solver_type="heun", lam=_lambda, alpha=_flow_alpha)
 
 
 def sample_dpmpp_3m_sde_flow(denoiser, x, sigmas, *, seed=None, callback=None, noise_sampler=None, eta=1.0):
-    if len(sigmas) <= 1:
-        return x
-    noise_sampler = noise_sampler or _brownian(x, sigmas, seed)
-    denoised_1 = denoised_2 = None
-    h_1 = h_2 = None
-    for i in range(len(sigmas) - 1):
-        sigma, sigma_next = sigmas[i], sigmas[i + 1]
-        denoised = evaluate_step(denoiser, x, sigma, i, callback)
-        h = None
-        if sigma_next == 0:
-            x = denoised
-        else:
-            h = _lambda(sigma_next) - _lambda(sigma)
-            h_eta = h * (eta + 1)
-            alpha = 1 - sigma_next
-            x = (sigma_next / sigma) * (-h * eta).exp() * x - alpha * torch.expm1(-h_eta) * denoised
-            phi_2 = torch.expm1(-h_eta) / h_eta + 1
-            if h_2 is not None:
-                r0, r1 = h_1 / h, h_2 / h
-                d1_0 = (denoised - denoised_1) / r0
-                d1_1 = (denoised_1 - denoised_2) / r1
-                d1 = d1_0 + (d1_0 - d1_1) * r0 / (r0 + r1)
-                d2 = (d1_0 - d1_1) / (r0 + r1)
-                phi_3 = phi_2 / h_eta - 0.5
-                x = x + alpha * (phi_2 * d1 - phi_3 * d2)
-            elif h_1 is not None:
-                x = x + alpha * phi_2 * (denoised - denoised_1) / (h_1 / h)
-            x = _sde_noise(x, noise_sampler, sigma, sigma_next, h, eta)
-        denoised_1, denoised_2 = denoised, denoised_1
-        h_1, h_2 = h, h_1
-    return x
+    return dpmpp_3m_sde(denoiser, x, sigmas, seed=seed, callback=callback, noise_sampler=noise_sampler, eta=eta,
+                        lam=_lambda, alpha=_flow_alpha)
 
 
 def sample_dpmpp_sde_flow(denoiser, x, sigmas, *, seed=None, callback=None, noise_sampler=None, eta=1.0, r=0.5):

@@ -52,7 +52,20 @@ def sample_dpmpp_sde(denoiser, x, sigmas, *, seed=None, callback=None, noise_sam
     return x
 
 
-def _sample_dpmpp_2m_sde(denoiser, x, sigmas, *, seed, callback, noise_sampler, eta, solver_type):
+def vp_lambda(sigma):
+    """Half-log-SNR in SD's sigma space (signal at full scale): -log sigma."""
+    return -sigma.log()
+
+
+def vp_alpha(sigma):
+    """The signal's scale in SD's sigma space: 1 (flow models pass 1 - sigma, see samplers_flow)."""
+    return 1.0
+
+
+def _sample_dpmpp_2m_sde(denoiser, x, sigmas, *, seed, callback, noise_sampler, eta, solver_type, lam=vp_lambda,
+                         alpha=vp_alpha):
+    """``lam`` / ``alpha``: the model's half-log-SNR and signal scale as functions of sigma (flow models have
+    their own); the step is ``x' = (sigma'/sigma) e^(-h eta) x + alpha' (1 - e^(-h (1 + eta))) d`` + noise."""
     if len(sigmas) <= 1:
         return x
     noise_sampler = noise_sampler or _brownian(x, sigmas, seed)
@@ -64,15 +77,16 @@ def _sample_dpmpp_2m_sde(denoiser, x, sigmas, *, seed, callback, noise_sampler, 
         if sigma_next == 0:
             x = denoised
         else:
-            h = sigma.log() - sigma_next.log()
+            h = lam(sigma_next) - lam(sigma)
             h_eta = h * (eta + 1)
-            x = (sigma_next / sigma) * (-h * eta).exp() * x - torch.expm1(-h_eta) * denoised
+            a = alpha(sigma_next)
+            x = (sigma_next / sigma) * (-h * eta).exp() * x - a * torch.expm1(-h_eta) * denoised
             if old_denoised is not None:
                 r = h_last / h
                 if solver_type == "heun":
-                    x = x + (-torch.expm1(-h_eta) / (-h_eta) + 1) * (1 / r) * (denoised - old_denoised)
+                    x = x + a * (-torch.expm1(-h_eta) / (-h_eta) + 1) * (1 / r) * (denoised - old_denoised)
                 else:  # midpoint
-                    x = x - 0.5 * torch.expm1(-h_eta) * (1 / r) * (denoised - old_denoised)
+                    x = x - 0.5 * a * torch.expm1(-h_eta) * (1 / r) * (denoised - old_denoised)
             x = _add_sde_noise(x, noise_sampler, sigma, sigma_next, h, eta)
         old_denoised, h_last = denoised, h
     return x
@@ -91,6 +105,11 @@ def sample_dpmpp_2m_sde_heun(denoiser, x, sigmas, *, seed=None, callback=None, n
 
 def sample_dpmpp_3m_sde(denoiser, x, sigmas, *, seed=None, callback=None, noise_sampler=None, eta=1.0):
     """DPM-Solver++(3M) SDE: third-order multistep (second order while history builds up)."""
+    return dpmpp_3m_sde(denoiser, x, sigmas, seed=seed, callback=callback, noise_sampler=noise_sampler, eta=eta)
+
+
+def dpmpp_3m_sde(denoiser, x, sigmas, *, seed, callback, noise_sampler, eta, lam=vp_lambda, alpha=vp_alpha):
+    """The 3M SDE step for any model's ``lam`` / ``alpha`` (as in ``_sample_dpmpp_2m_sde``)."""
     if len(sigmas) <= 1:
         return x
     noise_sampler = noise_sampler or _brownian(x, sigmas, seed)
@@ -103,9 +122,10 @@ def sample_dpmpp_3m_sde(denoiser, x, sigmas, *, seed=None, callback=None, noise_
         if sigma_next == 0:
             x = denoised
         else:
-            h = sigma.log() - sigma_next.log()
+            h = lam(sigma_next) - lam(sigma)
             h_eta = h * (eta + 1)
-            x = torch.exp(-h_eta) * x - torch.expm1(-h_eta) * denoised
+            a = alpha(sigma_next)
+            x = (sigma_next / sigma) * (-h * eta).exp() * x - a * torch.expm1(-h_eta) * denoised
             phi_2 = torch.expm1(-h_eta) / h_eta + 1
             if h_2 is not None:
                 r0, r1 = h_1 / h, h_2 / h
@@ -114,9 +134,9 @@ def sample_dpmpp_3m_sde(denoiser, x, sigmas, *, seed=None, callback=None, noise_
                 d1 = d1_0 + (d1_0 - d1_1) * r0 / (r0 + r1)
                 d2 = (d1_0 - d1_1) / (r0 + r1)
                 phi_3 = phi_2 / h_eta - 0.5
-                x = x + phi_2 * d1 - phi_3 * d2
+                x = x + a * (phi_2 * d1 - phi_3 * d2)
             elif h_1 is not None:
-                x = x + phi_2 * (denoised - denoised_1) / (h_1 / h)
+                x = x + a * phi_2 * (denoised - denoised_1) / (h_1 / h)
             x = _add_sde_noise(x, noise_sampler, sigma, sigma_next, h, eta)
         denoised_1, denoised_2 = denoised, denoised_1
         h_1, h_2 = h, h_1
