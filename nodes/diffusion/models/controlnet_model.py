@@ -25,7 +25,7 @@ from typing import NamedTuple
 
 from nodes.diffusion.models import families as fam
 from nodes.diffusion.models.checkpoint_file import CheckpointError
-from nodes.diffusion.models.infer_config import count_indices
+from nodes.diffusion.models.infer_config import count_indices, required_shape
 
 ORIGINAL_PREFIX = "control_model."
 
@@ -57,10 +57,7 @@ def _to_diffusers_keys(sd) -> dict:
 def controlnet_config(sd) -> dict:
     """ControlNetModel config from diffusers-keyed weights."""
     def shape(key):
-        t = sd.get(key)
-        if t is None:
-            raise CheckpointError(f"the ControlNet is incomplete: {key} is missing")
-        return tuple(t.shape)
+        return required_shape(sd, key, "the ControlNet")
 
     levels = count_indices(sd, "down_blocks.")
     layers = count_indices(sd, "down_blocks.0.resnets.")

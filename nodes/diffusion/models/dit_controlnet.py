@@ -27,7 +27,7 @@ import threading
 from dataclasses import dataclass, field
 
 from nodes.diffusion.models.checkpoint_file import CheckpointError
-from nodes.diffusion.models.infer_config import count_indices
+from nodes.diffusion.models.infer_config import count_indices, required_shape
 
 SD3_HEAD_DIM = 64  # SD3 heads are 64 wide; for weights without QK-norm to tell (narrower ones: one head)
 
@@ -106,10 +106,7 @@ def _from_stability(sd) -> dict:
 def sd3_controlnet_config(sd) -> dict:
     """SD3ControlNetModel config from diffusers-keyed weights."""
     def shape(key):
-        t = sd.get(key)
-        if t is None:
-            raise CheckpointError(f"the SD3 ControlNet is incomplete: {key} is missing")
-        return tuple(t.shape)
+        return required_shape(sd, key, "the SD3 ControlNet")
 
     inner, input_channels, patch, _ = shape("pos_embed_input.proj.weight")
     layers = count_indices(sd, "transformer_blocks.")

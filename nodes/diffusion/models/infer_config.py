@@ -30,6 +30,11 @@ def _weight(sd, key: str, what: str):
     return t
 
 
+def required_shape(sd, key: str, what: str) -> tuple:
+    """The shape of ``sd[key]``; a missing key is a CheckpointError saying ``what`` is incomplete."""
+    return tuple(_weight(sd, key, what).shape)
+
+
 def _uniform(values, what: str):
     values = list(values)
     if len(set(values)) != 1:

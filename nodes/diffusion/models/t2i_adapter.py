@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 
 from nodes.diffusion.models import families as fam
 from nodes.diffusion.models.checkpoint_file import CheckpointError
-from nodes.diffusion.models.infer_config import count_indices
+from nodes.diffusion.models.infer_config import count_indices, required_shape
 
 DIFFUSERS_PREFIX = "adapter."
 _XL_INPUT_WIDTHS = (256, 768)  # ComfyUI's rule: 1 or 3 channels unshuffled by 16
@@ -74,10 +74,7 @@ def adapter_config(sd) -> dict:
     p = DIFFUSERS_PREFIX
 
     def shape(key):
-        t = sd.get(p + key)
-        if t is None:
-            raise CheckpointError(f"the T2I-Adapter is incomplete: {p}{key} is missing")
-        return tuple(t.shape)
+        return required_shape(sd, p + key, "the T2I-Adapter")
 
     levels = count_indices(sd, p + "body.")
     if f"{p}body.0.out_conv.weight" in sd:  # light: channels name the inner levels, the last one repeats

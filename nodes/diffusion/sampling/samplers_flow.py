@@ -68,9 +68,7 @@ def sample_euler_ancestral_flow(denoiser, x, sigmas, *, seed=None, callback=None
 def sample_dpmpp_2s_ancestral_flow(denoiser, x, sigmas, *, seed=None, callback=None, noise_sampler=None,
                                    eta=1.0):
     noise_sampler = noise_sampler or GeneratorNoiseSampler(x, seed)
-
     lam = _lambda
-
     for i in range(len(sigmas) - 1):
         sigma, sigma_next = sigmas[i], sigmas[i + 1]
         denoised = evaluate_step(denoiser, x, sigma, i, callback)
@@ -79,7 +77,7 @@ def sample_dpmpp_2s_ancestral_flow(denoiser, x, sigmas, *, seed=None, callback=N
             continue
         sigma_down, scale, renoise = _flow_split(sigma, sigma_next, eta)
         # the midpoint in lambda; at sigma = 1 lambda is -inf, so start just below it
-        start = torch.clamp(sigma, max=0.9999)
+        start = torch.clamp(sigma, max=NEAR_ONE)
         mid = lam(start) + (lam(sigma_down) - lam(start)) / 2
         sigma_mid = 1 / (mid.exp() + 1)
         denoised_mid = denoiser(_towards(x, denoised, sigma, sigma_mid), batch_sigma(sigma_mid, x))
